@@ -1,0 +1,27 @@
+/*
+ * pcapio.h - classic pcap files in and out, for cwctl, cwgen and the tests.
+ *
+ * Why this file exists: request and response captures are the project's exchange format (the
+ * conformance vectors, the demo workload, the golden tests). Thin wrapper over libpcap so every
+ * tool opens and writes them the same way (Ethernet link type, microsecond timestamps).
+ */
+#ifndef CW_WIRE_PCAPIO_H
+#define CW_WIRE_PCAPIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pcap_in;
+struct pcap_out;
+
+/* NULL and a message in err (256 bytes) on failure. */
+struct pcap_in *pcapin_open(const char *path, char *err);
+/* 1 and *data/*len (valid until the next call) per frame, 0 at the end, -1 on a read error. */
+int pcapin_next(struct pcap_in *in, const uint8_t **data, size_t *len, uint64_t *ts_us);
+void pcapin_close(struct pcap_in *in);
+
+struct pcap_out *pcapout_open(const char *path, char *err);
+int pcapout_write(struct pcap_out *out, const uint8_t *data, size_t len, uint64_t ts_us);
+void pcapout_close(struct pcap_out *out);
+
+#endif
