@@ -50,7 +50,10 @@ LIB_RULES   := $(BUILD)/libcwrules.a
 LIB_CONTROL := $(BUILD)/libcwcontrol.a
 LIBS        := $(LIB_CONTROL) $(LIB_RULES) $(LIB_WIRE)
 
-PROGS := $(BUILD)/cwctl $(BUILD)/cwgen
+PROGS := $(BUILD)/cwctl
+ifneq ($(cwgen_src),)
+PROGS += $(BUILD)/cwgen
+endif
 ifneq ($(gw_src),)
 PROGS += $(BUILD)/clearway
 endif
