@@ -90,18 +90,19 @@ static enum frame_drop parse_ipv4(const uint8_t *ip, size_t avail, unsigned flag
 	unsigned total = ld16be(ip + 2);
 	if (hl < 20 || hl > avail || total < hl || total > avail)
 		return FRAME_DROP_L3;
+	/* Addresses first, so whoever counts a later drop can say where it came from. */
+	fi->ipv6 = false;
+	fi->ip_hdr_len = (uint16_t)hl;
+	memset(fi->src_ip, 0, sizeof(fi->src_ip));
+	memset(fi->dst_ip, 0, sizeof(fi->dst_ip));
+	memcpy(fi->src_ip, ip + 12, 4);
+	memcpy(fi->dst_ip, ip + 16, 4);
 	if (!(flags & FRAME_SKIP_IP_CSUM) && frame_ipv4_hdr_csum(ip, hl) != 0)
 		return FRAME_DROP_IP_CSUM;
 	if (ld16be(ip + 6) & 0x3FFF) /* MF or a fragment offset */
 		return FRAME_DROP_FRAGMENT;
 	if (ip[9] != IPPROTO_UDP_)
 		return FRAME_DROP_NOT_UDP;
-	fi->ipv6 = false;
-	memset(fi->src_ip, 0, sizeof(fi->src_ip));
-	memset(fi->dst_ip, 0, sizeof(fi->dst_ip));
-	memcpy(fi->src_ip, ip + 12, 4);
-	memcpy(fi->dst_ip, ip + 16, 4);
-	fi->ip_hdr_len = (uint16_t)hl;
 	*l4_len = total - hl;
 	return FRAME_OK;
 }
@@ -114,14 +115,14 @@ static enum frame_drop parse_ipv6(const uint8_t *ip, size_t avail, struct frame_
 	size_t plen = ld16be(ip + 4);
 	if (40 + plen > avail)
 		return FRAME_DROP_L3;
+	fi->ipv6 = true;
+	fi->ip_hdr_len = 40;
+	memcpy(fi->src_ip, ip + 8, 16);
+	memcpy(fi->dst_ip, ip + 24, 16);
 	if (ip[6] == IP6_FRAGMENT)
 		return FRAME_DROP_FRAGMENT;
 	if (ip[6] != IPPROTO_UDP_)
 		return FRAME_DROP_NOT_UDP;
-	fi->ipv6 = true;
-	memcpy(fi->src_ip, ip + 8, 16);
-	memcpy(fi->dst_ip, ip + 24, 16);
-	fi->ip_hdr_len = 40;
 	*l4_len = plen;
 	return FRAME_OK;
 }
@@ -212,7 +213,7 @@ static size_t put_headers(uint8_t *out, const uint8_t dst_mac[6], const uint8_t 
 		ip[1] = 0;
 		st16be(ip + 2, (uint16_t)(20 + ulen));
 		st16be(ip + 4, 0);	/* id */
-		st16be(ip + 6, 0x4000); /* DF */
+		st16be(ip + 6, 0); /* no DF: the conformance vectors send none */
 		ip[8] = REPLY_TTL;
 		ip[9] = IPPROTO_UDP_;
 		st16be(ip + 10, 0);
