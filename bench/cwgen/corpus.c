@@ -616,8 +616,8 @@ static void load_kcs(struct corpus *c, const char *dir)
 	index_rows(c);
 }
 
-void corpus_chapter_range(const struct corpus *c, const uint32_t *list, uint32_t n,
-			  unsigned chapter, uint32_t *lo, uint32_t *hi)
+static void search_range(const struct corpus *c, const uint32_t *list, uint32_t n, unsigned chapter,
+			 uint32_t *lo, uint32_t *hi)
 {
 	uint32_t a = 0, b = n;
 	while (a < b) {
@@ -639,12 +639,39 @@ void corpus_chapter_range(const struct corpus *c, const uint32_t *list, uint32_t
 	*hi = a;
 }
 
+void corpus_chapter_range(const struct corpus *c, const uint32_t *list, uint32_t n,
+			  unsigned chapter, uint32_t *lo, uint32_t *hi)
+{
+	const uint32_t *t = list == c->imp     ? c->imp_ch
+			    : list == c->cn    ? c->cn_ch
+			    : list == c->fraud ? c->fraud_ch
+					       : NULL;
+	if (t && chapter < 100) {
+		*lo = t[chapter];
+		*hi = t[chapter + 1];
+		return;
+	}
+	search_range(c, list, n, chapter, lo, hi);
+}
+
+static void chapter_table(const struct corpus *c, const uint32_t *list, uint32_t n, uint32_t t[101])
+{
+	for (unsigned ch = 0; ch < 100; ch++) {
+		uint32_t hi;
+		search_range(c, list, n, ch, &t[ch], &hi);
+	}
+	t[100] = n;
+}
+
 void corpus_load(struct corpus *c, const char *dir, bool quiet)
 {
 	memset(c, 0, sizeof(*c));
 	load_countries(c, dir);
 	load_kcs(c, dir);
 	load_hs(c, dir);
+	chapter_table(c, c->imp, c->n_imp, c->imp_ch);
+	chapter_table(c, c->cn, c->n_cn, c->cn_ch);
+	chapter_table(c, c->fraud, c->n_fraud, c->fraud_ch);
 	if (quiet)
 		return;
 	if (c->kcs_from_file && c->hs_from_file && c->cc_from_file) {
@@ -676,20 +703,26 @@ void hs_national(uint32_t hs6, unsigned variant, char out[11])
 {
 	/* Chinese tariff lines: digits 7-8 subdivide the subheading (00 when it is not, 90 for
 	 * "other"), digits 9-10 are supervision codes, mostly 00. */
-	static const char *const d78[] = {"00", "00", "00", "90", "10", "90", "20", "11",
-					  "19", "30", "99", "91", "21", "00", "10", "40"};
-	static const char *const d910[] = {"00", "00", "00", "00", "00", "00", "00", "00",
-					   "00", "00", "00", "10", "90", "01", "20", "00"};
+	static const char d78[16][2] = {"00", "00", "00", "90", "10", "90", "20", "11",
+					"19", "30", "99", "91", "21", "00", "10", "40"};
+	static const char d910[16][2] = {"00", "00", "00", "00", "00", "00", "00", "00",
+					 "00", "00", "00", "10", "90", "01", "20", "00"};
 	uint64_t h = mix64(0x4853ull << 40 ^ (uint64_t)hs6 << 4 ^ variant);
-	snprintf(out, 11, "%06u%s%s", hs6 % 1000000, d78[h & 15], d910[(h >> 8) & 15]);
+	uint32_t v = hs6 % 1000000;
+	for (int i = 5; i >= 0; i--, v /= 10)
+		out[i] = (char)('0' + v % 10);
+	memcpy(out + 6, d78[h & 15], 2);
+	memcpy(out + 8, d910[(h >> 8) & 15], 2);
+	out[10] = 0;
 }
 
 /* ---- documents by policy ---- */
 
 #define D(x) (1u << CWP_DOC_##x)
 
-/* Chinese practice, simplified: entry-exit inspection and quarantine for food, animals, plants
- * and timber; import licences for controlled goods; CITES permits for protected species. */
+/* Kept sorted by prefix (docs_required walks one chapter's entries). Chinese practice, simplified:
+ * entry-exit inspection and quarantine for food, animals, plants and timber; import licences for
+ * controlled goods; CITES permits for protected species. */
 const struct doc_policy doc_policies[] = {
     {"01", D(QUARANTINE), false, "live animals: entry quarantine"},
     {"0106", D(QUARANTINE) | D(CITES), false, "live wild animals: CITES permit"},
@@ -724,8 +757,24 @@ const unsigned n_doc_policies = sizeof(doc_policies) / sizeof(doc_policies[0]);
 
 uint8_t docs_required(const char hs[10])
 {
+	/* Per chapter, the policies that may apply: most chapters have none. */
+	static int16_t first[100];
+	static bool ready;
+	if (!ready) {
+		for (int i = 0; i < 100; i++)
+			first[i] = -1;
+		for (int i = (int)n_doc_policies - 1; i >= 0; i--) {
+			const char *p = doc_policies[i].prefix;
+			first[(p[0] - '0') * 10 + (p[1] - '0')] = (int16_t)i;
+		}
+		ready = true;
+	}
+	if (hs[0] < '0' || hs[0] > '9' || hs[1] < '0' || hs[1] > '9')
+		return 0;
+	int i = first[(hs[0] - '0') * 10 + (hs[1] - '0')];
 	uint8_t m = 0;
-	for (unsigned i = 0; i < n_doc_policies; i++) {
+	for (; i >= 0 && (unsigned)i < n_doc_policies && !memcmp(doc_policies[i].prefix, hs, 2);
+	     i++) {
 		size_t n = strlen(doc_policies[i].prefix);
 		if (!memcmp(hs, doc_policies[i].prefix, n))
 			m |= doc_policies[i].docs_mask;

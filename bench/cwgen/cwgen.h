@@ -97,7 +97,8 @@ struct corpus {
 	uint32_t *imp, n_imp;	  /* rows whose origin is not CN (imports into China) */
 	uint32_t *cn, n_cn;	  /* rows whose origin is CN (used for exports) */
 	uint32_t *fraud, n_fraud; /* import rows flagged as fraud */
-	struct hs_code *hs[3];	  /* chapters, headings, subheadings, each sorted by code */
+	uint32_t imp_ch[101], cn_ch[101], fraud_ch[101]; /* where each chapter starts in them */
+	struct hs_code *hs[3]; /* chapters, headings, subheadings, each sorted by code */
 	uint32_t n_hs[3];
 	struct country *cc;
 	uint32_t n_cc;

@@ -58,9 +58,13 @@ void pop_uscc(const struct population *p, uint64_t idx, char out[19])
 	}
 	static const unsigned w[17] = {1,  3,  9,  27, 19, 26, 16, 17, 20,
 				       29, 25, 13, 8,  24, 10, 30, 28};
+	static uint8_t val[128];
+	if (!val['Y'])
+		for (unsigned i = 0; i < 31; i++)
+			val[(unsigned char)uscc_chars[i]] = (uint8_t)i;
 	unsigned sum = 0;
 	for (int i = 0; i < 17; i++)
-		sum += (unsigned)(strchr(uscc_chars, out[i]) - uscc_chars) * w[i];
+		sum += val[(unsigned char)out[i]] * w[i];
 	unsigned c = 31 - sum % 31;
 	out[17] = uscc_chars[c == 31 ? 0 : c];
 	out[18] = 0;

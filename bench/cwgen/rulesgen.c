@@ -415,8 +415,9 @@ static void make_rule(struct rgen *g, struct rule *x)
 		watched(g, u1);
 		x->mode = rng_chance(r, 0.5) ? "sample" : "verify";
 		x->priority = rng_chance(r, 0.3) ? (unsigned)rng_range(r, 1, 65535) : 0;
-		snprintf(x->reason, sizeof(x->reason), "post-clearance audit %u-%02u",
-			 (unsigned)rng_range(r, 2023, 2025), (unsigned)rng_range(r, 1, 12));
+		unsigned year = (unsigned)rng_range(r, 2023, 2025);
+		unsigned month = (unsigned)rng_range(r, 1, 12);
+		snprintf(x->reason, sizeof(x->reason), "post-clearance audit %u-%02u", year, month);
 		watched(g, u2);
 		if (rng_chance(r, 0.3) && strcmp(u1, u2)) {
 			cond(x, "declarant in (%s, %s)", u1, u2);

@@ -506,14 +506,15 @@ static void make_manifest(struct traffic *t, struct msg *m)
 	if (!rec->consignee_blank)
 		pop_uscc(t->p, rec->consignee, mi.consignee);
 	bool air = meta.transport == 5;
+	/* One draw per statement: the order of argument evaluation is unspecified in C. */
+	unsigned who = (unsigned)rng_below(&t->r, 12), voyage = (unsigned)rng_range(&t->r, 1, 999);
+	unsigned month = (unsigned)rng_range(&t->r, 1, 12), day = (unsigned)rng_range(&t->r, 1, 28);
 	if (air)
 		snprintf(mi.conveyance, sizeof(mi.conveyance), "%s%03u/%02u%02u",
-			 airlines[rng_below(&t->r, 10)], (unsigned)rng_range(&t->r, 100, 999),
-			 (unsigned)rng_range(&t->r, 1, 12), (unsigned)rng_range(&t->r, 1, 28));
+			 airlines[who % 10], voyage, month, day);
 	else
-		snprintf(mi.conveyance, sizeof(mi.conveyance), "%.11s %03u%c",
-			 vessels[rng_below(&t->r, 12)], (unsigned)rng_range(&t->r, 1, 199),
-			 "EWNS"[rng_below(&t->r, 4)]);
+		snprintf(mi.conveyance, sizeof(mi.conveyance), "%.11s %03u%c", vessels[who],
+			 voyage % 200, "EWNS"[day % 4]);
 	locode_loading(meta.departure, air, rng_next(&t->r), mi.port_loading);
 	uint16_t port = ports[meta.office_rank % (sizeof(ports) / sizeof(ports[0]))];
 	memcpy(mi.port_discharge, locode_discharge(port), 6);
