@@ -400,8 +400,8 @@ static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t p
 	uint8_t msg_mask = r->msg_mask;
 	if (r->country.n || r->transport.n)
 		msg_mask &= CW_MSG_DECL; /* fields a LIST does not have never match it */
-	uint8_t msg_bits = (uint8_t)(((msg_mask & CW_MSG_DECL) ? 0x80 : 0) |
-				     ((msg_mask & CW_MSG_LIST) ? 0x40 : 0));
+	uint8_t msg_bits = (uint8_t)(((msg_mask & CW_MSG_DECL) ? 0x40 : 0) |
+				     ((msg_mask & CW_MSG_LIST) ? 0x80 : 0));
 	uint8_t docs_mask = (uint8_t)((r->doc_set | r->doc_clear) >> 1);
 	t->field[F_MSG_DOCS].value.u8 = (uint8_t)((r->doc_set >> 1) | (~msg_bits & 0xC0));
 	t->field[F_MSG_DOCS].mask_range.u8 = (uint8_t)(docs_mask | (~msg_bits & 0xC0));

@@ -26,7 +26,7 @@
 struct cw_acl_key {
 	uint8_t cls_dir;  /* bits 0-5: all set but the class's; bits 6-7: all set but the direction's */
 	uint8_t pad0[3];
-	uint8_t msg_docs; /* bits 0-5: documents present (doc d -> bit d-1); bits 6-7: all but msg kind */
+	uint8_t msg_docs; /* bits 0-5: documents present (doc d -> bit d-1); bits 6 (DECL) and 7 (LIST): all set but the kind's */
 	uint8_t transport;
 	uint16_t trade_mode;
 	uint16_t port;
