@@ -99,6 +99,7 @@ struct cw_ruleset {
 	uint64_t limit_annual;   /* minor units, default 2600000 */
 	uint32_t tolerance_bp;   /* default 0 */
 	struct cw_class_policy cls[CW_NUM_CLASSES];
+	uint8_t class_set;       /* bit per class named by a `class` statement (the rest: defaults) */
 
 	struct cw_profile *profiles; /* in file order; prefixes unique */
 	uint32_t n_profiles;
