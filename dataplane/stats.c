@@ -263,7 +263,7 @@ bool gw_print_summary(FILE *f, const struct gw_totals *t, double wall_s)
 	fprintf(f, "  %-18s%" PRIu64 " datagrams, %" PRIu64 " messages, %.0f msgs/s\n", "answered",
 		e->answered_datagrams, e->messages,
 		active > 0 ? (double)e->messages / active : 0.0);
-	print_list(f, "messages by type", e->by_type, 0, 8, type_name, e->messages);
+	print_list(f, "messages by type", e->by_type, 0, 7, type_name, e->messages);
 	print_list(f, "verdicts", e->by_status, 0, 3, status_name, e->messages);
 	print_list(f, "release modes", e->by_mode, 0, CWP_NUM_MODES, mode_name, decided);
 	fprintf(f, "  %-18sgreen %" PRIu64 ", duplicates %" PRIu64 "\n", "flags", e->green,
@@ -367,7 +367,7 @@ int gw_write_summary_json(const char *path, const struct gw_totals *t, double wa
 		", \"msgs_per_s\": %.1f, \"duplicates\": %" PRIu64 ", \"green\": %" PRIu64,
 		t->dp.rx_packets, e->datagrams, e->answered_datagrams, e->messages,
 		active > 0 ? (double)e->messages / active : 0.0, e->duplicates, e->green);
-	json_map(f, "by_type", e->by_type, 0, 8, type_name);
+	json_map(f, "by_type", e->by_type, 0, 7, type_name);
 	json_map(f, "by_status", e->by_status, 0, 3, status_name);
 	json_map(f, "by_mode", e->by_mode, 0, CWP_NUM_MODES, mode_name);
 	json_map(f, "rejects", e->rejects, 1, CWP_NUM_REJECTS, reject_name);
