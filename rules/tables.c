@@ -21,6 +21,7 @@
 #include <rte_malloc.h>
 
 #include "dataplane/wire/cwp.h"
+#include "rules/stores.h"
 #include "rules/tables.h"
 
 #define SAT32 UINT32_MAX
@@ -260,6 +261,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	struct rte_hash_parameters hp = {.name = name,
 					 .entries = n < 8 ? 16 : n * 2,
 					 .key_len = 18,
+					 .hash_func = cw_hash_key, /* keys sit unaligned in packets */
 					 .socket_id = SOCKET_ID_ANY};
 	s->intern = rte_hash_create(&hp);
 	if (!s->intern) {
