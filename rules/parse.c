@@ -1248,8 +1248,12 @@ static bool commit_lists(struct parser *p, struct cw_rule *r)
 		rs->n_hs_ranges += c->hs.n;
 		expanded = mul_sat(expanded, c->hs.n);
 	}
-	struct cw_list *lists[F_NUM] = {NULL,	   &r->origin,	   &r->country, &r->declarant,
-					&r->owner, &r->trade_mode, &r->port,	&r->transport};
+	struct cw_list *lists[F_NUM] = {
+	    [F_ORIGIN] = &r->origin,	     [F_COUNTRY] = &r->country,
+	    [F_DECLARANT] = &r->declarant,   [F_OWNER] = &r->owner,
+	    [F_TRADE_MODE] = &r->trade_mode, [F_PORT] = &r->port,
+	    [F_TRANSPORT] = &r->transport,
+	};
 	for (int i = F_ORIGIN; i < F_NUM; i++) {
 		struct fset *f = &c->f[i];
 		if (!f->set)
