@@ -90,10 +90,11 @@ static void print_summary(const char *path, const struct cw_ruleset *rs, bool js
 	}
 	int classes = popcount8(rs->class_set);
 	if (!json) {
-		printf("%s: ok: version %u, %d classes set, %u profiles, %u rules, %llu after "
+		printf("%s: ok: version %u, %d class%s set, %u profiles, %u rules, %llu after "
 		       "expansion, %u never match\n",
-		       path, (unsigned)rs->version, classes, (unsigned)rs->n_profiles,
-		       (unsigned)rs->n_rules, (unsigned long long)rs->n_expanded, (unsigned)never);
+		       path, (unsigned)rs->version, classes, classes == 1 ? "" : "es",
+		       (unsigned)rs->n_profiles, (unsigned)rs->n_rules,
+		       (unsigned long long)rs->n_expanded, (unsigned)never);
 		return;
 	}
 	printf("{\"file\":");

@@ -128,7 +128,8 @@ static void track_hits(struct cw_ctx *c)
 		c->hits = h;
 		c->hits_cap = n;
 	}
-	memset(c->hits, 0, sizeof(uint64_t) * c->hits_cap);
+	if (c->hits)
+		memset(c->hits, 0, sizeof(uint64_t) * c->hits_cap);
 	c->hits_snap = c->snap;
 }
 

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include <rte_errno.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
 #include "rules/engine_int.h"
@@ -42,7 +41,7 @@ static struct rte_hash *make_hash(const char *what, uint32_t n, uint32_t entries
 		.name = name,
 		.entries = entries < 16 ? 16 : entries,
 		.key_len = key_len,
-		.hash_func = rte_hash_crc,
+		.hash_func = cw_hash_key,
 		.socket_id = socket,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
 	};

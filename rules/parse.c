@@ -209,6 +209,7 @@ struct parser {
 	struct cw_u64range *tmpr, *tmpr2;
 	uint32_t n_tmpr, cap_tmpr, cap_tmpr2;
 	bool oom, expansion_reported, profiles_reported;
+	bool in_list; /* inside `in (...)`: a ')' there is not a stray one */
 	char desc[2][48];
 };
 
@@ -266,7 +267,7 @@ static enum pr unexpected(struct parser *p, const char *expected)
 {
 	if (p->tok.type == TK_ERR)
 		return PR_ABORT;
-	if (p->tok.type == TK_RPAREN)
+	if (p->tok.type == TK_RPAREN && !p->in_list)
 		cw_lex_error(&p->lx, &p->tok, "unbalanced parentheses: ')' without a matching '('");
 	else
 		cw_lex_error(&p->lx, &p->tok, "expected %s, found %s", expected,
@@ -951,7 +952,9 @@ static enum pr parse_values(struct parser *p, const struct field_desc *fd)
 	}
 	enum pr res = PR_OK;
 	for (;;) {
+		p->in_list = true;
 		enum pr r = parse_item(p, fd);
+		p->in_list = false;
 		if (r == PR_ABORT)
 			return r;
 		if (r == PR_BAD)
@@ -1245,8 +1248,12 @@ static bool commit_lists(struct parser *p, struct cw_rule *r)
 		rs->n_hs_ranges += c->hs.n;
 		expanded = mul_sat(expanded, c->hs.n);
 	}
-	struct cw_list *lists[F_NUM] = {NULL,	   &r->origin,	   &r->country, &r->declarant,
-					&r->owner, &r->trade_mode, &r->port,	&r->transport};
+	struct cw_list *lists[F_NUM] = {
+	    [F_ORIGIN] = &r->origin,	     [F_COUNTRY] = &r->country,
+	    [F_DECLARANT] = &r->declarant,   [F_OWNER] = &r->owner,
+	    [F_TRADE_MODE] = &r->trade_mode, [F_PORT] = &r->port,
+	    [F_TRANSPORT] = &r->transport,
+	};
 	for (int i = F_ORIGIN; i < F_NUM; i++) {
 		struct fset *f = &c->f[i];
 		if (!f->set)

@@ -87,9 +87,16 @@ uint32_t cw_store_capacity(const struct cw_store *s)
 	return s->capacity;
 }
 
+uint32_t cw_hash_key(const void *key, uint32_t len, uint32_t init)
+{
+	uint64_t aligned[8];
+	memcpy(aligned, key, len);
+	return rte_hash_crc(aligned, len, init);
+}
+
 static inline uint32_t key_hash(const struct cw_store *s, const void *key)
 {
-	return rte_hash_crc(key, s->key_len, 0x9e3779b9) | 1; /* never 0 */
+	return cw_hash_key(key, s->key_len, 0x9e3779b9) | 1; /* never 0 */
 }
 
 /* Waits out a concurrent insert of this slot; returns true when the slot holds `key`. */

@@ -35,6 +35,11 @@ struct cw_ecom_rec {
 	char waybill_no[20];
 };
 
+/* rte_hash_crc over a key that may sit anywhere in a packet: copied to an aligned buffer first
+ * (rte_hash_crc loads 8 bytes at a time). Also the hash function of the engine's rte_hash tables.
+ * len <= 64. */
+uint32_t cw_hash_key(const void *key, uint32_t len, uint32_t init);
+
 struct cw_store *cw_store_create(const char *name, uint32_t capacity, uint32_t key_len,
 				 uint32_t val_len, int socket_id);
 void cw_store_free(struct cw_store *s);

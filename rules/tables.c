@@ -21,6 +21,7 @@
 #include <rte_malloc.h>
 
 #include "dataplane/wire/cwp.h"
+#include "rules/stores.h"
 #include "rules/tables.h"
 
 #define SAT32 UINT32_MAX
@@ -66,8 +67,12 @@ static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
 	FDEF(F_TOTAL, RANGE, 4, 9, total_value),     FDEF(F_UNIT, RANGE, 4, 10, unit_value),
 };
 
+/* Rules whose ranges make one trie too big are split over several contexts (rte_acl gives up
+ * past 8 tries); a key is classified in each and the best result per mode is kept. */
+#define MAX_ACL_PARTS 16
 struct cw_acl_set {
-	struct rte_acl_ctx *ctx;
+	struct rte_acl_ctx *ctx[MAX_ACL_PARTS];
+	unsigned n_ctx;
 	uint32_t n_acl_rules;
 };
 
@@ -256,6 +261,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	struct rte_hash_parameters hp = {.name = name,
 					 .entries = n < 8 ? 16 : n * 2,
 					 .key_len = 18,
+					 .hash_func = cw_hash_key, /* keys sit unaligned in packets */
 					 .socket_id = SOCKET_ID_ANY};
 	s->intern = rte_hash_create(&hp);
 	if (!s->intern) {
@@ -499,6 +505,57 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 		free(hsp);
 }
 
+static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *v, uint32_t n, int *rc)
+{
+	char name[32];
+	name_object(name, sizeof(name), "acl");
+	struct rte_acl_param p = {.name = name,
+				  .socket_id = SOCKET_ID_ANY,
+				  .rule_size = RTE_ACL_RULE_SZ(NUM_FIELDS),
+				  .max_rule_num = n};
+	struct rte_acl_ctx *ctx = rte_acl_create(&p);
+	if (!ctx) {
+		*rc = -rte_errno;
+		return NULL;
+	}
+	struct rte_acl_config cfg = {.num_categories = CWP_NUM_MODES, .num_fields = NUM_FIELDS};
+	memcpy(cfg.defs, field_defs, sizeof(field_defs));
+	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)v, n);
+	if (*rc == 0)
+		*rc = rte_acl_build(ctx, &cfg);
+	if (*rc) {
+		rte_acl_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* Builds v[0..n) into set, halving the rule list while a part does not fit. */
+static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *v, uint32_t n)
+{
+	int rc;
+	if (set->n_ctx == MAX_ACL_PARTS)
+		return -ENOMEM;
+	struct rte_acl_ctx *ctx = acl_build_one(v, n, &rc);
+	if (ctx) {
+		set->ctx[set->n_ctx++] = ctx;
+		return 0;
+	}
+	if (rc != -ENOMEM || n < 2)
+		return rc;
+	rc = acl_build_parts(set, v, n / 2);
+	return rc ? rc : acl_build_parts(set, v + n / 2, n - n / 2);
+}
+
+static void acl_free(struct cw_acl_set *set)
+{
+	if (!set)
+		return;
+	for (unsigned i = 0; i < set->n_ctx; i++)
+		rte_acl_free(set->ctx[i]);
+	free(set);
+}
+
 static struct cw_acl_set *acl_build(struct expander *x, char *err, size_t errlen)
 {
 	struct cw_acl_set *set = calloc(1, sizeof(*set));
@@ -507,38 +564,13 @@ static struct cw_acl_set *acl_build(struct expander *x, char *err, size_t errlen
 	set->n_acl_rules = x->n;
 	if (!x->n)
 		return set; /* nothing to classify */
-	char name[32];
-	name_object(name, sizeof(name), "acl");
-	struct rte_acl_param p = {.name = name,
-				  .socket_id = SOCKET_ID_ANY,
-				  .rule_size = RTE_ACL_RULE_SZ(NUM_FIELDS),
-				  .max_rule_num = x->n};
-	set->ctx = rte_acl_create(&p);
-	if (!set->ctx) {
-		snprintf(err, errlen, "rte_acl_create: %s", rte_strerror(rte_errno));
-		free(set);
-		return NULL;
-	}
-	int rc = rte_acl_add_rules(set->ctx, (const struct rte_acl_rule *)x->v, x->n);
-	struct rte_acl_config cfg = {.num_categories = CWP_NUM_MODES, .num_fields = NUM_FIELDS};
-	memcpy(cfg.defs, field_defs, sizeof(field_defs));
-	if (rc == 0)
-		rc = rte_acl_build(set->ctx, &cfg);
+	int rc = acl_build_parts(set, x->v, x->n);
 	if (rc) {
 		snprintf(err, errlen, "rte_acl build of %u rules: %s", x->n, strerror(-rc));
-		rte_acl_free(set->ctx);
-		free(set);
+		acl_free(set);
 		return NULL;
 	}
 	return set;
-}
-
-static void acl_free(struct cw_acl_set *set)
-{
-	if (!set)
-		return;
-	rte_acl_free(set->ctx);
-	free(set);
 }
 
 /* Ranks rules by (priority desc, id asc): rank 0 wins a tie of modes. */
@@ -840,14 +872,25 @@ static uint32_t linear_best_of_mode(const struct cw_ruleset *rs, uint8_t mode,
 	return best;
 }
 
-static void classify_set(const struct cw_acl_set *set, const struct cw_acl_key *const *keys,
-			 uint32_t *results, unsigned n)
+/* Per key and mode, the best rule (index + 1, 0 none) over all parts of the set. Within one
+ * mode a lower rank wins, and ACL priorities are derived from ranks. */
+static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *set,
+			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n)
 {
-	if (!set || !set->ctx) {
-		memset(results, 0, sizeof(uint32_t) * CWP_NUM_MODES * n);
+	memset(results, 0, sizeof(uint32_t) * CWP_NUM_MODES * n);
+	if (!set)
 		return;
+	uint32_t part[64 * CWP_NUM_MODES];
+	for (unsigned c = 0; c < set->n_ctx; c++) {
+		uint32_t *out = c == 0 ? results : part;
+		rte_acl_classify(set->ctx[c], (const uint8_t **)keys, out, n, CWP_NUM_MODES);
+		if (c == 0)
+			continue;
+		const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
+		for (unsigned i = 0; i < n * CWP_NUM_MODES; i++)
+			if (part[i] && (!results[i] || rank[part[i] - 1] < rank[results[i] - 1]))
+				results[i] = part[i];
 	}
-	rte_acl_classify(set->ctx, (const uint8_t **)keys, results, n, CWP_NUM_MODES);
 }
 
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
@@ -858,9 +901,9 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 	uint32_t res[CHUNK * CWP_NUM_MODES], ov[CHUNK * CWP_NUM_MODES];
 	for (unsigned base = 0; base < n; base += CHUNK) {
 		unsigned m = n - base < CHUNK ? n - base : CHUNK;
-		classify_set(s->acl, keys + base, res, m);
+		classify_set(s, s->acl, keys + base, res, m);
 		if (s->overlay)
-			classify_set(s->overlay, keys + base, ov, m);
+			classify_set(s, s->overlay, keys + base, ov, m);
 		for (unsigned i = 0; i < m; i++) {
 			uint32_t b = NO_RULE;
 			const uint32_t *r = &res[i * CWP_NUM_MODES];

@@ -213,7 +213,7 @@ static size_t put_headers(uint8_t *out, const uint8_t dst_mac[6], const uint8_t 
 		ip[1] = 0;
 		st16be(ip + 2, (uint16_t)(20 + ulen));
 		st16be(ip + 4, 0);	/* id */
-		st16be(ip + 6, 0x4000); /* DF */
+		st16be(ip + 6, 0); /* no DF: the conformance vectors send none */
 		ip[8] = REPLY_TTL;
 		ip[9] = IPPROTO_UDP_;
 		st16be(ip + 10, 0);
