@@ -29,18 +29,12 @@ fail() {
 	exit 1
 }
 
-# The tools are small C programs compiled here (the Makefile builds only the product).
+# The tools (tests/tools/*.c) and the gateway are built by `make`.
 build_tools() {
-	mkdir -p "$TOOLS"
-	local src=$ROOT/tests/tools
-	if [ ! -x "$TOOLS/pcapcmp" ] || [ "$src/pcapcmp.c" -nt "$TOOLS/pcapcmp" ]; then
-		cc -std=gnu11 -O2 -Wall -Wextra -Werror "$src/pcapcmp.c" -o "$TOOLS/pcapcmp"
-	fi
-	if [ ! -x "$TOOLS/hostile" ] || [ "$src/hostile.c" -nt "$TOOLS/hostile" ] ||
-		[ "$BUILD/libcwwire.a" -nt "$TOOLS/hostile" ]; then
-		cc -std=gnu11 -O2 -Wall -Wextra -Werror -I"$ROOT" "$src/hostile.c" \
-			"$BUILD/libcwwire.a" $(pkg-config --libs libpcap) -o "$TOOLS/hostile"
-	fi
+	local t
+	for t in "$GW" "$CWCTL" "$TOOLS/pcapcmp" "$TOOLS/hostile"; do
+		[ -x "$t" ] || fail "$t is not built (run make first)"
+	done
 }
 
 # EAL options: no hugepages, no shared files, a prefix nobody else uses. $1 names the run,
