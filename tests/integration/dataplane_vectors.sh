@@ -18,6 +18,7 @@ check_accounting "$WORK/sum.json"
 
 "$TOOLS/pcapcmp" seq "$WORK/got.pcap" "$V/responses.pcap" || fail "differs from responses.pcap"
 simulate "$V/requests.pcap" "$WORK/sim.pcap" "${files[@]}"
+compare_counters "$WORK/sim.pcap.json" "$WORK/sum.json" || fail "counters differ from simulate"
 "$TOOLS/pcapcmp" seq "$WORK/got.pcap" "$WORK/sim.pcap" || fail "differs from cwctl simulate"
 
 # Every request frame is either answered or dropped under a cause.

@@ -57,10 +57,35 @@ check_accounting() {
 	[ "$(json_get "$1" accounting_ok)" = true ] || fail "accounting: $(json_get "$1" accounting)"
 }
 
-# simulate IN OUT [extra cwctl args]: the offline reference on the same inputs.
+# simulate IN OUT [extra cwctl args]: the offline reference on the same inputs; its counters
+# go to OUT.json.
 simulate() {
 	local in=$1 out=$2
 	shift 2
-	"$CWCTL" simulate --in "$in" --out "$out" "$@" >"$WORK/simulate.log" 2>&1 ||
+	"$CWCTL" simulate --in "$in" --out "$out" --json "$@" >"$out.json" 2>"$WORK/simulate.log" ||
 		{ cat "$WORK/simulate.log" >&2; fail "cwctl simulate failed"; }
+}
+
+# The gateway's counters (summary JSON) against `cwctl simulate --json` on the same input.
+compare_counters() { # SIM.json GW.json
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+sim, gw = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+pairs = [("frames", gw["rx_packets"]), ("datagrams", gw["datagrams"]),
+         ("answered_datagrams", gw["answered_datagrams"]),
+         ("response_datagrams", gw["tx"]["sent"]), ("messages", gw["messages"]),
+         ("duplicates", gw["duplicates"]), ("green", gw["green"])]
+bad = [f"{k}: gateway {v}, simulate {sim[k]}" for k, v in pairs if sim[k] != v]
+for skey, gkey in (("status", "by_status"), ("modes", "by_mode"), ("rejects", "rejects"),
+                   ("frame_drops", "frame_drops"), ("datagram_drops", "drops")):
+    for k, v in sim[skey].items():
+        if gw[gkey].get(k) != v:
+            bad.append(f"{gkey}.{k}: gateway {gw[gkey].get(k)}, simulate {v}")
+hits = {r["rule"]: r["hits"] for r in sim["top_rules"]}
+for r in gw["top_rules"]:
+    if r["id"] in hits and hits[r["id"]] != r["hits"]:
+        bad.append(f"rule {r['id']}: gateway {r['hits']} hits, simulate {hits[r['id']]}")
+print("\n".join(bad) if bad else "counters equal to cwctl simulate's")
+sys.exit(1 if bad else 0)
+PY
 }
