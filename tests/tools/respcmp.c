@@ -91,9 +91,8 @@ int main(int argc, char **argv)
 	size_t diffs = 0;
 	for (size_t i = 0; i < na && i < nb; i++)
 		if (strcmp(a[i].key, b[i].key) && diffs++ < 5)
-			fprintf(stderr,
-				"datagram %zu differs:\n  expected %.300s\n  got      %.300s\n", i,
-				a[i].key, b[i].key);
+			fprintf(stderr, "datagram %zu differs:\n  expected %.300s\n  got      %.300s\n",
+				i, a[i].key, b[i].key);
 	if (na != nb)
 		fprintf(stderr, "respcmp: %zu datagrams expected, %zu got\n", na, nb);
 	if (bad)
