@@ -15,7 +15,7 @@
 #define GW_LAT_SUB_BITS 6
 #define GW_LAT_SUB	(1u << GW_LAT_SUB_BITS)
 #define GW_LAT_MAX_BITS 40 /* values are clamped below 2^40 cycles (minutes) */
-#define GW_LAT_BUCKETS	((GW_LAT_MAX_BITS + 2 - GW_LAT_SUB_BITS) << GW_LAT_SUB_BITS)
+#define GW_LAT_BUCKETS	((GW_LAT_MAX_BITS - GW_LAT_SUB_BITS + 1) << GW_LAT_SUB_BITS)
 
 struct gw_latency {
 	uint64_t count; /* samples */
