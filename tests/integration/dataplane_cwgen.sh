@@ -3,16 +3,20 @@
 # simulate` on the same inputs: a clean one and one with --bad (broken messages, dropped
 # datagrams, stale and retransmitted ones). The response captures must be equal datagram by
 # datagram (payloads, addresses, ports, valid checksums) and the counters equal simulate's.
+# A third run uses big datagrams and a small MTU, so that answers span several datagrams (the
+# first built in the request's mbuf, the others in fresh ones).
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 
-run_one() { # name cwgen-args...
-	local name=$1
-	shift
+run_one() { # name "options of both clearway and simulate" cwgen-args...
+	local name=$1 opts=$2
+	shift 2
 	local w=$WORK/$name
 	"$BUILD/cwgen" --out "$w" "$@" >/dev/null 2>&1 || fail "cwgen $*"
 	local files=(--rules "$w/rules.cw" --registry "$w/registry.csv" --senders "$w/senders.csv")
+	# shellcheck disable=SC2206
+	files+=($opts)
 	simulate "$w/requests.pcap" "$w/sim.pcap" "${files[@]}"
 	# shellcheck disable=SC2046
 	timeout 120 "$GW" $(eal_args "$name") \
@@ -25,5 +29,7 @@ run_one() { # name cwgen-args...
 	echo "$name: $(json_get "$w/sum.json" accounting)"
 }
 
-run_one clean --seed 42 --messages 60000
-run_one bad --seed 3 --messages 60000 --bad 0.2 --senders 5
+run_one clean "" --seed 42 --messages 60000
+run_one bad "" --seed 3 --messages 60000 --bad 0.2 --senders 5
+run_one mtu "--mtu 576" --seed 42 --messages 20000 --batch 40
+[ "$(json_get "$WORK/mtu/sum.json" tx.fresh)" -gt 0 ] || fail "mtu: no answer spanned datagrams"
