@@ -3,8 +3,9 @@
 # chunk by chunk; halfway through, the rule file gets a new version and the gateway a SIGHUP.
 # No answer may be lost (every datagram answered exactly as `cwctl simulate` answers it, apart
 # from the version field), every answer stream switches version once and never back, both
-# versions are seen, and telemetry reports the new rule set. Also checks the four telemetry
-# commands while the gateway runs.
+# versions are seen, and telemetry reports the new rule set. Then a broken rule file and another
+# SIGHUP: the version stays and the failure is reported. Also checks the four telemetry commands
+# while the gateway runs.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
@@ -53,6 +54,14 @@ for ((t = 0; t < 200; t++)); do
 done
 [ "$rx" = "$frames" ] || fail "gateway received $rx of $frames frames"
 tel /clearway/ruleset >"$WORK/tel-ruleset-after.json"
+# A rule file that does not compile is not activated: the old version stays, the failure shows.
+echo "this is not a rule" >>"$WORK/live.cw"
+kill -HUP "$gw"
+for ((t = 0; t < 100; t++)); do
+	tel /clearway/ruleset >"$WORK/tel-ruleset-bad.json"
+	[ "$(json_get "$WORK/tel-ruleset-bad.json" load_failures)" = 1 ] && break
+	sleep 0.05
+done
 kill -TERM "$gw"
 wait "$gw" || { tail -30 "$WORK/out.txt"; fail "clearway exited with an error"; }
 GW_PIDS=()
@@ -62,6 +71,9 @@ grep -q "SIGHUP: rule set version $v2 live" "$WORK/out.txt" || fail "no reload i
 [ "$(json_get "$WORK/tel-ruleset-after.json" version)" = "$v2" ] || fail "telemetry: version"
 [ "$(json_get "$WORK/tel-ruleset-after.json" loads)" = 2 ] || fail "telemetry: loads"
 [ "$(json_get "$WORK/tel-ruleset.json" version)" = "$v1" ] || fail "telemetry before: version"
+[ "$(json_get "$WORK/tel-ruleset-bad.json" load_failures)" = 1 ] || fail "bad file not reported"
+[ "$(json_get "$WORK/tel-ruleset-bad.json" version)" = "$v2" ] || fail "bad file changed the version"
+grep -q "SIGHUP: .*keeping version $v2" "$WORK/out.txt" || fail "bad file not in the log"
 [ "$(json_get "$WORK/tel-stats.json" rx_packets)" -gt 0 ] || fail "telemetry: no packets"
 json_get "$WORK/tel-latency.json" p99_ns >/dev/null || fail "telemetry: latency"
 [ "$(json_get "$WORK/tel-stores.json" senders)" = 6 ] || fail "telemetry: senders"
