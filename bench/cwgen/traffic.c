@@ -14,12 +14,14 @@
 
 #include "bench/cwgen/cwgen.h"
 
-#define PUB_RING     1024 /* published manifests a declaration may refer to */
-#define BACKLOG	     64	  /* e-commerce messages waiting for their slot */
-#define GROUPS_BATCH 6	  /* e-commerce groups generated at a time */
+#define PENDING	     16384 /* manifests sent and not yet published */
+#define PUB_RING     1024  /* published manifests a declaration may refer to */
+#define BACKLOG	     64	   /* e-commerce messages waiting for their slot */
+#define GROUPS_BATCH 6	   /* e-commerce groups generated at a time */
 #define BUYER_POOL   32
 
 struct manifest_rec {
+	int64_t id;
 	char transport_doc[21];
 	uint64_t consignee;
 	bool consignee_blank;
@@ -50,8 +52,10 @@ struct traffic {
 	const struct senders *s;
 	struct rng r;
 
-	struct manifest_rec pending[4096]; /* sent, not yet published */
-	uint32_t pending_next;
+	/* Sent, not yet published. A datagram of a quiet sender can wait long; if its MANIFEST's
+	 * entry was reused meanwhile, the id no longer matches and it is simply not published. */
+	struct manifest_rec pending[PENDING];
+	uint64_t pending_next;
 	struct manifest_rec pub[PUB_RING];
 	uint32_t pub_n, pub_next;
 
@@ -243,14 +247,19 @@ static bool fta_partner(const char cc[2])
 
 /* Items of a shipment from its seed: the same seed gives the same goods (MANIFEST then DECL). */
 static void gen_items(const struct traffic *t, uint64_t seed, bool export, bool fraudish,
-		      unsigned n, struct cwp_item_in *items, struct ship_meta *meta)
+		      bool on_manifest, unsigned n, struct cwp_item_in *items,
+		      struct ship_meta *meta)
 {
 	const struct corpus *c = t->c;
 	struct rng r;
 	rng_seed(&r, seed, 0x17E5);
 	const uint32_t *list = export ? c->cn : c->imp;
 	uint32_t nl = export ? c->n_cn : c->n_imp;
-	if (!export && fraudish && c->n_fraud > 20 && rng_chance(&r, 0.6)) {
+	/* Goods already on a manifest are what they are: only a fresh shipment of a doubtful
+	 * declarant is drawn from the fraud lines. Draws do not depend on the flags, so a DECL
+	 * regenerates exactly its manifest's lines. */
+	bool fraud_lines = rng_chance(&r, 0.6);
+	if (!export && fraudish && !on_manifest && c->n_fraud > 20 && fraud_lines) {
 		list = c->fraud;
 		nl = c->n_fraud;
 	}
@@ -284,7 +293,8 @@ static void gen_items(const struct traffic *t, uint64_t seed, bool export, bool 
 		items[i].gross_weight_g =
 		    mass <= 0 ? 0 : (uint64_t)(mass * 1000.0 * (1.03 + 0.17 * rng_unit(&r)) + 0.5);
 		double usd = row->value_usd * rng_lognormal(&r, 1.0, 0.15);
-		if (fraudish && rng_chance(&r, 0.3))
+		bool cut = rng_chance(&r, 0.3);
+		if (fraudish && cut)
 			usd *= 0.3; /* undervaluation */
 		meta->usd[i] = usd;
 	}
@@ -421,7 +431,7 @@ static void make_decl(struct traffic *t, struct msg *m, enum bill_kind bill)
 	uint64_t ship_seed = mf ? mf->ship_seed : rng_next(&t->r);
 	unsigned n = mf ? mf->n_items : item_count(t);
 	bool fraudish = known && cls >= ENT_DISHONEST;
-	gen_items(t, ship_seed, !import, fraudish, n, d.items, &meta);
+	gen_items(t, ship_seed, !import, fraudish, mf != NULL, n, d.items, &meta);
 	d.item_count = (uint8_t)n;
 
 	uint64_t owner = declarant;
@@ -441,7 +451,7 @@ static void make_decl(struct traffic *t, struct msg *m, enum bill_kind bill)
 		if (rng_chance(&t->r, 0.03)) { /* a line that is not on the bill */
 			struct ship_meta other;
 			struct cwp_item_in extra;
-			gen_items(t, rng_next(&t->r), false, false, 1, &extra, &other);
+			gen_items(t, rng_next(&t->r), false, false, false, 1, &extra, &other);
 			unsigned k = (unsigned)rng_below(&t->r, n);
 			if (memcmp(extra.hs, d.items[k].hs, 4) != 0) {
 				d.items[k] = extra;
@@ -501,16 +511,17 @@ static void make_manifest(struct traffic *t, struct msg *m)
 {
 	struct cwp_manifest_in mi;
 	memset(&mi, 0, sizeof(mi));
-	struct manifest_rec *rec = &t->pending[t->pending_next % 4096];
-	int slot = (int)(t->pending_next++ % 4096);
+	int64_t id = (int64_t)t->pending_next++;
+	struct manifest_rec *rec = &t->pending[id % PENDING];
 	memset(rec, 0, sizeof(*rec));
+	rec->id = id;
 	rec->ship_seed = rng_next(&t->r);
 	rec->n_items = (uint8_t)item_count(t);
 	rec->consignee_blank = rng_chance(&t->r, 0.06); /* "to order" bills */
 	rec->consignee = pop_draw(t->p, &t->r, 0.02);
 	struct cwp_item_in items[CWP_MAX_ITEMS];
 	struct ship_meta meta;
-	gen_items(t, rec->ship_seed, false, false, rec->n_items, items, &meta);
+	gen_items(t, rec->ship_seed, false, false, true, rec->n_items, items, &meta);
 	rec->transport = meta.transport;
 	bill_no(t, meta.transport, rec->transport_doc);
 
@@ -540,16 +551,16 @@ static void make_manifest(struct traffic *t, struct msg *m)
 	}
 	m->len = cwp_put_manifest(m->buf, sizeof(m->buf), &mi);
 	m->type = CWP_MANIFEST;
-	m->manifest_slot = slot;
+	m->manifest_id = id;
 	/* Manifests come from a dozen shipping lines and air cargo agents. */
 	m->sender = senders_for(t->s, 0xCA77 ^ (mix64(rec->ship_seed) % 12));
 }
 
-void traffic_publish_manifest(struct traffic *t, int slot)
+void traffic_publish_manifest(struct traffic *t, int64_t id)
 {
-	if (slot < 0)
+	if (id < 0 || t->pending[id % PENDING].id != id)
 		return;
-	t->pub[t->pub_next] = t->pending[slot];
+	t->pub[t->pub_next] = t->pending[id % PENDING];
 	t->pub_next = (t->pub_next + 1) % PUB_RING;
 	if (t->pub_n < PUB_RING)
 		t->pub_n++;
@@ -584,7 +595,7 @@ static void buyer_next(struct traffic *t, uint64_t *buyer, double *median)
 static struct msg *backlog_push(struct traffic *t)
 {
 	struct msg *m = &t->backlog[(t->bl_head + t->bl_n++) % BACKLOG];
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 	return m;
 }
@@ -706,7 +717,7 @@ static void make_group(struct traffic *t, struct msg *list)
 	m->len = cwp_put_list(m->buf, sizeof(m->buf), &l);
 	m->type = CWP_LIST;
 	m->sender = sender;
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 }
 
@@ -754,7 +765,7 @@ void traffic_free(struct traffic *t)
 
 void traffic_next(struct traffic *t, struct msg *m)
 {
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 	double u = rng_unit(&t->r);
 	if (u < 0.60) {
@@ -778,7 +789,7 @@ void traffic_next(struct traffic *t, struct msg *m)
 
 void traffic_decl_no_manifest(struct traffic *t, struct msg *m)
 {
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 	make_decl(t, m, BILL_UNKNOWN);
 }

@@ -133,6 +133,44 @@ need(0.05 < vlan / dgrams < 0.15, "about 10%% of datagrams VLAN-tagged: %.3f" % 
 need(jumbo > 0, "some long declarations travel in jumbo frames (%d)" % jumbo)
 need(3 < msgs / dgrams <= 8, "several messages per datagram: %.2f" % (msgs / dgrams))
 need(2.5 < items / decls < 3.5, "about 3 items per DECL: %.2f" % (items / decls))
+# coherence: imports refer to manifests sent earlier; LISTs come after their three parts
+manifests, parts, buyers = {}, {}, {}
+imports = linked = later = owner_ok = hs_ok = with_consignee = 0
+lists = complete = consistent = 0
+for i, l in enumerate(lines[:-1]):
+    for x in json.loads(l)["messages"]:
+        t, fl = x["type_name"], x.get("fields", {})
+        if t == "MANIFEST":
+            manifests.setdefault(fl["transport_doc"], (i, fl["consignee"], {it["hs4"] for it in x["items"]}))
+        elif t in ("ORDER", "PAYMENT", "WAYBILL"):
+            parts.setdefault(fl["order_no"], {})[t] = fl
+        elif t == "DECL" and fl["direction"] == 1 and fl["transport_doc"].strip():
+            imports += 1
+            m = manifests.get(fl["transport_doc"])
+            if m is None:
+                continue
+            linked += 1
+            later += m[0] > i
+            if m[1].strip():
+                with_consignee += 1
+                owner_ok += m[1] == fl["owner"]
+            hs_ok += all(it["hs"][:4] in m[2] for it in x["items"])
+        elif t == "LIST":
+            lists += 1
+            p = parts.get(fl["order_no"], {})
+            complete += len(p) == 3
+            buyers[fl["buyer"]] = buyers.get(fl["buyer"], 0) + 1
+            if len(p) == 3:
+                consistent += (p["ORDER"]["buyer"] == p["PAYMENT"]["buyer"] == fl["buyer"] and
+                               p["ORDER"]["amount"] == p["PAYMENT"]["amount"] == fl["total_value"] and
+                               p["WAYBILL"]["waybill_no"] == fl["waybill_no"])
+need(later == 0 and 0.8 < linked / imports < 0.97,
+     "imports with a bill: %.3f on a manifest sent earlier, %d on one sent later" % (linked / imports, later))
+need(0.95 < owner_ok / with_consignee < 1, "owner = consignee mostly, not always: %.3f" % (owner_ok / with_consignee))
+need(0.95 < hs_ok / linked < 1, "declared hs4 on the manifest mostly, not always: %.3f" % (hs_ok / linked))
+need(0.94 < complete / lists < 1, "LISTs after their ORDER, PAYMENT, WAYBILL: %.3f" % (complete / lists))
+need(0.9 < consistent / complete < 1, "e-commerce groups consistent mostly, not always: %.3f" % (consistent / complete))
+need(max(buyers.values()) >= 10 and len(buyers) < lists, "repeat buyers (most active: %d lists)" % max(buyers.values()))
 contiguous = all(all(a[0] + a[1] == b[0] for a, b in zip(v, v[1:])) for v in seqs.values())
 need(contiguous, "per sender, seq advances by the datagram's count")
 need(all(v[0][0] > 1 << 20 for v in seqs.values()), "sequences start at a large value")
