@@ -58,8 +58,8 @@ static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
 	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);
-		s += (w & 0xFFFFFFFF) +
-		     (w >> 32); /* < 2^33 per step: no overflow below 2^31 steps */
+		/* under 2^33 per step: no overflow for any frame */
+		s += (w & 0xFFFFFFFF) + (w >> 32);
 	}
 	if (len >= 4) {
 		uint32_t w;
