@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataplane/wire/cwp.h"
 #include "dataplane/wire/frame.h"
@@ -580,6 +581,69 @@ START_TEST(t_build_limits)
 }
 END_TEST
 
+/* ---- pcap files ---- */
+
+START_TEST(t_pcap_round_trip)
+{
+	char path[] = "/tmp/cw_test_pcapXXXXXX", err[256];
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	struct pcap_out *out = pcapout_open(path, err);
+	ck_assert_msg(out != NULL, "%s", err);
+	static uint8_t frames[3][9000];
+	static const size_t lens[3] = {60, 1514, 9000};
+	static const uint64_t ts[3] = {0, 1700000000123456ull, 1700000001000001ull};
+	for (int i = 0; i < 3; i++) {
+		for (size_t b = 0; b < lens[i]; b++)
+			frames[i][b] = (uint8_t)(b * (i + 3));
+		ck_assert_int_eq(pcapout_write(out, frames[i], lens[i], ts[i]), 0);
+	}
+	ck_assert_int_eq(pcapout_write(out, frames[0], 65536, 0), -1); /* past the snap length */
+	pcapout_close(out);
+	struct pcap_in *in = pcapin_open(path, err);
+	ck_assert_msg(in != NULL, "%s", err);
+	const uint8_t *d;
+	size_t len;
+	uint64_t t;
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(pcapin_next(in, &d, &len, &t), 1);
+		ck_assert_uint_eq(len, lens[i]);
+		ck_assert_uint_eq(t, ts[i]);
+		ck_assert_mem_eq(d, frames[i], len);
+	}
+	ck_assert_int_eq(pcapin_next(in, &d, &len, &t), 0);
+	pcapin_close(in);
+	/* a file cut in the middle of a frame is a read error, not a silent end */
+	FILE *f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(ftruncate(fileno(f), 24 + 16 + 60 + 16 + 100), 0);
+	fclose(f);
+	in = pcapin_open(path, err);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(pcapin_next(in, &d, &len, &t), 1);
+	ck_assert_int_eq(pcapin_next(in, &d, &len, &t), -1);
+	pcapin_close(in);
+	/* not a capture; a capture of another link type */
+	f = fopen(path, "w");
+	fputs("not a pcap file at all, just text\n", f);
+	fclose(f);
+	ck_assert_ptr_null(pcapin_open(path, err));
+	ck_assert_str_ne(err, "");
+	static const uint8_t raw_ip_hdr[24] = {0xd4, 0xc3, 0xb2, 0xa1, 2,   0, 4, 0,
+					       0,    0,	   0,	 0,    0,   0, 0, 0,
+					       0xff, 0xff, 0,	 0,    101, 0, 0, 0};
+	f = fopen(path, "w");
+	fwrite(raw_ip_hdr, 1, sizeof(raw_ip_hdr), f);
+	fclose(f);
+	ck_assert_ptr_null(pcapin_open(path, err));
+	ck_assert_ptr_nonnull(strstr(err, "not Ethernet"));
+	ck_assert_ptr_null(pcapin_open("/nonexistent/dir/x.pcap", err));
+	ck_assert_ptr_null(pcapout_open("/nonexistent/dir/x.pcap", err));
+	unlink(path);
+}
+END_TEST
+
 /* ---- conformance vectors ---- */
 
 #define MAX_FRAMES 1024
@@ -779,6 +843,7 @@ static Suite *suite(void)
 	tcase_add_test(t, t_reply_layout);
 	tcase_add_test(t, t_reply_mtu);
 	tcase_add_test(t, t_build_limits);
+	tcase_add_test(t, t_pcap_round_trip);
 	suite_add_tcase(s, t);
 	t = tcase_create("vectors");
 	tcase_set_timeout(t, 120);
