@@ -4,9 +4,9 @@
  *
  * Why this file exists: cwp.h is the contract every program codes against; this is its only
  * implementation. Body validation runs once per message on the packet path (millions per second
- * per core), so it is straight-line code per type with one 256-entry class table, no callbacks
- * and no allocation. Order of checks is DESIGN §3.4 step 2c, which is what decides the reject
- * code when a message is wrong in several ways at once.
+ * per core), so it is straight-line code per type with byte-mask class checks (SSE2, or a
+ * 256-entry table), no callbacks and no allocation. Order of checks is DESIGN §3.4 step 2c, which
+ * is what decides the reject code when a message is wrong in several ways at once.
  *
  * Character fields (DESIGN §3: left-aligned, right-padded with spaces). The value of a field is
  * what precedes the padding. A field of class code, digits or alpha holds one or more characters
