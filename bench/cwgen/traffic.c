@@ -141,7 +141,7 @@ static const struct {
     {611030, "GB", 450, 0.5, 15},  {620462, "US", 380, 0.6, 10},  {950300, "DK", 420, 0.8, 12},
     {851762, "US", 1500, 0.3, 12}, {900410, "IT", 1200, 0.2, 8},  {330510, "JP", 80, 0.5, 30},
     {340111, "FR", 60, 0.2, 20},   {220421, "FR", 300, 1.5, 10},  {300490, "DE", 120, 0.2, 10},
-    {851672, "JP", 1700, 0.9, 8},  {80450, "TH", 90, 1.0, 3},	  {40221, "NZ", 200, 1.0, 15},
+    {851672, "JP", 1700, 0.9, 8},
 };
 #define N_BASKET (sizeof(ecom_basket) / sizeof(ecom_basket[0]))
 
@@ -579,10 +579,10 @@ static void buyer_next(struct traffic *t, uint64_t *buyer, double *median)
 			b->remaining = 1;
 		} else if (u < 0.90) {
 			b->remaining = (unsigned)rng_range(&t->r, 2, 5);
-		} else if (u < 0.98) {
+		} else if (u < 0.999) {
 			b->remaining = (unsigned)rng_range(&t->r, 6, 30);
 		} else { /* a daigou reseller: the annual quota is what stops them */
-			b->remaining = (unsigned)rng_range(&t->r, 40, 120);
+			b->remaining = (unsigned)rng_range(&t->r, 30, 60);
 			b->median_cny = rng_lognormal(&t->r, 1600, 0.3);
 			t->heavy_buyers++;
 		}
