@@ -749,6 +749,10 @@ struct traffic *traffic_new(const struct cwgen_opts *o, const struct corpus *c,
 	t->order_serial = rng_range(&t->r, 1000000000, 9000000000ull);
 	t->bill_serial = rng_range(&t->r, 1000000, 9000000);
 	t->next_buyer = rng_next(&t->r) >> 16;
+	/* A reseller is active from the start, so that even a short workload meets the annual
+	 * quota; later ones arrive at random. */
+	t->buyers[0] = (struct buyer_slot){t->next_buyer++, 45, 1600};
+	t->heavy_buyers = 1;
 	uint32_t s2 = 0;
 	for (size_t i = 0; i < sizeof(trade_modes) / sizeof(trade_modes[0]); i++)
 		t->cum_trade_mode[i] = s2 += trade_modes[i].w;
