@@ -217,7 +217,7 @@ enum bad_msg_kind bad_break_msg(struct bad_state *s, struct traffic *t, struct r
 	while (!applies(k, m));
 	unsigned v = s->variant[k]++;
 	uint8_t *b = m->buf + CWP_MSG_HDR_LEN;
-	m->manifest_slot = -1; /* a broken MANIFEST is not stored */
+	m->manifest_id = -1; /* a broken MANIFEST is not stored */
 	switch (k) {
 	case BM_TAIL_EMPTY:
 		m->len = 0;

@@ -737,8 +737,6 @@ const struct doc_policy doc_policies[] = {
     {"12", D(QUARANTINE), false, "oil seeds: phytosanitary certificate"},
     {"1211", D(QUARANTINE) | D(CITES), false, "medicinal plants: CITES where listed"},
     {"16", D(QUARANTINE), false, "meat and fish preparations"},
-    {"1901", D(QUARANTINE), false, "infant food and malt extract"},
-    {"2106", D(QUARANTINE), false, "food preparations and supplements"},
     {"2710", D(LICENCE), false, "refined oil: import licence (state trading)"},
     {"28", 0, true, "inorganic chemicals: hazardous, no green channel"},
     {"2844", D(LICENCE), true, "radioactive elements: licence"},

@@ -188,8 +188,8 @@ struct msg {
 	size_t len;
 	uint8_t type;
 	unsigned sender;
-	int manifest_slot; /* >= 0: a MANIFEST to publish once its datagram is written */
-	bool must_end;	   /* framing broken: nothing may follow it in the datagram */
+	int64_t manifest_id; /* >= 0: a MANIFEST to publish once its datagram is written */
+	bool must_end;	     /* framing broken: nothing may follow it in the datagram */
 };
 
 struct traffic;
@@ -198,8 +198,8 @@ struct traffic *traffic_new(const struct cwgen_opts *o, const struct corpus *c,
 void traffic_free(struct traffic *t);
 /* Next valid message. */
 void traffic_next(struct traffic *t, struct msg *m);
-/* The MANIFEST in slot may now be referred to by declarations (its datagram was written). */
-void traffic_publish_manifest(struct traffic *t, int slot);
+/* The MANIFEST id may now be referred to by declarations (its datagram was written). */
+void traffic_publish_manifest(struct traffic *t, int64_t id);
 /* An import DECL whose transport_doc was never sent (NO_MANIFEST), for --bad. */
 void traffic_decl_no_manifest(struct traffic *t, struct msg *m);
 void traffic_summary(const struct traffic *t, FILE *f);

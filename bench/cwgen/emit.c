@@ -28,7 +28,7 @@ struct pending {
 	uint16_t count, target;
 	bool v6, vlan, stale;
 	int fault; /* enum bad_dgram_kind, -1 none */
-	int manifests[CWP_MAX_MSGS];
+	int64_t manifests[CWP_MAX_MSGS];
 	unsigned n_manifests;
 };
 
@@ -247,8 +247,8 @@ void emit_msg(struct emitter *e, struct msg *m)
 	}
 	memcpy(pd->buf + pd->len, m->buf, m->len);
 	pd->len += m->len;
-	if (m->manifest_slot >= 0)
-		pd->manifests[pd->n_manifests++] = m->manifest_slot;
+	if (m->manifest_id >= 0)
+		pd->manifests[pd->n_manifests++] = m->manifest_id;
 	pd->count++;
 	if (pd->count >= pd->target || m->must_end || pd->len >= limit)
 		flush(e, si);

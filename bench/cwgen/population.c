@@ -22,6 +22,21 @@ static const char *const regions[] = {
     "500000", "510100", "420100", "410100", "210200", "330700", "460000", "450100",
 };
 
+/* A firm that must be filed with customs to do its job (platform, e-commerce enterprise,
+ * carrier, broker): among the first 2 % of indices, rarely of a bad class (a seriously
+ * dishonest firm loses its filing). */
+static uint64_t big_firm(const struct population *p, uint64_t key)
+{
+	uint64_t big = p->n / 50 ? p->n / 50 : 1, idx = 0;
+	for (uint64_t k = 0; k < 8; k++) {
+		idx = mix64(p->seed ^ key ^ (k << 32)) % big;
+		enum ent_class c = pop_class(p, idx);
+		if (c <= ENT_WARNING || (c == ENT_DISHONEST && k >= 2))
+			break;
+	}
+	return idx;
+}
+
 void pop_init(struct population *p, uint64_t seed, uint64_t n)
 {
 	memset(p, 0, sizeof(*p));
@@ -31,17 +46,14 @@ void pop_init(struct population *p, uint64_t seed, uint64_t n)
 	if (p->mul % 31 == 0)
 		p->mul++;
 	p->add = mix64(seed ^ 0xADDull) % ORG_SPACE;
-	/* Platforms, e-commerce enterprises, carriers and brokers are large firms: among the
-	 * first 2 % of indices, which pop_draw favours. */
-	uint64_t big = n / 50 ? n / 50 : 1;
 	for (unsigned i = 0; i < 16; i++)
-		p->platforms[i] = mix64(seed ^ 0x1000 ^ i) % big;
+		p->platforms[i] = big_firm(p, 0x1000 ^ i);
 	for (unsigned i = 0; i < 64; i++)
-		p->ebiz[i] = mix64(seed ^ 0x2000 ^ i) % big;
+		p->ebiz[i] = big_firm(p, 0x2000 ^ i);
 	for (unsigned i = 0; i < 12; i++)
-		p->carriers[i] = mix64(seed ^ 0x3000 ^ i) % big;
+		p->carriers[i] = big_firm(p, 0x3000 ^ i);
 	for (unsigned i = 0; i < 48; i++)
-		p->brokers[i] = mix64(seed ^ 0x4000 ^ i) % big;
+		p->brokers[i] = big_firm(p, 0x4000 ^ i);
 }
 
 void pop_uscc(const struct population *p, uint64_t idx, char out[19])

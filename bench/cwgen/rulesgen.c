@@ -112,7 +112,7 @@ static void origin_list(struct rgen *g, char *out, size_t cap, unsigned n)
 static void watched(struct rgen *g, char out[19])
 {
 	uint64_t idx = 0;
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < 32; i++) {
 		idx = pop_draw(g->p, &g->r, 0);
 		if (pop_class(g->p, idx) >= ENT_WARNING)
 			break;
@@ -218,17 +218,18 @@ static void write_profile(struct rgen *g, const char *pfx, const char *comment)
 	uint8_t docs = docs_under(pfx, &strict);
 	size_t w = (size_t)snprintf(line, sizeof(line), "profile %-10s", pfx);
 	double u = rng_unit(r);
-	const char *mode = u < 0.55   ? NULL
-			   : u < 0.80 ? "verify"
-			   : u < 0.90 ? "sample"
-			   : u < 0.95 ? "supervise"
+	/* Most profiles only raise the sampling rate; supervision is kept for narrow codes. */
+	const char *mode = u < 0.80   ? NULL
+			   : u < 0.92 ? "verify"
+			   : u < 0.97 ? "sample"
+			   : u < 0.99 ? (strlen(pfx) >= 6 ? "supervise" : "sample")
 				      : "verify";
-	if (u >= 0.95)
+	if (u >= 0.99)
 		strict = true;
 	if (mode)
 		w += (size_t)snprintf(line + w, sizeof(line) - w, " mode %s", mode);
 	if (!mode || !strcmp(mode, "sample") || rng_chance(r, 0.4)) {
-		static const unsigned bps[] = {50, 100, 150, 200, 250, 300, 500, 800, 1000, 2000};
+		static const unsigned bps[] = {50, 100, 100, 150, 200, 200, 250, 300, 500, 1000};
 		pct(s, sizeof(s), bps[rng_below(r, 10)]);
 		w += (size_t)snprintf(line + w, sizeof(line) - w, " sample %s", s);
 	}
@@ -446,7 +447,7 @@ static void make_rule(struct rgen *g, struct rule *x)
 		else
 			cond(x, "country %s", list);
 	} else if (t < 59) { /* credit class and value */
-		money(a, sizeof(a), 100 * rng_range(r, 5, 500) * 1000, r);
+		money(a, sizeof(a), 100 * rng_range(r, 200, 5000) * 1000, r);
 		x->mode = "supervise";
 		snprintf(x->reason, sizeof(x->reason), "large declaration by a low-credit trader");
 		if (rng_chance(r, 0.5))
@@ -478,6 +479,7 @@ static void make_rule(struct rgen *g, struct rule *x)
 			cond(x, "hs 3304");
 			cond(x, "origin in (KR, JP)");
 			cond(x, "trade_mode in (9610, 1210)");
+			cond(x, "total_value > %u", (unsigned)rng_range(r, 8, 20) * 100);
 		}
 	} else if (t < 73) { /* documents */
 		unsigned v = (unsigned)rng_below(r, 3);
@@ -489,6 +491,7 @@ static void make_rule(struct rgen *g, struct rule *x)
 			cond(x, "doc THIRD_PARTY_CERT");
 			cond(x, "nodoc ORIGIN_CERT");
 			cond(x, "origin in (%s)", list);
+			cond(x, "hs %02u", any_row(g)->hs6 / 10000);
 		} else if (v == 1) {
 			x->mode = "supervise";
 			snprintf(x->reason, sizeof(x->reason),
@@ -500,7 +503,7 @@ static void make_rule(struct rgen *g, struct rule *x)
 			snprintf(x->reason, sizeof(x->reason),
 				 "licensed goods: check licence balance");
 			cond(x, "doc LICENCE");
-			cond(x, "value > %llu", (unsigned long long)rng_range(r, 10, 500) * 1000);
+			cond(x, "value > %llu", (unsigned long long)rng_range(r, 100, 2000) * 1000);
 		}
 	} else if (t < 79) { /* transport */
 		snprintf(x->reason, sizeof(x->reason), "bulk electronics by air");
@@ -532,6 +535,7 @@ static void make_rule(struct rgen *g, struct rule *x)
 		snprintf(x->reason, sizeof(x->reason), "processing trade: materials balance");
 		cond(x, "msg decl");
 		cond(x, "trade_mode in (%u, %u)", tmodes[1], tmodes[2 + rng_below(r, 2)]);
+		cond(x, "hs %02u", any_row(g)->hs6 / 10000);
 		if (rng_chance(r, 0.5))
 			cond(x, "port %u", rports[rng_below(r, 8)]);
 		else

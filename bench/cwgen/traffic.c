@@ -14,12 +14,14 @@
 
 #include "bench/cwgen/cwgen.h"
 
-#define PUB_RING     1024 /* published manifests a declaration may refer to */
-#define BACKLOG	     64	  /* e-commerce messages waiting for their slot */
-#define GROUPS_BATCH 6	  /* e-commerce groups generated at a time */
+#define PENDING	     16384 /* manifests sent and not yet published */
+#define PUB_RING     1024  /* published manifests a declaration may refer to */
+#define BACKLOG	     64	   /* e-commerce messages waiting for their slot */
+#define GROUPS_BATCH 6	   /* e-commerce groups generated at a time */
 #define BUYER_POOL   32
 
 struct manifest_rec {
+	int64_t id;
 	char transport_doc[21];
 	uint64_t consignee;
 	bool consignee_blank;
@@ -50,8 +52,10 @@ struct traffic {
 	const struct senders *s;
 	struct rng r;
 
-	struct manifest_rec pending[4096]; /* sent, not yet published */
-	uint32_t pending_next;
+	/* Sent, not yet published. A datagram of a quiet sender can wait long; if its MANIFEST's
+	 * entry was reused meanwhile, the id no longer matches and it is simply not published. */
+	struct manifest_rec pending[PENDING];
+	uint64_t pending_next;
 	struct manifest_rec pub[PUB_RING];
 	uint32_t pub_n, pub_next;
 
@@ -137,7 +141,7 @@ static const struct {
     {611030, "GB", 450, 0.5, 15},  {620462, "US", 380, 0.6, 10},  {950300, "DK", 420, 0.8, 12},
     {851762, "US", 1500, 0.3, 12}, {900410, "IT", 1200, 0.2, 8},  {330510, "JP", 80, 0.5, 30},
     {340111, "FR", 60, 0.2, 20},   {220421, "FR", 300, 1.5, 10},  {300490, "DE", 120, 0.2, 10},
-    {851672, "JP", 1700, 0.9, 8},  {80450, "TH", 90, 1.0, 3},	  {40221, "NZ", 200, 1.0, 15},
+    {851672, "JP", 1700, 0.9, 8},
 };
 #define N_BASKET (sizeof(ecom_basket) / sizeof(ecom_basket[0]))
 
@@ -231,16 +235,31 @@ static const struct kcs_row *pick_row(const struct corpus *c, struct rng *r, con
 	return &c->rows[list[rng_below(r, n)]];
 }
 
+/* China's FTA and RCEP partners (2025), and CEPA for Hong Kong and Macao. */
+static bool fta_partner(const char cc[2])
+{
+	static const char partners[] = "BNKHIDLAMYMMPHSGTHVNKRJPAUNZCHISPKCLPECRGEMURSECNIHKMO";
+	for (const char *p = partners; *p; p += 2)
+		if (p[0] == cc[0] && p[1] == cc[1])
+			return true;
+	return false;
+}
+
 /* Items of a shipment from its seed: the same seed gives the same goods (MANIFEST then DECL). */
 static void gen_items(const struct traffic *t, uint64_t seed, bool export, bool fraudish,
-		      unsigned n, struct cwp_item_in *items, struct ship_meta *meta)
+		      bool on_manifest, unsigned n, struct cwp_item_in *items,
+		      struct ship_meta *meta)
 {
 	const struct corpus *c = t->c;
 	struct rng r;
 	rng_seed(&r, seed, 0x17E5);
 	const uint32_t *list = export ? c->cn : c->imp;
 	uint32_t nl = export ? c->n_cn : c->n_imp;
-	if (!export && fraudish && c->n_fraud > 20 && rng_chance(&r, 0.6)) {
+	/* Goods already on a manifest are what they are: only a fresh shipment of a doubtful
+	 * declarant is drawn from the fraud lines. Draws do not depend on the flags, so a DECL
+	 * regenerates exactly its manifest's lines. */
+	bool fraud_lines = rng_chance(&r, 0.6);
+	if (!export && fraudish && !on_manifest && c->n_fraud > 20 && fraud_lines) {
 		list = c->fraud;
 		nl = c->n_fraud;
 	}
@@ -258,8 +277,10 @@ static void gen_items(const struct traffic *t, uint64_t seed, bool export, bool 
 			meta->office_rank = row->office_rank;
 			memcpy(meta->departure, row->departure, 2);
 			memcpy(meta->origin, row->origin, 2);
-			meta->fta =
-			    row->fta && !export; /* the preference is claimed per declaration */
+			/* A preference is claimed per declaration, for goods of a partner of
+			 * China's FTAs; lines the corpus shows under an FTA rate claim more. */
+			meta->fta = !export && fta_partner(row->origin) &&
+				    rng_chance(&r, row->fta ? 0.75 : 0.45);
 		}
 		const char *orig = export			    ? "CN"
 				   : (i > 0 && rng_chance(&r, 0.7)) ? first->origin
@@ -272,7 +293,8 @@ static void gen_items(const struct traffic *t, uint64_t seed, bool export, bool 
 		items[i].gross_weight_g =
 		    mass <= 0 ? 0 : (uint64_t)(mass * 1000.0 * (1.03 + 0.17 * rng_unit(&r)) + 0.5);
 		double usd = row->value_usd * rng_lognormal(&r, 1.0, 0.15);
-		if (fraudish && rng_chance(&r, 0.3))
+		bool cut = rng_chance(&r, 0.3);
+		if (fraudish && cut)
 			usd *= 0.3; /* undervaluation */
 		meta->usd[i] = usd;
 	}
@@ -355,7 +377,7 @@ static void decl_docs(struct traffic *t, struct cwp_decl_in *d, const struct shi
 		if (k == CWP_DOC_LICENCE && licences > 1 && rng_chance(&t->r, 0.5))
 			add_doc(t, d, k, meta->origin); /* one licence per controlled line */
 	}
-	if (import && meta->fta && rng_chance(&t->r, 0.9))
+	if (import && meta->fta)
 		add_doc(t, d, CWP_DOC_ORIGIN_CERT, meta->origin);
 	bool trusted = known && cls <= ENT_GOOD;
 	if (import && rng_chance(&t->r, trusted ? 0.2 : 0.08))
@@ -409,7 +431,7 @@ static void make_decl(struct traffic *t, struct msg *m, enum bill_kind bill)
 	uint64_t ship_seed = mf ? mf->ship_seed : rng_next(&t->r);
 	unsigned n = mf ? mf->n_items : item_count(t);
 	bool fraudish = known && cls >= ENT_DISHONEST;
-	gen_items(t, ship_seed, !import, fraudish, n, d.items, &meta);
+	gen_items(t, ship_seed, !import, fraudish, mf != NULL, n, d.items, &meta);
 	d.item_count = (uint8_t)n;
 
 	uint64_t owner = declarant;
@@ -429,7 +451,7 @@ static void make_decl(struct traffic *t, struct msg *m, enum bill_kind bill)
 		if (rng_chance(&t->r, 0.03)) { /* a line that is not on the bill */
 			struct ship_meta other;
 			struct cwp_item_in extra;
-			gen_items(t, rng_next(&t->r), false, false, 1, &extra, &other);
+			gen_items(t, rng_next(&t->r), false, false, false, 1, &extra, &other);
 			unsigned k = (unsigned)rng_below(&t->r, n);
 			if (memcmp(extra.hs, d.items[k].hs, 4) != 0) {
 				d.items[k] = extra;
@@ -489,16 +511,17 @@ static void make_manifest(struct traffic *t, struct msg *m)
 {
 	struct cwp_manifest_in mi;
 	memset(&mi, 0, sizeof(mi));
-	struct manifest_rec *rec = &t->pending[t->pending_next % 4096];
-	int slot = (int)(t->pending_next++ % 4096);
+	int64_t id = (int64_t)t->pending_next++;
+	struct manifest_rec *rec = &t->pending[id % PENDING];
 	memset(rec, 0, sizeof(*rec));
+	rec->id = id;
 	rec->ship_seed = rng_next(&t->r);
 	rec->n_items = (uint8_t)item_count(t);
 	rec->consignee_blank = rng_chance(&t->r, 0.06); /* "to order" bills */
 	rec->consignee = pop_draw(t->p, &t->r, 0.02);
 	struct cwp_item_in items[CWP_MAX_ITEMS];
 	struct ship_meta meta;
-	gen_items(t, rec->ship_seed, false, false, rec->n_items, items, &meta);
+	gen_items(t, rec->ship_seed, false, false, true, rec->n_items, items, &meta);
 	rec->transport = meta.transport;
 	bill_no(t, meta.transport, rec->transport_doc);
 
@@ -528,16 +551,16 @@ static void make_manifest(struct traffic *t, struct msg *m)
 	}
 	m->len = cwp_put_manifest(m->buf, sizeof(m->buf), &mi);
 	m->type = CWP_MANIFEST;
-	m->manifest_slot = slot;
+	m->manifest_id = id;
 	/* Manifests come from a dozen shipping lines and air cargo agents. */
 	m->sender = senders_for(t->s, 0xCA77 ^ (mix64(rec->ship_seed) % 12));
 }
 
-void traffic_publish_manifest(struct traffic *t, int slot)
+void traffic_publish_manifest(struct traffic *t, int64_t id)
 {
-	if (slot < 0)
+	if (id < 0 || t->pending[id % PENDING].id != id)
 		return;
-	t->pub[t->pub_next] = t->pending[slot];
+	t->pub[t->pub_next] = t->pending[id % PENDING];
 	t->pub_next = (t->pub_next + 1) % PUB_RING;
 	if (t->pub_n < PUB_RING)
 		t->pub_n++;
@@ -556,10 +579,10 @@ static void buyer_next(struct traffic *t, uint64_t *buyer, double *median)
 			b->remaining = 1;
 		} else if (u < 0.90) {
 			b->remaining = (unsigned)rng_range(&t->r, 2, 5);
-		} else if (u < 0.98) {
+		} else if (u < 0.999) {
 			b->remaining = (unsigned)rng_range(&t->r, 6, 30);
 		} else { /* a daigou reseller: the annual quota is what stops them */
-			b->remaining = (unsigned)rng_range(&t->r, 40, 120);
+			b->remaining = (unsigned)rng_range(&t->r, 30, 60);
 			b->median_cny = rng_lognormal(&t->r, 1600, 0.3);
 			t->heavy_buyers++;
 		}
@@ -572,7 +595,7 @@ static void buyer_next(struct traffic *t, uint64_t *buyer, double *median)
 static struct msg *backlog_push(struct traffic *t)
 {
 	struct msg *m = &t->backlog[(t->bl_head + t->bl_n++) % BACKLOG];
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 	return m;
 }
@@ -694,7 +717,7 @@ static void make_group(struct traffic *t, struct msg *list)
 	m->len = cwp_put_list(m->buf, sizeof(m->buf), &l);
 	m->type = CWP_LIST;
 	m->sender = sender;
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 }
 
@@ -726,6 +749,10 @@ struct traffic *traffic_new(const struct cwgen_opts *o, const struct corpus *c,
 	t->order_serial = rng_range(&t->r, 1000000000, 9000000000ull);
 	t->bill_serial = rng_range(&t->r, 1000000, 9000000);
 	t->next_buyer = rng_next(&t->r) >> 16;
+	/* A reseller is active from the start, so that even a short workload meets the annual
+	 * quota; later ones arrive at random. */
+	t->buyers[0] = (struct buyer_slot){t->next_buyer++, 45, 1600};
+	t->heavy_buyers = 1;
 	uint32_t s2 = 0;
 	for (size_t i = 0; i < sizeof(trade_modes) / sizeof(trade_modes[0]); i++)
 		t->cum_trade_mode[i] = s2 += trade_modes[i].w;
@@ -742,7 +769,7 @@ void traffic_free(struct traffic *t)
 
 void traffic_next(struct traffic *t, struct msg *m)
 {
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 	double u = rng_unit(&t->r);
 	if (u < 0.60) {
@@ -766,7 +793,7 @@ void traffic_next(struct traffic *t, struct msg *m)
 
 void traffic_decl_no_manifest(struct traffic *t, struct msg *m)
 {
-	m->manifest_slot = -1;
+	m->manifest_id = -1;
 	m->must_end = false;
 	make_decl(t, m, BILL_UNKNOWN);
 }
