@@ -14,7 +14,7 @@ printf 'id,prefixes,name\n1,10.1.0.0/16,s1\n2,10.1.0.0/16,s2\n3,10.1.0.0/16,s3\n
 run() { # binary name input
 	local bin=$1 name=$2 in=$3
 	# shellcheck disable=SC2046
-	timeout 120 "$bin" $(eal_args "$name") \
+	capped timeout 120 "$bin" $(eal_args "$name") \
 		--vdev "net_pcap0,rx_pcap=$in,tx_pcap=$WORK/$name.out.pcap" \
 		-- --senders "$WORK/senders.csv" --idle-exit 400 \
 		--summary-json "$WORK/$name.json" >"$WORK/$name.txt" 2>&1 ||

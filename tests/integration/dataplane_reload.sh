@@ -23,10 +23,15 @@ nchunks=$(python3 "$ROOT/tests/tools/pcapsplit.py" chunks "$W/requests.pcap" "$W
 mkfifo "$WORK/in.fifo"
 prefix=cwit-reload-$$
 # shellcheck disable=SC2046
-"$GW" $(eal_args reload) --vdev "net_pcap0,rx_pcap=$WORK/in.fifo,tx_pcap=$WORK/got.pcap" \
-	-- "${files[@]}" --summary-json "$WORK/sum.json" >"$WORK/out.txt" 2>&1 &
+( # capped as in capped(), but a plain subshell so that $! is the gateway itself
+	ulimit -v 8388608
+	exec "$GW" $(eal_args reload) --vdev "net_pcap0,rx_pcap=$WORK/in.fifo,tx_pcap=$WORK/got.pcap" \
+		-- "${files[@]}" --summary-json "$WORK/sum.json" >"$WORK/out.txt" 2>&1
+) &
 gw=$!
 GW_PIDS+=("$gw")
+# Writing into a FIFO blocks while nobody reads it: should the gateway die, stop after 120 s.
+watchdog "$gw" $$ 120
 exec 3>"$WORK/in.fifo" # blocks until the gateway opens its end
 
 tel() { python3 "$ROOT/tests/tools/telemetry.py" "$prefix" "$1" --wait 20; }

@@ -10,7 +10,7 @@ V=$VECTORS
 
 files=(--rules "$V/rules.cw" --registry "$V/registry.csv" --senders "$V/senders.csv")
 # shellcheck disable=SC2046
-timeout 60 "$GW" $(eal_args vectors) \
+capped timeout 60 "$GW" $(eal_args vectors) \
 	--vdev "net_pcap0,rx_pcap=$V/requests.pcap,tx_pcap=$WORK/got.pcap" \
 	-- "${files[@]}" --idle-exit 300 --summary-json "$WORK/sum.json" >"$WORK/out.txt" 2>&1 ||
 	{ cat "$WORK/out.txt"; fail "clearway exited with $?"; }

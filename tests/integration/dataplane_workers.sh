@@ -35,7 +35,7 @@ python3 "$split" cat "$WORK/sim-ab.pcap" "$WORK/sim-a.pcap" "$WORK/sim-b.pcap"
 vdev="net_pcap0,rx_pcap=$WORK/a/requests.pcap,rx_pcap=$WORK/b2.pcap"
 vdev+=",tx_pcap=$WORK/got-a.pcap,tx_pcap=$WORK/got-b.pcap"
 # shellcheck disable=SC2046
-timeout 120 "$GW" $(eal_args workers "0@0,1@0,2@1") --vdev "$vdev" \
+capped timeout 120 "$GW" $(eal_args workers "0@0,1@0,2@1") --vdev "$vdev" \
 	-- "${files[@]}" --idle-exit 500 --summary-json "$WORK/sum.json" >"$WORK/out.txt" 2>&1 ||
 	{ tail -30 "$WORK/out.txt"; fail "clearway exited with $?"; }
 check_accounting "$WORK/sum.json"

@@ -14,13 +14,29 @@ TOOLS=$BUILD/tests/tools
 GW=$BUILD/clearway
 CWCTL=$BUILD/cwctl
 WORK=$(mktemp -d /tmp/cw-dp-test.XXXXXX)
-GW_PIDS=()
+GW_PIDS=()    # gateways still running
+WATCH_PIDS=() # watchdogs
 
 cleanup() {
-	for p in "${GW_PIDS[@]:-}"; do
+	local p
+	for p in "${GW_PIDS[@]:-}" "${WATCH_PIDS[@]:-}"; do
 		[ -n "$p" ] && kill "$p" 2>/dev/null || true
 	done
 	rm -rf "$WORK"
+}
+
+# watchdog PID... SECONDS: sends SIGTERM to the PIDs after SECONDS unless the test ends first.
+watchdog() {
+	local secs=${*: -1} pids=("${@:1:$#-1}")
+	(
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		sleep "$secs" &
+		s=$!
+		wait "$s"
+		echo "watchdog: ${secs}s passed, stopping ${pids[*]}" >&2
+		kill -TERM "${pids[@]}" 2>/dev/null
+	) &
+	WATCH_PIDS+=("$!")
 }
 trap cleanup EXIT
 
@@ -57,12 +73,22 @@ check_accounting() {
 	[ "$(json_get "$1" accounting_ok)" = true ] || fail "accounting: $(json_get "$1" accounting)"
 }
 
+# Runs a command with its address space capped (8 GB), so that a run-away table build fails the
+# test instead of pushing the machine into the OOM killer. Not for ASan builds (ASan reserves
+# terabytes of address space).
+capped() {
+	(
+		case "$*" in *build-asan*) ;; *) ulimit -v 8388608 ;; esac
+		exec "$@"
+	)
+}
+
 # simulate IN OUT [extra cwctl args]: the offline reference on the same inputs; its counters
 # go to OUT.json.
 simulate() {
 	local in=$1 out=$2
 	shift 2
-	"$CWCTL" simulate --in "$in" --out "$out" --json "$@" >"$out.json" 2>"$WORK/simulate.log" ||
+	capped "$CWCTL" simulate --in "$in" --out "$out" --json "$@" >"$out.json" 2>"$WORK/simulate.log" ||
 		{ cat "$WORK/simulate.log" >&2; fail "cwctl simulate failed"; }
 }
 
