@@ -41,6 +41,7 @@ gw_src      := $(wildcard dataplane/*.c)
 cwgen_src   := $(wildcard bench/cwgen/*.c)
 kbase_src   := $(wildcard bench/kbase/*.c)
 unit_src    := $(wildcard tests/unit/test_*.c)
+tool_src    := $(wildcard tests/tools/*.c)
 fuzz_src    := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -61,9 +62,10 @@ ifneq ($(kbase_src),)
 PROGS += $(BUILD)/cwkbase
 endif
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(unit_src))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(tool_src))
 
 .PHONY: all test unit integration asan fuzz fuzz-build bench demo clean format setup
-all: $(PROGS) $(UNIT_TESTS)
+all: $(PROGS) $(UNIT_TESTS) $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -87,6 +89,10 @@ $(BUILD)/cwkbase: $(call obj,$(kbase_src)) $(LIBS)
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/testutil.c) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 setup:
 	@bash scripts/setup.sh

@@ -1,12 +1,557 @@
-/* cmd_simulate.c - `cwctl simulate`: placeholder until its implementation lands in this file. */
+/*
+ * cmd_simulate.c - `cwctl simulate`: the decision engine offline, on a capture.
+ *
+ * Why this file exists: analysts replay real traffic against a rule set before it goes live,
+ * and tests compare the gateway with this single-threaded, deterministic twin: OUT.pcap holds
+ * exactly the response frames a gateway would send (DESIGN §3.3). With --diff R2 the same traffic
+ * is decided under a second rule set and every change is reported (the backtest).
+ */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_log.h>
 
 #include "control/cmds.h"
+#include "dataplane/wire/cwp.h"
+#include "dataplane/wire/frame.h"
+#include "dataplane/wire/pcapio.h"
+#include "rules/engine.h"
+
+#define BURST 32
+
+struct sim_opts {
+	const char *rules, *registry, *senders, *in, *out, *diff;
+	uint32_t replay_window;
+	unsigned mtu;
+	uint16_t udp_port;
+	bool json;
+};
+
+struct frame_rec {
+	uint8_t *data;
+	uint32_t len;
+	uint64_t ts;
+};
+
+struct capture {
+	struct frame_rec *v;
+	size_t n, cap;
+	uint64_t bytes;
+};
+
+/* One message's outcome, kept for --diff. */
+struct outcome {
+	uint32_t sender;
+	uint64_t seq;
+	uint8_t type, status, mode;
+	uint16_t reject;
+	char ref[CWP_REF_LEN];
+};
+
+struct run {
+	struct cw_engine *e;
+	struct cw_ctx *ctx;
+	struct cw_counters cnt;
+	uint64_t frames_dropped[FRAME_DROP_NUM];
+	uint64_t frames, responses;
+	double seconds;
+	struct outcome *out;
+	size_t n_out, cap_out;
+	struct { uint32_t id; uint64_t hits; } *hits;
+	size_t n_hits, cap_hits;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
+		"                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
+		"                      [--json] [--diff R2]\n"
+		"\n"
+		"Decides the requests of IN.pcap with the same engine as the gateway, offline and\n"
+		"single-threaded, and writes the response frames the gateway would send to OUT.pcap.\n"
+		"Without --senders every sender id is accepted from any address.\n"
+		"--diff R2  decide the same traffic under R2 too and report what changes: a mode\n"
+		"           transition matrix, rule hits under both, example declarations.\n"
+		"Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
+}
+
+static int eal_start(void)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=cwsim%d", (int)getpid());
+	char *args[] = {"cwctl", "--no-huge", "--no-shconf", "--no-pci", "-l", "0", "-m", "2048",
+			"--log-level=lib.*:error", "--no-telemetry", prefix, NULL};
+	int argc = (int)(sizeof(args) / sizeof(args[0])) - 1;
+	return rte_eal_init(argc, args) < 0 ? -1 : 0;
+}
+
+static int load_capture(const char *path, struct capture *c)
+{
+	char err[256];
+	struct pcap_in *in = pcapin_open(path, err);
+	if (!in) {
+		fprintf(stderr, "cwctl simulate: %s\n", err);
+		return -1;
+	}
+	const uint8_t *data;
+	size_t len;
+	uint64_t ts;
+	int rc;
+	while ((rc = pcapin_next(in, &data, &len, &ts)) == 1) {
+		if (c->n == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 4096;
+			c->v = realloc(c->v, c->cap * sizeof(*c->v));
+		}
+		struct frame_rec *f = &c->v[c->n++];
+		f->data = malloc(len ? len : 1);
+		memcpy(f->data, data, len);
+		f->len = (uint32_t)len;
+		f->ts = ts;
+		c->bytes += len;
+	}
+	pcapin_close(in);
+	if (rc < 0)
+		fprintf(stderr, "cwctl simulate: %s: read error after %zu frames\n", path, c->n);
+	return rc < 0 ? -1 : 0;
+}
+
+static struct cw_snapshot *compile_rules(const char *path)
+{
+	size_t len;
+	char *text = cw_read_file(path, &len);
+	if (!text) {
+		fprintf(stderr, "cwctl simulate: %s: cannot read\n", path);
+		return NULL;
+	}
+	struct cw_parse_error ev[20];
+	struct cw_parse_errors errs = {.v = ev, .cap = 20};
+	struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
+	free(text);
+	if (!rs) {
+		for (uint32_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s:%u:%u: %s\n", path, ev[i].line, ev[i].column, ev[i].msg);
+		return NULL;
+	}
+	char err[256];
+	struct cw_snapshot *s = cw_snapshot_build(rs, err, sizeof(err));
+	if (!s)
+		fprintf(stderr, "cwctl simulate: %s: %s\n", path, err);
+	return s;
+}
+
+/* Without a senders file every sender id seen is accepted from anywhere. */
+static int accept_all_senders(struct cw_engine *e, const struct capture *cap, uint16_t port)
+{
+	char err[256];
+	for (size_t i = 0; i < cap->n; i++) {
+		struct frame_info fi;
+		struct cwp_dgram_hdr h;
+		if (frame_parse(cap->v[i].data, cap->v[i].len, port, 0, &fi) != FRAME_OK ||
+		    cwp_parse_dgram_hdr(fi.payload, fi.payload_len, &h) != CWP_DG_OK)
+			continue;
+		if (cw_sender_set(e, h.sender_id, "0.0.0.0/0 ::/0", "any", err, sizeof(err)) < 0) {
+			fprintf(stderr, "cwctl simulate: %s\n", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int setup_engine(struct run *r, const struct sim_opts *o, const char *rules,
+			const struct capture *cap)
+{
+	struct cw_engine_config cfg;
+	char err[256];
+	cw_engine_config_defaults(&cfg);
+	cfg.max_workers = 1;
+	if (o->replay_window)
+		cfg.replay_window = o->replay_window;
+	r->e = cw_engine_create(&cfg, err, sizeof(err));
+	if (!r->e) {
+		fprintf(stderr, "cwctl simulate: %s\n", err);
+		return CWCTL_ENV;
+	}
+	struct cw_snapshot *s = compile_rules(rules);
+	if (!s)
+		return CWCTL_BAD;
+	cw_engine_publish(r->e, s, false);
+	if (cw_registry_load_csv(r->e, o->registry, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cwctl simulate: %s\n", err);
+		return CWCTL_BAD;
+	}
+	if (o->senders ? cw_senders_load_csv(r->e, o->senders, err, sizeof(err)) < 0
+		       : accept_all_senders(r->e, cap, o->udp_port) < 0) {
+		if (o->senders)
+			fprintf(stderr, "cwctl simulate: %s\n", err);
+		return CWCTL_BAD;
+	}
+	r->ctx = cw_ctx_create(r->e, 0);
+	return r->ctx ? CWCTL_OK : CWCTL_ENV;
+}
+
+static void keep_outcomes(struct run *r, uint32_t sender, const struct cwp_verdict *v, unsigned n)
+{
+	if (r->n_out + n > r->cap_out) {
+		r->cap_out = (r->cap_out + n) * 2;
+		r->out = realloc(r->out, r->cap_out * sizeof(*r->out));
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct outcome *o = &r->out[r->n_out++];
+		o->sender = sender;
+		o->seq = v[i].msg_seq;
+		o->type = v[i].msg_type;
+		o->status = v[i].status;
+		o->mode = v[i].mode;
+		o->reject = v[i].reject_code;
+		memcpy(o->ref, v[i].ref, CWP_REF_LEN);
+	}
+}
+
+struct slot {
+	struct frame_info fi;
+	struct cwp_verdict v[CWP_MAX_MSGS];
+	uint16_t n;
+	uint32_t sender;
+	bool answered;
+	uint64_t ts;
+};
+
+/* Writes the answers of one request frame: as many datagrams as the MTU needs. */
+static void write_answers(struct pcap_out *out, const struct slot *s, unsigned mtu,
+			  uint64_t *responses)
+{
+	static uint8_t payloads[CWP_MAX_MSGS][CWP_DGRAM_HDR_LEN + CWP_MAX_MSGS * CWP_VERDICT_MSG_LEN];
+	static uint8_t frame[16384];
+	uint16_t lens[CWP_MAX_MSGS];
+	unsigned per = cwp_verdicts_per_dgram(mtu, s->fi.ipv6 ? 40 : 20);
+	unsigned nd = cw_encode_responses(s->v, s->n, s->sender, per ? per : 1, payloads[0],
+					  sizeof(payloads[0]), lens);
+	for (unsigned d = 0; d < nd; d++) {
+		size_t flen = frame_build_reply(frame, sizeof(frame), &s->fi, payloads[d], lens[d]);
+		if (out && flen)
+			pcapout_write(out, frame, flen, s->ts);
+		(*responses)++;
+	}
+}
+
+static int run_traffic(struct run *r, const struct sim_opts *o, const struct capture *cap,
+		       struct pcap_out *out, bool keep)
+{
+	static struct slot slots[BURST];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t base = 0; base < cap->n; base += BURST) {
+		size_t m = cap->n - base < BURST ? cap->n - base : BURST;
+		cw_burst_begin(r->ctx);
+		for (size_t i = 0; i < m; i++) {
+			struct slot *s = &slots[i];
+			const struct frame_rec *f = &cap->v[base + i];
+			s->answered = false;
+			s->ts = f->ts;
+			r->frames++;
+			enum frame_drop d = frame_parse(f->data, f->len, o->udp_port, 0, &s->fi);
+			if (d != FRAME_OK) {
+				r->frames_dropped[d]++;
+				continue;
+			}
+			s->answered = cw_burst_add(r->ctx, s->fi.payload, s->fi.payload_len,
+						   s->fi.src_ip, s->fi.ipv6, s->v, &s->n,
+						   &s->sender) == CW_DROP_NONE;
+		}
+		cw_burst_end(r->ctx);
+		for (size_t i = 0; i < m; i++) {
+			if (!slots[i].answered)
+				continue;
+			write_answers(out, &slots[i], o->mtu, &r->responses);
+			if (keep)
+				keep_outcomes(r, slots[i].sender, slots[i].v, slots[i].n);
+		}
+		cw_ctx_quiescent(r->ctx);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	r->cnt = *cw_ctx_counters(r->ctx);
+	return 0;
+}
+
+static void collect_hit(uint32_t id, uint64_t hits, void *arg)
+{
+	struct run *r = arg;
+	if (r->n_hits == r->cap_hits) {
+		r->cap_hits = r->cap_hits ? r->cap_hits * 2 : 64;
+		r->hits = realloc(r->hits, r->cap_hits * sizeof(*r->hits));
+	}
+	r->hits[r->n_hits].id = id;
+	r->hits[r->n_hits++].hits = hits;
+}
+
+static int by_hits(const void *a, const void *b)
+{
+	const uint64_t ha = *(const uint64_t *)((const char *)a + 8);
+	const uint64_t hb = *(const uint64_t *)((const char *)b + 8);
+	uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
+	if (ha != hb)
+		return ha < hb ? 1 : -1;
+	return ia < ib ? -1 : ia > ib;
+}
+
+static void sort_hits(struct run *r)
+{
+	cw_ctx_rule_hits(r->ctx, collect_hit, r);
+	qsort(r->hits, r->n_hits, sizeof(*r->hits), by_hits);
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static void print_text(const struct run *r, const struct capture *cap)
+{
+	const struct cw_counters *k = &r->cnt;
+	uint64_t decided = k->by_status[CWP_DECIDED];
+	printf("frames %lu, datagrams answered %lu, response datagrams %lu\n", r->frames,
+	       k->answered_datagrams, r->responses);
+	printf("messages %lu: decided %lu, accepted %lu, rejected %lu, duplicates %lu\n",
+	       k->messages, decided, k->by_status[CWP_ACCEPTED], k->by_status[CWP_REJECTED],
+	       k->duplicates);
+	printf("release modes:");
+	for (unsigned m = 0; m < CWP_NUM_MODES; m++)
+		printf(" %s %lu (%.1f%%)", cwp_mode_name((uint8_t)m), k->by_mode[m],
+		       share(k->by_mode[m], decided));
+	printf(", green channel %lu\n", k->green);
+	printf("rejects:");
+	for (unsigned c = 1; c < CWP_NUM_REJECTS; c++)
+		if (k->rejects[c])
+			printf(" %s %lu", cwp_reject_name((uint16_t)c), k->rejects[c]);
+	printf("\ndropped frames:");
+	for (unsigned d = 1; d < FRAME_DROP_NUM; d++)
+		if (r->frames_dropped[d])
+			printf(" %s %lu", frame_drop_name((enum frame_drop)d), r->frames_dropped[d]);
+	printf(" | datagrams: header %lu, unknown sender %lu, source %lu\n",
+	       k->drops[CW_DROP_HEADER], k->drops[CW_DROP_UNKNOWN_SENDER], k->drops[CW_DROP_SOURCE]);
+	printf("top rules:");
+	for (size_t i = 0; i < r->n_hits && i < 10; i++)
+		printf(" #%u %lu", r->hits[i].id, r->hits[i].hits);
+	printf("\nspeed: %.0f msgs/s (%.3f s for %lu messages, %.1f MB)\n",
+	       r->seconds > 0 ? (double)k->messages / r->seconds : 0.0, r->seconds, k->messages,
+	       (double)cap->bytes / 1e6);
+}
+
+static void print_json(const struct run *r)
+{
+	const struct cw_counters *k = &r->cnt;
+	printf("{\"frames\":%lu,\"datagrams\":%lu,\"answered_datagrams\":%lu,"
+	       "\"response_datagrams\":%lu,\"messages\":%lu,\"duplicates\":%lu,\"green\":%lu,",
+	       r->frames, k->datagrams, k->answered_datagrams, r->responses, k->messages,
+	       k->duplicates, k->green);
+	printf("\"status\":{\"DECIDED\":%lu,\"ACCEPTED\":%lu,\"REJECTED\":%lu},",
+	       k->by_status[0], k->by_status[1], k->by_status[2]);
+	printf("\"modes\":{");
+	for (unsigned m = 0; m < CWP_NUM_MODES; m++)
+		printf("%s\"%s\":%lu", m ? "," : "", cwp_mode_name((uint8_t)m), k->by_mode[m]);
+	printf("},\"rejects\":{");
+	for (unsigned c = 1; c < CWP_NUM_REJECTS; c++)
+		printf("%s\"%s\":%lu", c > 1 ? "," : "", cwp_reject_name((uint16_t)c),
+		       k->rejects[c]);
+	printf("},\"frame_drops\":{");
+	for (unsigned d = 1; d < FRAME_DROP_NUM; d++)
+		printf("%s\"%s\":%lu", d > 1 ? "," : "", frame_drop_name((enum frame_drop)d),
+		       r->frames_dropped[d]);
+	printf("},\"datagram_drops\":{\"header\":%lu,\"unknown_sender\":%lu,\"source\":%lu},",
+	       k->drops[CW_DROP_HEADER], k->drops[CW_DROP_UNKNOWN_SENDER],
+	       k->drops[CW_DROP_SOURCE]);
+	printf("\"top_rules\":[");
+	for (size_t i = 0; i < r->n_hits && i < 20; i++)
+		printf("%s{\"rule\":%u,\"hits\":%lu}", i ? "," : "", r->hits[i].id, r->hits[i].hits);
+	printf("],\"seconds\":%.6f,\"msgs_per_s\":%.0f}\n", r->seconds,
+	       r->seconds > 0 ? (double)k->messages / r->seconds : 0.0);
+}
+
+/* ---------------------------------------------------------------- --diff */
+
+/* Outcome class for the transition matrix: a mode, ACCEPTED, or a reject code. */
+enum { OC_MODES = CWP_NUM_MODES, OC_ACCEPTED = OC_MODES, OC_REJECT0 = OC_MODES + 1,
+       OC_NUM = OC_REJECT0 + CWP_NUM_REJECTS };
+
+static unsigned outcome_class(const struct outcome *o)
+{
+	if (o->status == CWP_DECIDED)
+		return o->mode;
+	if (o->status == CWP_ACCEPTED)
+		return OC_ACCEPTED;
+	return OC_REJECT0 + (o->reject < CWP_NUM_REJECTS ? o->reject : 0);
+}
+
+static const char *class_label(unsigned c)
+{
+	static char buf[OC_NUM][24];
+	if (c < OC_MODES)
+		return cwp_mode_name((uint8_t)c);
+	if (c == OC_ACCEPTED)
+		return "ACCEPTED";
+	snprintf(buf[c], sizeof(buf[c]), "REJ:%s", cwp_reject_name((uint16_t)(c - OC_REJECT0)));
+	return buf[c];
+}
+
+static uint64_t hits_of(const struct run *r, uint32_t id)
+{
+	for (size_t i = 0; i < r->n_hits; i++)
+		if (r->hits[i].id == id)
+			return r->hits[i].hits;
+	return 0;
+}
+
+static void print_diff(const struct run *a, const struct run *b, const char *ra, const char *rb,
+		       bool json)
+{
+	static uint64_t matrix[OC_NUM][OC_NUM];
+	enum { EXAMPLES = 3 };
+	static const struct outcome *ex[OC_NUM][OC_NUM][EXAMPLES];
+	size_t n = a->n_out < b->n_out ? a->n_out : b->n_out;
+	uint64_t changed = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned x = outcome_class(&a->out[i]), y = outcome_class(&b->out[i]);
+		uint64_t k = matrix[x][y]++;
+		if (x != y) {
+			changed++;
+			if (k < EXAMPLES)
+				ex[x][y][k] = &b->out[i];
+		}
+	}
+	if (json) {
+		printf("{\"diff\":{\"messages\":%zu,\"changed\":%lu,\"transitions\":[", n, changed);
+		bool first = true;
+		for (unsigned x = 0; x < OC_NUM; x++)
+			for (unsigned y = 0; y < OC_NUM; y++) {
+				if (!matrix[x][y])
+					continue;
+				printf("%s{\"from\":\"%s\",\"to\":\"%s\",\"count\":%lu,\"examples\":[",
+				       first ? "" : ",", class_label(x), class_label(y),
+				       matrix[x][y]);
+				first = false;
+				for (unsigned e = 0; x != y && e < EXAMPLES && e < matrix[x][y]; e++)
+					printf("%s{\"sender\":%u,\"seq\":%lu,\"ref\":\"%.20s\"}",
+					       e ? "," : "", ex[x][y][e]->sender, ex[x][y][e]->seq,
+					       ex[x][y][e]->ref);
+				printf("]}");
+			}
+		printf("]}}\n");
+		return;
+	}
+	printf("\nbacktest: %s -> %s over %zu messages: %lu change\n", ra, rb, n, changed);
+	printf("%-16s", "from \\ to");
+	for (unsigned y = 0; y < OC_NUM; y++)
+		printf(" %10.10s", class_label(y));
+	printf("\n");
+	for (unsigned x = 0; x < OC_NUM; x++) {
+		uint64_t row = 0;
+		for (unsigned y = 0; y < OC_NUM; y++)
+			row += matrix[x][y];
+		if (!row)
+			continue;
+		printf("%-16s", class_label(x));
+		for (unsigned y = 0; y < OC_NUM; y++)
+			printf(" %10lu", matrix[x][y]);
+		printf("\n");
+	}
+	printf("\nexamples of each change:\n");
+	for (unsigned x = 0; x < OC_NUM; x++)
+		for (unsigned y = 0; y < OC_NUM; y++)
+			for (unsigned e = 0; x != y && e < EXAMPLES && e < matrix[x][y]; e++)
+				printf("  %-10s -> %-10s sender %u seq %lu %s %.20s\n",
+				       class_label(x), class_label(y), ex[x][y][e]->sender,
+				       ex[x][y][e]->seq, cwp_type_name(ex[x][y][e]->type),
+				       ex[x][y][e]->ref);
+	printf("\nrule hits (items won) %s / %s:\n", ra, rb);
+	for (size_t i = 0; i < a->n_hits; i++)
+		printf("  #%-10u %10lu %10lu\n", a->hits[i].id, a->hits[i].hits,
+		       hits_of(b, a->hits[i].id));
+	for (size_t i = 0; i < b->n_hits; i++)
+		if (!hits_of(a, b->hits[i].id))
+			printf("  #%-10u %10lu %10lu\n", b->hits[i].id, 0ul, b->hits[i].hits);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int parse_opts(int argc, char **argv, struct sim_opts *o)
+{
+	static const struct option lo[] = {
+		{"rules", required_argument, 0, 'r'},  {"registry", required_argument, 0, 'e'},
+		{"senders", required_argument, 0, 's'}, {"in", required_argument, 0, 'i'},
+		{"out", required_argument, 0, 'o'},    {"replay-window", required_argument, 0, 'w'},
+		{"mtu", required_argument, 0, 'm'},    {"udp-port", required_argument, 0, 'p'},
+		{"json", no_argument, 0, 'j'},         {"diff", required_argument, 0, 'd'},
+		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	memset(o, 0, sizeof(*o));
+	o->mtu = 1500;
+	o->udp_port = CWP_DEFAULT_PORT;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'r': o->rules = optarg; break;
+		case 'e': o->registry = optarg; break;
+		case 's': o->senders = optarg; break;
+		case 'i': o->in = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'w': o->replay_window = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'm': o->mtu = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'p': o->udp_port = (uint16_t)strtoul(optarg, NULL, 10); break;
+		case 'j': o->json = true; break;
+		case 'd': o->diff = optarg; break;
+		case 'h': usage(stdout); return -1;
+		default: usage(stderr); return CWCTL_USAGE;
+		}
+	}
+	if (!o->rules || !o->registry || !o->in || !o->out || o->mtu < 200 || o->mtu > 65535) {
+		usage(stderr);
+		return CWCTL_USAGE;
+	}
+	return 0;
+}
 
 int cmd_simulate(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "cwctl simulate: not built yet\n");
-	return CWCTL_ENV;
+	struct sim_opts o;
+	int rc = parse_opts(argc, argv, &o);
+	if (rc)
+		return rc < 0 ? CWCTL_OK : rc;
+	struct capture cap = {0};
+	if (load_capture(o.in, &cap) < 0)
+		return CWCTL_BAD;
+	if (eal_start() < 0) {
+		fprintf(stderr, "cwctl simulate: EAL init failed\n");
+		return CWCTL_ENV;
+	}
+	static struct run a, b;
+	if ((rc = setup_engine(&a, &o, o.rules, &cap)) != CWCTL_OK)
+		return rc;
+	char err[256];
+	struct pcap_out *out = pcapout_open(o.out, err);
+	if (!out) {
+		fprintf(stderr, "cwctl simulate: %s\n", err);
+		return CWCTL_ENV;
+	}
+	run_traffic(&a, &o, &cap, out, o.diff != NULL);
+	pcapout_close(out);
+	sort_hits(&a);
+	if (o.json && !o.diff)
+		print_json(&a);
+	else if (!o.json)
+		print_text(&a, &cap);
+	if (o.diff) {
+		if ((rc = setup_engine(&b, &o, o.diff, &cap)) != CWCTL_OK)
+			return rc;
+		run_traffic(&b, &o, &cap, NULL, true);
+		sort_hits(&b);
+		print_diff(&a, &b, o.rules, o.diff, o.json);
+	}
+	return CWCTL_OK;
 }

@@ -69,7 +69,7 @@ struct cw_rule {
 	uint8_t mode;        /* enum cwp_mode */
 	uint32_t reason;     /* offset of a NUL-terminated string in rs->strings, UINT32_MAX none */
 	uint32_t line;
-	bool never;          /* the conditions contradict each other: never matches */
+	bool never;          /* the conditions contradict each other: never matches (masks 0) */
 
 	uint8_t class_mask;  /* bit per enum cw_class, CW_CLASS_ALL = any */
 	uint8_t dir_mask;    /* CW_DIR_* */
@@ -89,7 +89,7 @@ struct cw_rule {
 	struct cw_u64range value, total_value, unit_value, quantity; /* CW_RANGE_ANY = no condition */
 	bool has_unit_value; /* a unit_value condition exists: a weight of 0 never matches */
 
-	uint64_t expanded;   /* ACL rules this rule becomes: product of the list sizes (>= 1) */
+	uint64_t expanded;   /* ACL rules it becomes: product of the list sizes; 0 if never */
 };
 
 struct cw_ruleset {
@@ -99,6 +99,7 @@ struct cw_ruleset {
 	uint64_t limit_annual;   /* minor units, default 2600000 */
 	uint32_t tolerance_bp;   /* default 0 */
 	struct cw_class_policy cls[CW_NUM_CLASSES];
+	uint8_t class_set;       /* bit per class set by a `class` statement; others: defaults */
 
 	struct cw_profile *profiles; /* in file order; prefixes unique */
 	uint32_t n_profiles;

@@ -54,8 +54,9 @@ static inline size_t frame_hdr_len(const struct frame_info *req)
 }
 
 /* Builds the answer to `req` carrying `payload` (len bytes) into out (capacity cap): MACs, IPs
- * and ports swapped, VLAN tag kept, IPv4 header without options (TTL 64, DF, id 0), UDP checksum
- * computed. Returns the frame length, or 0 if it does not fit. payload may alias out + hdr len. */
+ * and ports swapped, VLAN tag kept, IPv4 header without options (TTL 64, id 0, no DF: as the
+ * conformance vectors), UDP checksum computed. Returns the frame length, or 0 if it does not
+ * fit. payload may alias out + hdr len. */
 size_t frame_build_reply(uint8_t *out, size_t cap, const struct frame_info *req,
 			 const uint8_t *payload, size_t len);
 

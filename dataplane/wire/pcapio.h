@@ -16,7 +16,7 @@ struct pcap_out;
 
 /* NULL and a message in err (256 bytes) on failure. */
 struct pcap_in *pcapin_open(const char *path, char *err);
-/* 1 and *data/*len (valid until the next call) per frame, 0 at the end, -1 on a read error. */
+/* 1 and *data, *len (valid until the next call) per frame, 0 at the end, -1 on a read error. */
 int pcapin_next(struct pcap_in *in, const uint8_t **data, size_t *len, uint64_t *ts_us);
 void pcapin_close(struct pcap_in *in);
 

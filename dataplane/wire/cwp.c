@@ -1,0 +1,619 @@
+/*
+ * cwp.c - the CWP/1 codec (DESIGN §3): datagram header, message framing, body validation, the
+ * verdict ref, and the encoders the tools and tests use.
+ *
+ * Why this file exists: cwp.h is the contract every program codes against; this is its only
+ * implementation. Body validation runs once per message on the packet path (millions per second
+ * per core), so it is straight-line code per type with one 256-entry class table, no callbacks
+ * and no allocation. Order of checks is DESIGN §3.4 step 2c, which is what decides the reject
+ * code when a message is wrong in several ways at once.
+ *
+ * Character fields (DESIGN §3: left-aligned, right-padded with spaces). The value of a field is
+ * what precedes the padding. A field of class code, digits or alpha holds one or more characters
+ * of its class followed only by spaces: "ABC   " is a code, " ABC", "AB C" and "      " are not
+ * ("code, or blank" fields also accept all spaces). A printable field is checked byte by byte
+ * (space is printable), so blank passes unless the spec says "not blank". docs/protocol.md says
+ * the same for users.
+ */
+#include <string.h>
+
+#include "dataplane/wire/cwp.h"
+
+/* ---- character classes ---- */
+
+enum { K_DIGIT = 1, K_ALPHA = 2, K_CODE = 4, K_PRINT = 8 };
+
+#define K_P  K_PRINT
+#define K_PD (K_PRINT | K_DIGIT | K_CODE)
+#define K_PA (K_PRINT | K_ALPHA | K_CODE)
+
+/* GNU range designators (gnu11); the ranges do not overlap. */
+static const uint8_t kclass[256] = {
+    [0x20 ... 0x2F] = K_P, ['0' ... '9'] = K_PD,  [0x3A ... 0x40] = K_P,
+    ['A' ... 'Z'] = K_PA,  [0x5B ... 0x7E] = K_P,
+};
+
+static bool all_spaces(const uint8_t *p, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (p[i] != ' ')
+			return false;
+	return true;
+}
+
+/* One or more characters of class k, then only spaces; all spaces too when blank_ok. */
+static inline bool field_cls(const uint8_t *p, unsigned n, uint8_t k, bool blank_ok)
+{
+	unsigned i = 0;
+	while (i < n && (kclass[p[i]] & k))
+		i++;
+	if (i == 0)
+		return blank_ok && all_spaces(p, n);
+	return i == n || all_spaces(p + i, n - i);
+}
+
+/* Every byte printable, and not blank unless blank_ok. */
+static inline bool field_print(const uint8_t *p, unsigned n, bool blank_ok)
+{
+	uint8_t acc = K_PRINT;
+	bool blank = true;
+	for (unsigned i = 0; i < n; i++) {
+		acc &= kclass[p[i]];
+		blank &= p[i] == ' ';
+	}
+	return acc && (blank_ok || !blank);
+}
+
+#define CODE(p, n)	    field_cls(p, n, K_CODE, false)
+#define CODE_OR_BLANK(p, n) field_cls(p, n, K_CODE, true)
+#define DIGITS(p, n)	    field_cls(p, n, K_DIGIT, false)
+#define ALPHA(p, n)	    field_cls(p, n, K_ALPHA, false)
+#define PRINT(p, n)	    field_print(p, n, true)
+#define PRINT_NB(p, n)	    field_print(p, n, false)
+
+/* ---- datagram and framing ---- */
+
+enum cwp_dgram_err cwp_parse_dgram_hdr(const uint8_t *p, size_t len, struct cwp_dgram_hdr *h)
+{
+	if (len < CWP_DGRAM_HDR_LEN)
+		return CWP_DG_SHORT;
+	/* Filled before the checks so tools can show what a dropped header said. */
+	h->count = cwp_ld16(p + 4);
+	h->flags = cwp_ld16(p + 6);
+	h->sender_id = cwp_ld32(p + 8);
+	h->seq = cwp_ld64(p + 16);
+	if (memcmp(p, CWP_MAGIC, 4) != 0)
+		return CWP_DG_MAGIC;
+	if (h->count == 0 || h->count > CWP_MAX_MSGS)
+		return CWP_DG_COUNT;
+	if (h->flags != 0)
+		return CWP_DG_FLAGS;
+	if (h->sender_id == 0)
+		return CWP_DG_SENDER;
+	if (h->seq == 0 || h->seq > UINT64_MAX - (uint64_t)(h->count - 1))
+		return CWP_DG_SEQ;
+	return CWP_DG_OK;
+}
+
+void cwp_reader_init(struct cwp_reader *r, const uint8_t *p, size_t len,
+		     const struct cwp_dgram_hdr *h)
+{
+	r->p = p;
+	r->len = len;
+	r->off = CWP_DGRAM_HDR_LEN;
+	r->seq = h->seq;
+	r->count = h->count;
+	r->k = 0;
+}
+
+enum cwp_frame_result cwp_reader_next(struct cwp_reader *r, struct cwp_raw_msg *out)
+{
+	if (r->k >= r->count)
+		return CWP_FRAME_END;
+	size_t left = r->off < r->len ? r->len - r->off : 0;
+	const uint8_t *m = r->p + (r->off < r->len ? r->off : r->len);
+	out->seq = r->seq + r->k;
+	out->type = left ? m[0] : 0;
+	out->msg = m;
+	if (left >= CWP_MSG_HDR_LEN) {
+		uint16_t length = cwp_ld16(m + 2);
+		if (length >= CWP_MSG_HDR_LEN && length <= left) {
+			out->length = length;
+			out->body = m + CWP_MSG_HDR_LEN;
+			out->body_len = (uint16_t)(length - CWP_MSG_HDR_LEN);
+			r->off += length;
+			r->k++;
+			return CWP_FRAME_OK;
+		}
+	}
+	/* Broken framing: nothing of this message is trusted, so it carries no body (and thus a
+	 * blank ref), and the rest of the datagram is not read. */
+	out->length = 0;
+	out->body = m;
+	out->body_len = 0;
+	r->k = r->count;
+	return CWP_FRAME_BROKEN;
+}
+
+/* ---- bodies ---- */
+
+static bool items_ok(const uint8_t *it, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++, it += CWP_ITEM_LEN)
+		if (!DIGITS(it, 10) || !ALPHA(it + 10, 2))
+			return false;
+	return true;
+}
+
+static enum cwp_reject decode_decl(const uint8_t *b, unsigned len, struct cwp_decl *d)
+{
+	if (len < CWP_DECL_FIXED)
+		return CWP_REJ_MALFORMED;
+	unsigned docs = b[85], items = b[86];
+	if (docs > CWP_MAX_DOCS || items < 1 || items > CWP_MAX_ITEMS)
+		return CWP_REJ_BAD_FIELD;
+	if (len != CWP_DECL_FIXED + CWP_DOCREF_LEN * docs + CWP_ITEM_LEN * items)
+		return CWP_REJ_MALFORMED;
+	if (!CODE(b, 18) || !CODE(b + 18, 18) || !CODE_OR_BLANK(b + 36, 18) || !PRINT(b + 54, 20) ||
+	    !ALPHA(b + 74, 2) || !ALPHA(b + 76, 3) || (b[79] != CWP_IMPORT && b[79] != CWP_EXPORT))
+		return CWP_REJ_BAD_FIELD;
+	const uint8_t *dr = b + CWP_DECL_FIXED;
+	uint8_t mask = 0;
+	for (unsigned i = 0; i < docs; i++, dr += CWP_DOCREF_LEN) {
+		if (dr[0] < CWP_DOC_LICENCE || dr[0] > CWP_DOC_CITES || !PRINT(dr + 1, 23))
+			return CWP_REJ_BAD_FIELD;
+		mask |= (uint8_t)(1u << dr[0]);
+	}
+	if (!items_ok(dr, items))
+		return CWP_REJ_BAD_FIELD;
+	d->decl_no = (const char *)b;
+	d->declarant = (const char *)b + 18;
+	d->owner = (const char *)b + 36;
+	d->transport_doc = (const char *)b + 54;
+	d->trade_country = (const char *)b + 74;
+	d->currency = (const char *)b + 76;
+	d->direction = b[79];
+	d->trade_mode = cwp_ld16(b + 80);
+	d->customs_port = cwp_ld16(b + 82);
+	d->transport_mode = b[84];
+	d->doc_count = (uint8_t)docs;
+	d->item_count = (uint8_t)items;
+	d->docs_mask = mask;
+	d->total_value = cwp_ld64(b + 88);
+	d->docs = b + CWP_DECL_FIXED;
+	d->items = dr;
+	return CWP_OK;
+}
+
+static enum cwp_reject decode_manifest(const uint8_t *b, unsigned len, struct cwp_manifest *m)
+{
+	if (len < CWP_MANIFEST_FIXED)
+		return CWP_REJ_MALFORMED;
+	unsigned items = b[64];
+	if (items < 1 || items > CWP_MAX_ITEMS)
+		return CWP_REJ_BAD_FIELD;
+	if (len != CWP_MANIFEST_FIXED + CWP_MANIFEST_ITEM_LEN * items)
+		return CWP_REJ_MALFORMED;
+	if (!PRINT_NB(b, 20) || !CODE_OR_BLANK(b + 20, 18) || !PRINT(b + 38, 16) ||
+	    !PRINT(b + 54, 5) || !PRINT(b + 59, 5))
+		return CWP_REJ_BAD_FIELD;
+	const uint8_t *it = b + CWP_MANIFEST_FIXED;
+	for (unsigned i = 0; i < items; i++, it += CWP_MANIFEST_ITEM_LEN)
+		if (!DIGITS(it, 4))
+			return CWP_REJ_BAD_FIELD;
+	m->transport_doc = (const char *)b;
+	m->consignee = (const char *)b + 20;
+	m->conveyance = (const char *)b + 38;
+	m->port_loading = (const char *)b + 54;
+	m->port_discharge = (const char *)b + 59;
+	m->item_count = (uint8_t)items;
+	m->items = b + CWP_MANIFEST_FIXED;
+	return CWP_OK;
+}
+
+static enum cwp_reject decode_order(const uint8_t *b, unsigned len, struct cwp_order *o)
+{
+	if (len != CWP_ORDER_LEN)
+		return CWP_REJ_MALFORMED;
+	if (!PRINT_NB(b, 20) || !CODE(b + 20, 18) || !ALPHA(b + 38, 3))
+		return CWP_REJ_BAD_FIELD;
+	o->order_no = (const char *)b;
+	o->platform = (const char *)b + 20;
+	o->currency = (const char *)b + 38;
+	o->buyer = cwp_ld64(b + 48);
+	o->amount = cwp_ld64(b + 56);
+	return CWP_OK;
+}
+
+static enum cwp_reject decode_payment(const uint8_t *b, unsigned len, struct cwp_payment *p)
+{
+	if (len != CWP_PAYMENT_LEN)
+		return CWP_REJ_MALFORMED;
+	if (!PRINT_NB(b, 20) || !PRINT(b + 20, 20))
+		return CWP_REJ_BAD_FIELD;
+	p->order_no = (const char *)b;
+	p->payment_no = (const char *)b + 20;
+	p->buyer = cwp_ld64(b + 40);
+	p->amount = cwp_ld64(b + 48);
+	return CWP_OK;
+}
+
+static enum cwp_reject decode_waybill(const uint8_t *b, unsigned len, struct cwp_waybill *w)
+{
+	if (len != CWP_WAYBILL_LEN)
+		return CWP_REJ_MALFORMED;
+	if (!PRINT_NB(b, 20) || !PRINT_NB(b + 20, 20) || !CODE(b + 40, 18))
+		return CWP_REJ_BAD_FIELD;
+	w->order_no = (const char *)b;
+	w->waybill_no = (const char *)b + 20;
+	w->carrier = (const char *)b + 40;
+	return CWP_OK;
+}
+
+static enum cwp_reject decode_list(const uint8_t *b, unsigned len, struct cwp_list *l)
+{
+	if (len < CWP_LIST_FIXED)
+		return CWP_REJ_MALFORMED;
+	unsigned items = b[79];
+	if (items < 1 || items > CWP_MAX_ITEMS)
+		return CWP_REJ_BAD_FIELD;
+	if (len != CWP_LIST_FIXED + CWP_ITEM_LEN * items)
+		return CWP_REJ_MALFORMED;
+	if (!CODE(b, 18) || !PRINT_NB(b + 18, 20) || !PRINT(b + 38, 20) || !CODE(b + 58, 18) ||
+	    !ALPHA(b + 76, 3) || !items_ok(b + CWP_LIST_FIXED, items))
+		return CWP_REJ_BAD_FIELD;
+	l->list_no = (const char *)b;
+	l->order_no = (const char *)b + 18;
+	l->waybill_no = (const char *)b + 38;
+	l->ebiz = (const char *)b + 58;
+	l->currency = (const char *)b + 76;
+	l->item_count = (uint8_t)items;
+	l->trade_mode = cwp_ld16(b + 80);
+	l->customs_port = cwp_ld16(b + 82);
+	l->buyer = cwp_ld64(b + 88);
+	l->total_value = cwp_ld64(b + 96);
+	l->items = b + CWP_LIST_FIXED;
+	return CWP_OK;
+}
+
+enum cwp_reject cwp_decode_body(const struct cwp_raw_msg *raw, struct cwp_msg *out)
+{
+	const uint8_t *b = raw->body;
+	unsigned len = raw->body_len;
+	out->seq = raw->seq;
+	out->type = raw->type;
+	switch (raw->type) {
+	case CWP_DECL:
+		return decode_decl(b, len, &out->u.decl);
+	case CWP_MANIFEST:
+		return decode_manifest(b, len, &out->u.manifest);
+	case CWP_ORDER:
+		return decode_order(b, len, &out->u.order);
+	case CWP_PAYMENT:
+		return decode_payment(b, len, &out->u.payment);
+	case CWP_WAYBILL:
+		return decode_waybill(b, len, &out->u.waybill);
+	case CWP_LIST:
+		return decode_list(b, len, &out->u.list);
+	default:
+		return CWP_REJ_UNSUPPORTED;
+	}
+}
+
+void cwp_ref_of(const struct cwp_raw_msg *raw, char ref[CWP_REF_LEN])
+{
+	unsigned width;
+	switch (raw->type) {
+	case CWP_DECL:
+	case CWP_LIST:
+		width = 18;
+		break;
+	case CWP_MANIFEST:
+	case CWP_ORDER:
+	case CWP_PAYMENT:
+	case CWP_WAYBILL:
+		width = 20;
+		break;
+	default:
+		width = 0;
+	}
+	/* Every key field sits at body offset 0. */
+	if (raw->body_len < width)
+		width = 0;
+	for (unsigned i = 0; i < width; i++) {
+		uint8_t c = raw->body[i];
+		ref[i] = (kclass[c] & K_PRINT) ? (char)c : '?';
+	}
+	memset(ref + width, ' ', CWP_REF_LEN - width);
+}
+
+void cwp_item_at(const uint8_t *items, unsigned i, struct cwp_item_view *it)
+{
+	const uint8_t *p = items + (size_t)i * CWP_ITEM_LEN;
+	it->hs = (const char *)p;
+	it->origin = (const char *)p + 10;
+	it->quantity = cwp_ld32(p + 12);
+	it->value = cwp_ld64(p + 16);
+	it->gross_weight_g = cwp_ld64(p + 24);
+}
+
+void cwp_manifest_item_at(const uint8_t *items, unsigned i, char hs4[4], uint32_t *packages,
+			  uint64_t *gross_weight_g)
+{
+	const uint8_t *p = items + (size_t)i * CWP_MANIFEST_ITEM_LEN;
+	memcpy(hs4, p, 4);
+	*packages = cwp_ld32(p + 4);
+	*gross_weight_g = cwp_ld64(p + 8);
+}
+
+/* ---- encoding ---- */
+
+void cwp_put_dgram_hdr(uint8_t *out, uint16_t count, uint16_t flags, uint32_t sender_id,
+		       uint64_t seq)
+{
+	memcpy(out, CWP_MAGIC, 4);
+	cwp_st16(out + 4, count);
+	cwp_st16(out + 6, flags);
+	cwp_st32(out + 8, sender_id);
+	cwp_st32(out + 12, 0);
+	cwp_st64(out + 16, seq);
+}
+
+static void put_msg_hdr(uint8_t *out, uint8_t type, uint16_t length)
+{
+	out[0] = type;
+	out[1] = 0;
+	cwp_st16(out + 2, length);
+}
+
+void cwp_put_verdict(uint8_t *out, const struct cwp_verdict *v)
+{
+	put_msg_hdr(out, CWP_VERDICT, CWP_VERDICT_MSG_LEN);
+	uint8_t *b = out + CWP_MSG_HDR_LEN;
+	cwp_st64(b, v->msg_seq);
+	b[8] = v->msg_type;
+	b[9] = v->status;
+	b[10] = v->mode;
+	b[11] = v->flags;
+	cwp_st16(b + 12, v->reject_code);
+	b[14] = v->reason_count;
+	b[15] = 0;
+	cwp_st32(b + 16, v->ruleset_version);
+	memcpy(b + 20, v->ref, CWP_REF_LEN);
+	/* Unused reason slots are zero on the wire whatever the struct holds. */
+	for (unsigned i = 0; i < CWP_MAX_REASONS; i++) {
+		uint8_t *r = b + 40 + 8 * i;
+		bool used = i < v->reason_count;
+		cwp_st16(r, used ? v->reasons[i].code : 0);
+		cwp_st16(r + 2, used ? v->reasons[i].item : 0);
+		cwp_st32(r + 4, used ? v->reasons[i].rule_id : 0);
+	}
+}
+
+bool cwp_get_verdict(const uint8_t *msg, size_t len, struct cwp_verdict *v)
+{
+	if (len < CWP_VERDICT_MSG_LEN || msg[0] != CWP_VERDICT ||
+	    cwp_ld16(msg + 2) != CWP_VERDICT_MSG_LEN)
+		return false;
+	const uint8_t *b = msg + CWP_MSG_HDR_LEN;
+	v->msg_seq = cwp_ld64(b);
+	v->msg_type = b[8];
+	v->status = b[9];
+	v->mode = b[10];
+	v->flags = b[11];
+	v->reject_code = cwp_ld16(b + 12);
+	v->reason_count = b[14];
+	v->ruleset_version = cwp_ld32(b + 16);
+	memcpy(v->ref, b + 20, CWP_REF_LEN);
+	for (unsigned i = 0; i < CWP_MAX_REASONS; i++) {
+		const uint8_t *r = b + 40 + 8 * i;
+		v->reasons[i].code = cwp_ld16(r);
+		v->reasons[i].item = cwp_ld16(r + 2);
+		v->reasons[i].rule_id = cwp_ld32(r + 4);
+	}
+	return true;
+}
+
+/* Copies a C string into a fixed-width field, up to its width, padding with spaces. */
+static void put_chars(uint8_t *out, const char *s, unsigned width)
+{
+	unsigned n = (unsigned)strnlen(s, width);
+	memcpy(out, s, n);
+	memset(out + n, ' ', width - n);
+}
+
+static void put_item(uint8_t *p, const struct cwp_item_in *it)
+{
+	put_chars(p, it->hs, 10);
+	put_chars(p + 10, it->origin, 2);
+	cwp_st32(p + 12, it->quantity);
+	cwp_st64(p + 16, it->value);
+	cwp_st64(p + 24, it->gross_weight_g);
+}
+
+/* Clears the message, writes its header and returns the body, or NULL if len does not fit. */
+static uint8_t *start_msg(uint8_t *out, size_t cap, uint8_t type, size_t len)
+{
+	if (len > cap || len > UINT16_MAX)
+		return NULL;
+	memset(out, 0, len);
+	put_msg_hdr(out, type, (uint16_t)len);
+	return out + CWP_MSG_HDR_LEN;
+}
+
+size_t cwp_put_decl(uint8_t *out, size_t cap, const struct cwp_decl_in *m)
+{
+	if (m->doc_count > CWP_MAX_DOCS || m->item_count > CWP_MAX_ITEMS)
+		return 0;
+	size_t len = CWP_MSG_HDR_LEN + CWP_DECL_FIXED + CWP_DOCREF_LEN * m->doc_count +
+		     CWP_ITEM_LEN * m->item_count;
+	uint8_t *b = start_msg(out, cap, CWP_DECL, len);
+	if (!b)
+		return 0;
+	put_chars(b, m->decl_no, 18);
+	put_chars(b + 18, m->declarant, 18);
+	put_chars(b + 36, m->owner, 18);
+	put_chars(b + 54, m->transport_doc, 20);
+	put_chars(b + 74, m->trade_country, 2);
+	put_chars(b + 76, m->currency, 3);
+	b[79] = m->direction;
+	cwp_st16(b + 80, m->trade_mode);
+	cwp_st16(b + 82, m->customs_port);
+	b[84] = m->transport_mode;
+	b[85] = m->doc_count;
+	b[86] = m->item_count;
+	cwp_st64(b + 88, m->total_value);
+	uint8_t *p = b + CWP_DECL_FIXED;
+	for (unsigned i = 0; i < m->doc_count; i++, p += CWP_DOCREF_LEN) {
+		p[0] = m->docs[i].doc_type;
+		put_chars(p + 1, m->docs[i].doc_no, 23);
+	}
+	for (unsigned i = 0; i < m->item_count; i++, p += CWP_ITEM_LEN)
+		put_item(p, &m->items[i]);
+	return len;
+}
+
+size_t cwp_put_manifest(uint8_t *out, size_t cap, const struct cwp_manifest_in *m)
+{
+	if (m->item_count > CWP_MAX_ITEMS)
+		return 0;
+	size_t len = CWP_MSG_HDR_LEN + CWP_MANIFEST_FIXED + CWP_MANIFEST_ITEM_LEN * m->item_count;
+	uint8_t *b = start_msg(out, cap, CWP_MANIFEST, len);
+	if (!b)
+		return 0;
+	put_chars(b, m->transport_doc, 20);
+	put_chars(b + 20, m->consignee, 18);
+	put_chars(b + 38, m->conveyance, 16);
+	put_chars(b + 54, m->port_loading, 5);
+	put_chars(b + 59, m->port_discharge, 5);
+	b[64] = m->item_count;
+	uint8_t *p = b + CWP_MANIFEST_FIXED;
+	for (unsigned i = 0; i < m->item_count; i++, p += CWP_MANIFEST_ITEM_LEN) {
+		put_chars(p, m->items[i].hs4, 4);
+		cwp_st32(p + 4, m->items[i].packages);
+		cwp_st64(p + 8, m->items[i].gross_weight_g);
+	}
+	return len;
+}
+
+size_t cwp_put_order(uint8_t *out, size_t cap, const struct cwp_order_in *m)
+{
+	size_t len = CWP_MSG_HDR_LEN + CWP_ORDER_LEN;
+	uint8_t *b = start_msg(out, cap, CWP_ORDER, len);
+	if (!b)
+		return 0;
+	put_chars(b, m->order_no, 20);
+	put_chars(b + 20, m->platform, 18);
+	put_chars(b + 38, m->currency, 3);
+	cwp_st64(b + 48, m->buyer);
+	cwp_st64(b + 56, m->amount);
+	return len;
+}
+
+size_t cwp_put_payment(uint8_t *out, size_t cap, const struct cwp_payment_in *m)
+{
+	size_t len = CWP_MSG_HDR_LEN + CWP_PAYMENT_LEN;
+	uint8_t *b = start_msg(out, cap, CWP_PAYMENT, len);
+	if (!b)
+		return 0;
+	put_chars(b, m->order_no, 20);
+	put_chars(b + 20, m->payment_no, 20);
+	cwp_st64(b + 40, m->buyer);
+	cwp_st64(b + 48, m->amount);
+	return len;
+}
+
+size_t cwp_put_waybill(uint8_t *out, size_t cap, const struct cwp_waybill_in *m)
+{
+	size_t len = CWP_MSG_HDR_LEN + CWP_WAYBILL_LEN;
+	uint8_t *b = start_msg(out, cap, CWP_WAYBILL, len);
+	if (!b)
+		return 0;
+	put_chars(b, m->order_no, 20);
+	put_chars(b + 20, m->waybill_no, 20);
+	put_chars(b + 40, m->carrier, 18);
+	return len;
+}
+
+size_t cwp_put_list(uint8_t *out, size_t cap, const struct cwp_list_in *m)
+{
+	if (m->item_count > CWP_MAX_ITEMS)
+		return 0;
+	size_t len = CWP_MSG_HDR_LEN + CWP_LIST_FIXED + CWP_ITEM_LEN * m->item_count;
+	uint8_t *b = start_msg(out, cap, CWP_LIST, len);
+	if (!b)
+		return 0;
+	put_chars(b, m->list_no, 18);
+	put_chars(b + 18, m->order_no, 20);
+	put_chars(b + 38, m->waybill_no, 20);
+	put_chars(b + 58, m->ebiz, 18);
+	put_chars(b + 76, m->currency, 3);
+	b[79] = m->item_count;
+	cwp_st16(b + 80, m->trade_mode);
+	cwp_st16(b + 82, m->customs_port);
+	cwp_st64(b + 88, m->buyer);
+	cwp_st64(b + 96, m->total_value);
+	uint8_t *p = b + CWP_LIST_FIXED;
+	for (unsigned i = 0; i < m->item_count; i++, p += CWP_ITEM_LEN)
+		put_item(p, &m->items[i]);
+	return len;
+}
+
+/* ---- names ---- */
+
+/* Unknown values give "" (never NULL) so a careless printf cannot crash; callers that want
+ * "0x42" test for the empty string. */
+const char *cwp_type_name(uint8_t type)
+{
+	static const char *const n[] = {"",	   "DECL",    "MANIFEST", "ORDER",
+					"PAYMENT", "WAYBILL", "LIST"};
+	if (type == CWP_VERDICT)
+		return "VERDICT";
+	return type < sizeof(n) / sizeof(n[0]) ? n[type] : "";
+}
+
+const char *cwp_status_name(uint8_t status)
+{
+	static const char *const n[] = {"DECIDED", "ACCEPTED", "REJECTED"};
+	return status < 3 ? n[status] : "";
+}
+
+const char *cwp_mode_name(uint8_t mode)
+{
+	static const char *const n[] = {"declare", "verify", "sample", "supervise"};
+	if (mode == CWP_MODE_NONE)
+		return "-";
+	return mode < CWP_NUM_MODES ? n[mode] : "";
+}
+
+const char *cwp_reject_name(uint16_t code)
+{
+	static const char *const n[CWP_NUM_REJECTS] = {
+	    "",		  "MALFORMED",	  "UNSUPPORTED",  "BAD_FIELD",
+	    "NO_RULESET", "MISSING_DOCS", "QUOTA_SINGLE", "QUOTA_ANNUAL",
+	    "STALE",	  "STORE_FULL"};
+	return code < CWP_NUM_REJECTS ? n[code] : "";
+}
+
+const char *cwp_reason_name(uint16_t code)
+{
+	static const char *const n[] = {
+	    "",	      "CLASS",	"PROFILE",     "DOC_VERIFY",	    "DOC_MISSING",
+	    "TARGET", "RANDOM", "NO_MANIFEST", "MANIFEST_MISMATCH", "ECOM_MISMATCH"};
+	return code < sizeof(n) / sizeof(n[0]) ? n[code] : "";
+}
+
+const char *cwp_doc_name(uint8_t doc)
+{
+	static const char *const n[] = {
+	    "",	    "LICENCE", "QUARANTINE", "ORIGIN_CERT", "THIRD_PARTY_CERT", "INSPECTION_CERT",
+	    "CITES"};
+	return doc < sizeof(n) / sizeof(n[0]) ? n[doc] : "";
+}
+
+const char *cwp_dgram_err_name(enum cwp_dgram_err e)
+{
+	static const char *const n[CWP_DG_NUM_ERRS] = {"OK",	"SHORT",  "MAGIC", "COUNT",
+						       "FLAGS", "SENDER", "SEQ"};
+	return (unsigned)e < CWP_DG_NUM_ERRS ? n[e] : "";
+}

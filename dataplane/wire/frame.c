@@ -1,0 +1,271 @@
+/*
+ * frame.c - Ethernet II / 802.1Q / IPv4 / IPv6 / UDP as CWP/1 carries them (DESIGN §3, §3.3).
+ *
+ * Why this file exists: the gateway, `cwctl` and the tools must drop the same frames for the
+ * same reasons and build byte-identical answers, so the parser and the reply builder live here,
+ * free of DPDK (the dataplane runs them on mbuf data).
+ *
+ * Choices where DESIGN is silent (also in docs/protocol.md):
+ * - Checks run outer to inner: L2, IP structure, IPv4 header checksum, fragment, protocol, UDP
+ *   structure, destination port, UDP checksum. A header with a bad checksum is not trusted for
+ *   anything after it; traffic for another port is not ours to checksum.
+ * - Bytes after the IP total length (Ethernet padding) are ignored; a UDP length shorter than the
+ *   IP payload trims the datagram (as Linux does), a longer one is FRAME_DROP_L4.
+ * - IPv6: the UDP header must follow the fixed header; a Fragment header (44) is a fragment and
+ *   any other extension header is FRAME_DROP_NOT_UDP. A zero UDP checksum over IPv6 is
+ *   FRAME_DROP_UDP_CSUM even with FRAME_SKIP_UDP_CSUM (it is a field check, not a computation).
+ * - udp_port 0 accepts any destination port (tools decoding captures of either direction).
+ */
+#include <string.h>
+
+#include "dataplane/wire/frame.h"
+
+#define ETH_HDR_LEN  14
+#define VLAN_TAG_LEN 4
+#define ETYPE_IPV4   0x0800
+#define ETYPE_IPV6   0x86DD
+#define ETYPE_VLAN   0x8100
+#define IPPROTO_UDP_ 17
+#define IP6_FRAGMENT 44
+#define UDP_HDR_LEN  8
+#define REPLY_TTL    64
+
+static inline uint16_t ld16be(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline void st16be(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* One's complement sum of 16-bit big-endian words, not folded (RFC 1071). */
+static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
+{
+	size_t i = 0;
+	for (; i + 1 < len; i += 2)
+		sum += ld16be(p + i);
+	if (i < len)
+		sum += (uint64_t)p[i] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint64_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xFFFF) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+uint16_t frame_ipv4_hdr_csum(const uint8_t *ip, unsigned hdr_len)
+{
+	return csum_fold(csum_add(0, ip, hdr_len));
+}
+
+/* Over the pseudo header and the UDP bytes as they are: 0 when a checksum in them is right, the
+ * value to store when the checksum field is zero. */
+uint16_t frame_udp_csum(const struct frame_info *fi, const uint8_t *udp, size_t udp_len)
+{
+	uint64_t sum;
+	if (fi->ipv6) {
+		sum = csum_add(0, fi->src_ip, 16);
+		sum = csum_add(sum, fi->dst_ip, 16);
+		sum += (uint64_t)udp_len + IPPROTO_UDP_;
+	} else {
+		sum = csum_add(0, fi->src_ip, 4);
+		sum = csum_add(sum, fi->dst_ip, 4);
+		sum += (uint64_t)udp_len + IPPROTO_UDP_;
+	}
+	return csum_fold(csum_add(sum, udp, udp_len));
+}
+
+static enum frame_drop parse_ipv4(const uint8_t *ip, size_t avail, unsigned flags,
+				  struct frame_info *fi, size_t *l4_len)
+{
+	if (avail < 20 || (ip[0] >> 4) != 4)
+		return FRAME_DROP_L3;
+	unsigned hl = (ip[0] & 0x0F) * 4u;
+	unsigned total = ld16be(ip + 2);
+	if (hl < 20 || hl > avail || total < hl || total > avail)
+		return FRAME_DROP_L3;
+	/* Addresses first, so whoever counts a later drop can say where it came from. */
+	fi->ipv6 = false;
+	fi->ip_hdr_len = (uint16_t)hl;
+	memset(fi->src_ip, 0, sizeof(fi->src_ip));
+	memset(fi->dst_ip, 0, sizeof(fi->dst_ip));
+	memcpy(fi->src_ip, ip + 12, 4);
+	memcpy(fi->dst_ip, ip + 16, 4);
+	if (!(flags & FRAME_SKIP_IP_CSUM) && frame_ipv4_hdr_csum(ip, hl) != 0)
+		return FRAME_DROP_IP_CSUM;
+	if (ld16be(ip + 6) & 0x3FFF) /* MF or a fragment offset */
+		return FRAME_DROP_FRAGMENT;
+	if (ip[9] != IPPROTO_UDP_)
+		return FRAME_DROP_NOT_UDP;
+	*l4_len = total - hl;
+	return FRAME_OK;
+}
+
+static enum frame_drop parse_ipv6(const uint8_t *ip, size_t avail, struct frame_info *fi,
+				  size_t *l4_len)
+{
+	if (avail < 40 || (ip[0] >> 4) != 6)
+		return FRAME_DROP_L3;
+	size_t plen = ld16be(ip + 4);
+	if (40 + plen > avail)
+		return FRAME_DROP_L3;
+	fi->ipv6 = true;
+	fi->ip_hdr_len = 40;
+	memcpy(fi->src_ip, ip + 8, 16);
+	memcpy(fi->dst_ip, ip + 24, 16);
+	if (ip[6] == IP6_FRAGMENT)
+		return FRAME_DROP_FRAGMENT;
+	if (ip[6] != IPPROTO_UDP_)
+		return FRAME_DROP_NOT_UDP;
+	*l4_len = plen;
+	return FRAME_OK;
+}
+
+enum frame_drop frame_parse(const uint8_t *frame, size_t len, uint16_t udp_port, unsigned flags,
+			    struct frame_info *fi)
+{
+	if (len < ETH_HDR_LEN)
+		return FRAME_DROP_L2;
+	memcpy(fi->dst_mac, frame, 6);
+	memcpy(fi->src_mac, frame + 6, 6);
+	size_t off = ETH_HDR_LEN;
+	uint16_t etype = ld16be(frame + 12);
+	fi->has_vlan = etype == ETYPE_VLAN;
+	fi->vlan_tci = 0;
+	if (fi->has_vlan) {
+		if (len < ETH_HDR_LEN + VLAN_TAG_LEN)
+			return FRAME_DROP_L2;
+		fi->vlan_tci = ld16be(frame + 14);
+		etype = ld16be(frame + 16);
+		off += VLAN_TAG_LEN;
+	}
+	fi->l3_off = (uint16_t)off;
+	size_t l4_len;
+	enum frame_drop d;
+	if (etype == ETYPE_IPV4)
+		d = parse_ipv4(frame + off, len - off, flags, fi, &l4_len);
+	else if (etype == ETYPE_IPV6)
+		d = parse_ipv6(frame + off, len - off, fi, &l4_len);
+	else
+		return FRAME_DROP_L2; /* other protocols and a second VLAN tag */
+	if (d != FRAME_OK)
+		return d;
+
+	off += fi->ip_hdr_len;
+	const uint8_t *udp = frame + off;
+	if (l4_len < UDP_HDR_LEN)
+		return FRAME_DROP_L4;
+	size_t ulen = ld16be(udp + 4);
+	if (ulen < UDP_HDR_LEN || ulen > l4_len)
+		return FRAME_DROP_L4;
+	fi->l4_off = (uint16_t)off;
+	fi->src_port = ld16be(udp);
+	fi->dst_port = ld16be(udp + 2);
+	fi->payload = udp + UDP_HDR_LEN;
+	fi->payload_len = (uint16_t)(ulen - UDP_HDR_LEN);
+	if (udp_port && fi->dst_port != udp_port)
+		return FRAME_DROP_PORT;
+	uint16_t stored = ld16be(udp + 6);
+	if (fi->ipv6 && stored == 0)
+		return FRAME_DROP_UDP_CSUM;
+	if (!(flags & FRAME_SKIP_UDP_CSUM) && stored != 0 && frame_udp_csum(fi, udp, ulen) != 0)
+		return FRAME_DROP_UDP_CSUM;
+	return FRAME_OK;
+}
+
+/* Writes Ethernet (+ VLAN), IP and UDP headers for a payload of len bytes already in place. */
+static size_t put_headers(uint8_t *out, const uint8_t dst_mac[6], const uint8_t src_mac[6],
+			  bool has_vlan, uint16_t tci, bool ipv6, const uint8_t *src_ip,
+			  const uint8_t *dst_ip, uint16_t src_port, uint16_t dst_port, size_t len)
+{
+	memcpy(out, dst_mac, 6);
+	memcpy(out + 6, src_mac, 6);
+	size_t off = 12;
+	if (has_vlan) {
+		st16be(out + off, ETYPE_VLAN);
+		st16be(out + off + 2, tci);
+		off += VLAN_TAG_LEN;
+	}
+	st16be(out + off, ipv6 ? ETYPE_IPV6 : ETYPE_IPV4);
+	off += 2;
+	uint8_t *ip = out + off;
+	size_t ulen = UDP_HDR_LEN + len;
+	struct frame_info fi = {.ipv6 = ipv6};
+	if (ipv6) {
+		memset(ip, 0, 8);
+		ip[0] = 0x60;
+		st16be(ip + 4, (uint16_t)ulen);
+		ip[6] = IPPROTO_UDP_;
+		ip[7] = REPLY_TTL;
+		memcpy(ip + 8, src_ip, 16);
+		memcpy(ip + 24, dst_ip, 16);
+		memcpy(fi.src_ip, src_ip, 16);
+		memcpy(fi.dst_ip, dst_ip, 16);
+		off += 40;
+	} else {
+		ip[0] = 0x45;
+		ip[1] = 0;
+		st16be(ip + 2, (uint16_t)(20 + ulen));
+		st16be(ip + 4, 0);	/* id */
+		st16be(ip + 6, 0); /* no DF: the conformance vectors send none */
+		ip[8] = REPLY_TTL;
+		ip[9] = IPPROTO_UDP_;
+		st16be(ip + 10, 0);
+		memcpy(ip + 12, src_ip, 4);
+		memcpy(ip + 16, dst_ip, 4);
+		st16be(ip + 10, frame_ipv4_hdr_csum(ip, 20));
+		memcpy(fi.src_ip, src_ip, 4);
+		memcpy(fi.dst_ip, dst_ip, 4);
+		off += 20;
+	}
+	uint8_t *udp = out + off;
+	st16be(udp, src_port);
+	st16be(udp + 2, dst_port);
+	st16be(udp + 4, (uint16_t)ulen);
+	st16be(udp + 6, 0);
+	uint16_t c = frame_udp_csum(&fi, udp, ulen);
+	st16be(udp + 6, c ? c : 0xFFFF); /* 0 would mean "no checksum" */
+	return off + ulen;
+}
+
+static bool fits(size_t hdr, size_t len, bool ipv6, size_t cap)
+{
+	/* IPv4 total length and the UDP length are 16-bit fields. */
+	size_t max_payload = UINT16_MAX - UDP_HDR_LEN - (ipv6 ? 0 : 20);
+	return len <= max_payload && hdr + len <= cap;
+}
+
+size_t frame_build_reply(uint8_t *out, size_t cap, const struct frame_info *req,
+			 const uint8_t *payload, size_t len)
+{
+	size_t hdr = frame_hdr_len(req);
+	if (!fits(hdr, len, req->ipv6, cap))
+		return 0;
+	memmove(out + hdr, payload, len);
+	return put_headers(out, req->src_mac, req->dst_mac, req->has_vlan, req->vlan_tci, req->ipv6,
+			   req->dst_ip, req->src_ip, req->dst_port, req->src_port, len);
+}
+
+size_t frame_build(uint8_t *out, size_t cap, const struct frame_addr *a, const uint8_t *payload,
+		   size_t len)
+{
+	size_t hdr = 14 + (a->has_vlan ? 4 : 0) + (a->ipv6 ? 40 : 20) + 8;
+	if (!fits(hdr, len, a->ipv6, cap))
+		return 0;
+	memmove(out + hdr, payload, len);
+	return put_headers(out, a->dst_mac, a->src_mac, a->has_vlan, a->vlan_tci, a->ipv6,
+			   a->src_ip, a->dst_ip, a->src_port, a->dst_port, len);
+}
+
+const char *frame_drop_name(enum frame_drop d)
+{
+	static const char *const n[FRAME_DROP_NUM] = {
+	    "OK", "L2", "L3", "FRAGMENT", "NOT_UDP", "L4", "IP_CSUM", "UDP_CSUM", "PORT"};
+	return (unsigned)d < FRAME_DROP_NUM ? n[d] : "";
+}

@@ -1,0 +1,121 @@
+/*
+ * pcapio.c - classic pcap files in and out over libpcap (see pcapio.h).
+ *
+ * Why this file exists: one place decides the capture format of every tool (Ethernet link type,
+ * snap length 65535, microsecond timestamps), so captures written by cwgen, cwctl and the tests
+ * open anywhere (tcpdump, Wireshark) and read back identically.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcap/pcap.h>
+
+#include "dataplane/wire/pcapio.h"
+
+#define PCAP_SNAPLEN 65535
+#define ERR_LEN	     256
+
+struct pcap_in {
+	pcap_t *p;
+};
+
+struct pcap_out {
+	pcap_t *p;
+	pcap_dumper_t *d;
+};
+
+struct pcap_in *pcapin_open(const char *path, char *err)
+{
+	char perr[PCAP_ERRBUF_SIZE] = "";
+	/* Nanosecond files are scaled to microseconds by libpcap. */
+	pcap_t *p =
+	    pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
+	if (!p) {
+		snprintf(err, ERR_LEN, "%s: %s", path, perr);
+		return NULL;
+	}
+	if (pcap_datalink(p) != DLT_EN10MB) {
+		snprintf(err, ERR_LEN, "%s: link type %d is not Ethernet", path, pcap_datalink(p));
+		pcap_close(p);
+		return NULL;
+	}
+	struct pcap_in *in = calloc(1, sizeof(*in));
+	if (!in) {
+		snprintf(err, ERR_LEN, "%s: out of memory", path);
+		pcap_close(p);
+		return NULL;
+	}
+	in->p = p;
+	return in;
+}
+
+int pcapin_next(struct pcap_in *in, const uint8_t **data, size_t *len, uint64_t *ts_us)
+{
+	struct pcap_pkthdr *h;
+	const u_char *bytes;
+	int rc = pcap_next_ex(in->p, &h, &bytes);
+	if (rc == PCAP_ERROR_BREAK)
+		return 0;
+	if (rc != 1)
+		return -1;
+	*data = bytes;
+	*len = h->caplen;
+	if (ts_us)
+		*ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+	return 1;
+}
+
+void pcapin_close(struct pcap_in *in)
+{
+	if (!in)
+		return;
+	pcap_close(in->p);
+	free(in);
+}
+
+struct pcap_out *pcapout_open(const char *path, char *err)
+{
+	struct pcap_out *out = calloc(1, sizeof(*out));
+	if (!out) {
+		snprintf(err, ERR_LEN, "%s: out of memory", path);
+		return NULL;
+	}
+	out->p = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, PCAP_SNAPLEN,
+						      PCAP_TSTAMP_PRECISION_MICRO);
+	if (!out->p) {
+		snprintf(err, ERR_LEN, "%s: pcap_open_dead failed", path);
+		free(out);
+		return NULL;
+	}
+	out->d = pcap_dump_open(out->p, path);
+	if (!out->d) {
+		snprintf(err, ERR_LEN, "%s: %s", path, pcap_geterr(out->p));
+		pcap_close(out->p);
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+int pcapout_write(struct pcap_out *out, const uint8_t *data, size_t len, uint64_t ts_us)
+{
+	if (len > PCAP_SNAPLEN)
+		return -1;
+	struct pcap_pkthdr h = {0};
+	h.ts.tv_sec = (time_t)(ts_us / 1000000u);
+	h.ts.tv_usec = (suseconds_t)(ts_us % 1000000u);
+	h.caplen = (bpf_u_int32)len;
+	h.len = (bpf_u_int32)len;
+	pcap_dump((u_char *)out->d, &h, data);
+	return ferror(pcap_dump_file(out->d)) ? -1 : 0;
+}
+
+void pcapout_close(struct pcap_out *out)
+{
+	if (!out)
+		return;
+	pcap_dump_close(out->d);
+	pcap_close(out->p);
+	free(out);
+}

@@ -1,0 +1,65 @@
+/*
+ * stores.h - the state that messages write (DESIGN §4.1): manifests, e-commerce documents and
+ * the buyers' ledger.
+ *
+ * Why these are not rte_hash tables: several worker lcores write them at once, and rte_hash
+ * serialises writers with a lock. Nothing is ever evicted (§4.1: a full store rejects with
+ * STORE_FULL), so an insert-only open-addressing table needs no deletion protocol: a slot is
+ * claimed with one compare-and-swap, and a value is replaced under a per-entry sequence counter
+ * (readers retry, never wait; two writers of the same key spin briefly). The ledger charge is one
+ * compare-and-swap loop, so two lcores racing for the same buyer can never over-spend.
+ */
+#ifndef CW_RULES_STORES_H
+#define CW_RULES_STORES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cw_store;
+
+#define CW_KEY20 20
+
+struct cw_manifest_rec {
+	char consignee[18]; /* blank = none */
+	uint8_t n_hs4;
+	uint16_t hs4[50];   /* sorted, unique */
+};
+
+#define CW_ECOM_ORDER   0x1
+#define CW_ECOM_PAYMENT 0x2
+#define CW_ECOM_WAYBILL 0x4
+struct cw_ecom_rec {
+	uint8_t parts; /* CW_ECOM_* present */
+	uint64_t order_buyer, order_amount;
+	uint64_t payment_buyer, payment_amount;
+	char waybill_no[20];
+};
+
+/* rte_hash_crc over a key that may sit anywhere in a packet: copied to an aligned buffer first
+ * (rte_hash_crc loads 8 bytes at a time). Also the hash function of the engine's rte_hash tables.
+ * len <= 64. */
+uint32_t cw_hash_key(const void *key, uint32_t len, uint32_t init);
+
+struct cw_store *cw_store_create(const char *name, uint32_t capacity, uint32_t key_len,
+				 uint32_t val_len, int socket_id);
+void cw_store_free(struct cw_store *s);
+uint32_t cw_store_count(const struct cw_store *s);
+uint32_t cw_store_capacity(const struct cw_store *s);
+
+/* Copies the value for key into val; false when absent. */
+bool cw_store_get(struct cw_store *s, const void *key, void *val);
+/* Sets the value for key (inserting the key); -ENOSPC when the store is full. */
+int cw_store_put(struct cw_store *s, const void *key, const void *val);
+
+/* E-commerce: sets one part of order_no's record, keeping the others. -ENOSPC when full. */
+int cw_ecom_set_order(struct cw_store *s, const char order_no[20], uint64_t buyer, uint64_t amount);
+int cw_ecom_set_payment(struct cw_store *s, const char order_no[20], uint64_t buyer,
+			uint64_t amount);
+int cw_ecom_set_waybill(struct cw_store *s, const char order_no[20], const char waybill_no[20]);
+
+/* Ledger (key: buyer u64, value: cumulative value). Adds amount unless the new total would pass
+ * limit: 0 charged, 1 over the limit (nothing charged), -ENOSPC new buyer and store full. */
+int cw_ledger_charge(struct cw_store *s, uint64_t buyer, uint64_t amount, uint64_t limit);
+uint64_t cw_ledger_get(struct cw_store *s, uint64_t buyer);
+
+#endif

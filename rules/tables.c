@@ -1,0 +1,943 @@
+/*
+ * tables.c - builds and queries a rule snapshot (see tables.h for the design).
+ *
+ * Build side (control thread): profiles into rte_lpm (+ a hash for 9-10 digit prefixes), the
+ * USCCs rules name into an intern hash, targeting rules expanded (`in` lists, HS ranges split on
+ * the 8-digit boundary) into one rte_acl context. Query side (workers): bulk LPM lookups and one
+ * bulk ACL classification per burst.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_acl.h>
+#include <rte_byteorder.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+#include <rte_lpm.h>
+#include <rte_malloc.h>
+
+#include "dataplane/wire/cwp.h"
+#include "rules/stores.h"
+#include "rules/tables.h"
+
+#define SAT32 UINT32_MAX
+#define NO_RULE UINT32_MAX
+
+enum {
+	F_CLS_DIR,
+	F_MSG_DOCS,
+	F_TRANSPORT,
+	F_TRADE_MODE,
+	F_PORT,
+	F_ORIGIN,
+	F_COUNTRY,
+	F_HS_TAIL,
+	F_FLAGS,
+	F_HS8,
+	F_DECLARANT,
+	F_OWNER,
+	F_QUANTITY,
+	F_VALUE,
+	F_TOTAL,
+	F_UNIT,
+	NUM_FIELDS
+};
+
+RTE_ACL_RULE_DEF(cw_acl_rule, NUM_FIELDS);
+
+#define FDEF(idx, ty, sz, in, member)                                                              \
+	[idx] = {.type = RTE_ACL_FIELD_TYPE_##ty,                                                  \
+		 .size = sz,                                                                       \
+		 .field_index = idx,                                                               \
+		 .input_index = in,                                                                \
+		 .offset = offsetof(struct cw_acl_key, member)}
+
+static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
+	FDEF(F_CLS_DIR, BITMASK, 1, 0, cls_dir),     FDEF(F_MSG_DOCS, BITMASK, 1, 1, msg_docs),
+	FDEF(F_TRANSPORT, RANGE, 1, 1, transport),   FDEF(F_TRADE_MODE, RANGE, 2, 1, trade_mode),
+	FDEF(F_PORT, RANGE, 2, 2, port),             FDEF(F_ORIGIN, RANGE, 2, 2, origin),
+	FDEF(F_COUNTRY, RANGE, 2, 3, country),       FDEF(F_HS_TAIL, RANGE, 1, 3, hs_tail),
+	FDEF(F_FLAGS, BITMASK, 1, 3, flags),         FDEF(F_HS8, RANGE, 4, 4, hs8),
+	FDEF(F_DECLARANT, RANGE, 4, 5, declarant),   FDEF(F_OWNER, RANGE, 4, 6, owner),
+	FDEF(F_QUANTITY, RANGE, 4, 7, quantity),     FDEF(F_VALUE, RANGE, 4, 8, value),
+	FDEF(F_TOTAL, RANGE, 4, 9, total_value),     FDEF(F_UNIT, RANGE, 4, 10, unit_value),
+};
+
+/* Rules whose ranges make one trie too big are split over several contexts (rte_acl gives up
+ * past 8 tries); a key is classified in each and the best result per mode is kept. */
+#define MAX_ACL_PARTS 16
+struct cw_acl_set {
+	struct rte_acl_ctx *ctx[MAX_ACL_PARTS];
+	unsigned n_ctx;
+	uint32_t n_acl_rules;
+};
+
+static _Atomic uint32_t generation; /* rte_acl/rte_lpm/rte_hash names must be unique */
+
+static void name_object(char *buf, size_t cap, const char *kind)
+{
+	snprintf(buf, cap, "cw%s%u", kind, atomic_fetch_add(&generation, 1));
+}
+
+/* ---------------------------------------------------------------- item keys */
+
+static inline uint32_t sat32(uint64_t v)
+{
+	return v > SAT32 ? SAT32 : (uint32_t)v;
+}
+
+void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32_t decl_id,
+		     uint32_t owner_id)
+{
+	k->cls_dir = (uint8_t)~((1u << f->cls) | (1u << (5 + f->direction)));
+	k->pad0[0] = k->pad0[1] = k->pad0[2] = 0;
+	k->msg_docs = (uint8_t)((f->docs_mask >> 1) | (f->msg == CW_MSG_DECL ? 0x80 : 0x40));
+	k->transport = f->has_transport ? f->transport : 0;
+	k->trade_mode = rte_cpu_to_be_16(f->trade_mode);
+	k->port = rte_cpu_to_be_16(f->port);
+	k->origin = rte_cpu_to_be_16(f->origin);
+	k->country = rte_cpu_to_be_16(f->has_country ? f->country : 0);
+	k->hs_tail = (uint8_t)(f->hs % 100);
+	k->flags = f->gross_weight_g ? 1 : 0;
+	k->hs8 = rte_cpu_to_be_32((uint32_t)(f->hs / 100));
+	k->declarant = rte_cpu_to_be_32(decl_id);
+	k->owner = rte_cpu_to_be_32(f->has_owner ? owner_id : 0);
+	k->quantity = rte_cpu_to_be_32(sat32(f->quantity));
+	k->value = rte_cpu_to_be_32(sat32(f->value));
+	k->total_value = rte_cpu_to_be_32(sat32(f->total_value));
+	uint64_t uv = 0;
+	if (f->gross_weight_g) {
+		unsigned __int128 w = (unsigned __int128)f->value * 1000 / f->gross_weight_g;
+		uv = w > UINT64_MAX ? UINT64_MAX : (uint64_t)w;
+	}
+	k->unit_value = rte_cpu_to_be_32(sat32(uv));
+}
+
+/* ---------------------------------------------------------------- profiles */
+
+static uint32_t nibbles8(const char *digits, unsigned len)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < 8; i++)
+		v = (v << 4) | (i < len ? (uint32_t)(digits[i] - '0') : 0);
+	return v;
+}
+
+static uint64_t long_key(uint64_t digits_value, unsigned len)
+{
+	return ((uint64_t)len << 56) | digits_value;
+}
+
+static uint64_t digits_value(const char *d, unsigned len)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < len; i++)
+		v = v * 10 + (uint64_t)(d[i] - '0');
+	return v;
+}
+
+static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
+{
+	const struct cw_ruleset *rs = s->rs;
+	uint32_t n_short = 0, n_long = 0, n_deep = 0;
+	for (uint32_t i = 0; i < rs->n_profiles; i++) {
+		unsigned len = rs->profiles[i].len;
+		if (len > 8)
+			n_long++;
+		else
+			n_short++;
+		if (len > 6)
+			n_deep++;
+	}
+	char name[32];
+	name_object(name, sizeof(name), "lpm");
+	struct rte_lpm_config cfg = {.max_rules = n_short ? n_short : 1,
+				     .number_tbl8s = n_deep + 16,
+				     .flags = 0};
+	s->lpm = rte_lpm_create(name, SOCKET_ID_ANY, &cfg);
+	if (!s->lpm) {
+		snprintf(err, errlen, "profiles: rte_lpm_create: %s", rte_strerror(rte_errno));
+		return -1;
+	}
+	if (n_long) {
+		name_object(name, sizeof(name), "lprof");
+		struct rte_hash_parameters hp = {.name = name,
+						 .entries = n_long < 8 ? 16 : n_long * 2,
+						 .key_len = sizeof(uint64_t),
+						 .hash_func = rte_jhash,
+						 .socket_id = SOCKET_ID_ANY};
+		s->long_profiles = rte_hash_create(&hp);
+		if (!s->long_profiles) {
+			snprintf(err, errlen, "profiles: rte_hash_create: %s",
+				 rte_strerror(rte_errno));
+			return -1;
+		}
+	}
+	for (uint32_t i = 0; i < rs->n_profiles; i++) {
+		const struct cw_profile *p = &rs->profiles[i];
+		int rc;
+		if (p->len <= 8) {
+			rc = rte_lpm_add(s->lpm, nibbles8(p->prefix, p->len), (uint8_t)(4 * p->len), i);
+		} else {
+			uint64_t key = long_key(digits_value(p->prefix, p->len), p->len);
+			rc = rte_hash_add_key_data(s->long_profiles, &key, (void *)(uintptr_t)i);
+			if (p->len == 9)
+				s->has_len9 = true;
+			else
+				s->has_len10 = true;
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "profile %.*s: cannot add (%s)", p->len, p->prefix,
+				 strerror(-rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static uint32_t long_profile(const struct cw_snapshot *s, uint64_t hs)
+{
+	void *data;
+	if (s->has_len10) {
+		uint64_t key = long_key(hs, 10);
+		if (rte_hash_lookup_data(s->long_profiles, &key, &data) >= 0)
+			return (uint32_t)(uintptr_t)data;
+	}
+	if (s->has_len9) {
+		uint64_t key = long_key(hs / 10, 9);
+		if (rte_hash_lookup_data(s->long_profiles, &key, &data) >= 0)
+			return (uint32_t)(uintptr_t)data;
+	}
+	return CW_NO_PROFILE;
+}
+
+/* Turns a 10-digit code (as a number) into the LPM key: its first 8 digits as nibbles. */
+static uint32_t hs_lpm_key(uint64_t hs)
+{
+	uint32_t first8 = (uint32_t)(hs / 100), v = 0;
+	for (int i = 0; i < 8; i++) {
+		v |= (first8 % 10) << (4 * i);
+		first8 /= 10;
+	}
+	return v;
+}
+
+void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n)
+{
+	enum { CHUNK = 64 };
+	for (unsigned base = 0; base < n; base += CHUNK) {
+		unsigned m = n - base < CHUNK ? n - base : CHUNK;
+		uint32_t keys[CHUNK], hops[CHUNK];
+		for (unsigned i = 0; i < m; i++)
+			keys[i] = hs_lpm_key(hs[base + i]);
+		rte_lpm_lookup_bulk(s->lpm, keys, hops, m);
+		for (unsigned i = 0; i < m; i++) {
+			uint32_t p = CW_NO_PROFILE;
+			if (s->long_profiles)
+				p = long_profile(s, hs[base + i]);
+			if (p == CW_NO_PROFILE && (hops[i] & RTE_LPM_LOOKUP_SUCCESS))
+				p = hops[i] & 0x00FFFFFF;
+			out[base + i] = p;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- interned USCCs */
+
+/* uscc_ids[i] = id of rs->uscc[i] (i + 1 in a full build; shared with the base in a delta). */
+static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, size_t errlen)
+{
+	const struct cw_ruleset *rs = s->rs;
+	char name[32];
+	name_object(name, sizeof(name), "intern");
+	uint32_t n = rs->n_uscc;
+	const struct cw_snapshot *b = s->base;
+	if (b)
+		n += b->rs->n_uscc;
+	struct rte_hash_parameters hp = {.name = name,
+					 .entries = n < 8 ? 16 : n * 2,
+					 .key_len = 18,
+					 .hash_func = cw_hash_key, /* keys sit unaligned in packets */
+					 .socket_id = SOCKET_ID_ANY};
+	s->intern = rte_hash_create(&hp);
+	if (!s->intern) {
+		snprintf(err, errlen, "rte_hash_create: %s", rte_strerror(rte_errno));
+		return -1;
+	}
+	uint32_t next = 1;
+	if (b) { /* keep the base's ids: its ACL was built with them */
+		for (uint32_t i = 0; i < b->rs->n_uscc; i++)
+			rte_hash_add_key_data(s->intern, b->rs->uscc[i], (void *)(uintptr_t)(i + 1));
+		next = b->rs->n_uscc + 1;
+	}
+	for (uint32_t i = 0; i < rs->n_uscc; i++) {
+		void *data;
+		if (rte_hash_lookup_data(s->intern, rs->uscc[i], &data) >= 0) {
+			uscc_ids[i] = (uint32_t)(uintptr_t)data;
+			continue;
+		}
+		uscc_ids[i] = next++;
+		rte_hash_add_key_data(s->intern, rs->uscc[i], (void *)(uintptr_t)uscc_ids[i]);
+	}
+	return 0;
+}
+
+uint32_t cw_intern_lookup(const struct cw_snapshot *s, const char uscc[18])
+{
+	void *data;
+	if (rte_hash_lookup_data(s->intern, uscc, &data) < 0)
+		return 0;
+	return (uint32_t)(uintptr_t)data;
+}
+
+/* ---------------------------------------------------------------- rule expansion */
+
+/* A rule's amounts map onto saturated 32-bit fields exactly, or the rule is kept aside. */
+static bool sat_range(struct cw_u64range r, uint32_t *lo, uint32_t *hi)
+{
+	if (r.hi < SAT32) {
+		*lo = (uint32_t)r.lo;
+		*hi = (uint32_t)r.hi;
+		return true;
+	}
+	if (r.hi == UINT64_MAX && r.lo <= SAT32) {
+		*lo = (uint32_t)r.lo;
+		*hi = SAT32;
+		return true;
+	}
+	return false;
+}
+
+static bool rule_fits_acl(const struct cw_rule *r)
+{
+	uint32_t lo = 0, hi = 0;
+	return sat_range(r->value, &lo, &hi) && sat_range(r->total_value, &lo, &hi) &&
+	       sat_range(r->unit_value, &lo, &hi);
+}
+
+/* Pieces of one 10-digit HS range over (hs8, tail): at most 3. */
+struct hs_piece {
+	uint32_t lo8, hi8;
+	uint8_t lot, hit;
+};
+
+static unsigned hs_pieces(struct cw_u64range r, struct hs_piece *out)
+{
+	uint32_t lo8 = (uint32_t)(r.lo / 100), hi8 = (uint32_t)(r.hi / 100);
+	uint8_t lot = (uint8_t)(r.lo % 100), hit = (uint8_t)(r.hi % 100);
+	if (lo8 == hi8) {
+		out[0] = (struct hs_piece){lo8, lo8, lot, hit};
+		return 1;
+	}
+	unsigned n = 0;
+	if (lot) {
+		out[n++] = (struct hs_piece){lo8, lo8, lot, 99};
+		lo8++;
+	}
+	uint32_t mid_hi = hit == 99 ? hi8 : hi8 - 1;
+	if (lo8 <= mid_hi)
+		out[n++] = (struct hs_piece){lo8, mid_hi, 0, 99};
+	if (hit != 99)
+		out[n++] = (struct hs_piece){hi8, hi8, 0, hit};
+	return n;
+}
+
+static void set_range(struct rte_acl_field *f, unsigned size, uint64_t lo, uint64_t hi)
+{
+	switch (size) {
+	case 1:
+		f->value.u8 = (uint8_t)lo;
+		f->mask_range.u8 = (uint8_t)hi;
+		break;
+	case 2:
+		f->value.u16 = (uint16_t)lo;
+		f->mask_range.u16 = (uint16_t)hi;
+		break;
+	default:
+		f->value.u32 = (uint32_t)lo;
+		f->mask_range.u32 = (uint32_t)hi;
+	}
+}
+
+struct expander {
+	const struct cw_ruleset *rs;
+	const uint32_t *uscc_ids;
+	struct cw_acl_rule *v;
+	uint32_t n, cap;
+	int error;
+};
+
+static void push_rule(struct expander *x, const struct cw_acl_rule *r)
+{
+	if (x->n == x->cap) {
+		uint32_t cap = x->cap ? x->cap * 2 : 1024;
+		void *nv = realloc(x->v, (size_t)cap * sizeof(*x->v));
+		if (!nv) {
+			x->error = -ENOMEM;
+			return;
+		}
+		x->v = nv;
+		x->cap = cap;
+	}
+	x->v[x->n++] = *r;
+}
+
+/* The list dimensions a rule is expanded over, in the order of the odometer. */
+enum { D_HS, D_ORIGIN, D_COUNTRY, D_DECL, D_OWNER, D_TRADE, D_PORT, D_TRANSPORT, NUM_DIMS };
+
+static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t priority,
+			struct cw_acl_rule *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->data.category_mask = 1u << r->mode;
+	t->data.priority = (int32_t)priority;
+	t->data.userdata = rule_index + 1;
+
+	uint8_t dir_bits = (uint8_t)(((r->dir_mask & CW_DIR_IMPORT) ? 0x40 : 0) |
+				     ((r->dir_mask & CW_DIR_EXPORT) ? 0x80 : 0));
+	uint8_t cd = (uint8_t)((~r->class_mask & 0x3F) | (~dir_bits & 0xC0));
+	t->field[F_CLS_DIR].value.u8 = cd;
+	t->field[F_CLS_DIR].mask_range.u8 = cd;
+
+	uint8_t msg_mask = r->msg_mask;
+	if (r->country.n || r->transport.n)
+		msg_mask &= CW_MSG_DECL; /* fields a LIST does not have never match it */
+	uint8_t msg_bits = (uint8_t)(((msg_mask & CW_MSG_DECL) ? 0x40 : 0) |
+				     ((msg_mask & CW_MSG_LIST) ? 0x80 : 0));
+	uint8_t docs_mask = (uint8_t)((r->doc_set | r->doc_clear) >> 1);
+	t->field[F_MSG_DOCS].value.u8 = (uint8_t)((r->doc_set >> 1) | (~msg_bits & 0xC0));
+	t->field[F_MSG_DOCS].mask_range.u8 = (uint8_t)(docs_mask | (~msg_bits & 0xC0));
+
+	set_range(&t->field[F_TRANSPORT], 1, 0, 0xFF);
+	set_range(&t->field[F_TRADE_MODE], 2, 0, 0xFFFF);
+	set_range(&t->field[F_PORT], 2, 0, 0xFFFF);
+	set_range(&t->field[F_ORIGIN], 2, 0, 0xFFFF);
+	set_range(&t->field[F_COUNTRY], 2, 0, 0xFFFF);
+	set_range(&t->field[F_HS_TAIL], 1, 0, 99);
+	t->field[F_FLAGS].value.u8 = r->has_unit_value || r->unit_value.lo || r->unit_value.hi != UINT64_MAX ? 1 : 0;
+	t->field[F_FLAGS].mask_range.u8 = t->field[F_FLAGS].value.u8;
+	set_range(&t->field[F_HS8], 4, 0, UINT32_MAX);
+	set_range(&t->field[F_DECLARANT], 4, 0, UINT32_MAX);
+	set_range(&t->field[F_OWNER], 4, 0, UINT32_MAX);
+	uint64_t qlo = r->quantity.lo, qhi = r->quantity.hi > SAT32 ? SAT32 : r->quantity.hi;
+	set_range(&t->field[F_QUANTITY], 4, qlo, qhi);
+	uint32_t lo = 0, hi = SAT32;
+	sat_range(r->value, &lo, &hi);
+	set_range(&t->field[F_VALUE], 4, lo, hi);
+	sat_range(r->total_value, &lo, &hi);
+	set_range(&t->field[F_TOTAL], 4, lo, hi);
+	sat_range(r->unit_value, &lo, &hi);
+	set_range(&t->field[F_UNIT], 4, lo, hi);
+}
+
+/* Expands one rule over its lists (an odometer over the dimensions). */
+static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t rule_index,
+			uint32_t priority)
+{
+	const struct cw_ruleset *rs = x->rs;
+	if (r->quantity.lo > SAT32)
+		return; /* a u32 quantity can never reach it */
+	struct cw_acl_rule t;
+	template_of(r, rule_index, priority, &t);
+
+	/* hs pieces first: each range gives up to 3 */
+	struct hs_piece hsp_stack[48], *hsp = hsp_stack;
+	unsigned n_hs = 0;
+	if (r->hs.n) {
+		if (r->hs.n > 16) {
+			hsp = malloc(sizeof(*hsp) * 3 * r->hs.n);
+			if (!hsp) {
+				x->error = -ENOMEM;
+				return;
+			}
+		}
+		for (uint32_t i = 0; i < r->hs.n; i++)
+			n_hs += hs_pieces(rs->hs_ranges[r->hs.off + i], hsp + n_hs);
+	}
+	const struct cw_list lists[NUM_DIMS] = {{0, n_hs},     r->origin,     r->country,
+						r->declarant, r->owner,      r->trade_mode,
+						r->port,      r->transport};
+	uint32_t idx[NUM_DIMS] = {0};
+	for (;;) {
+		for (int d = 0; d < NUM_DIMS; d++) {
+			if (!lists[d].n)
+				continue;
+			uint32_t k = idx[d];
+			struct rte_acl_field *f;
+			switch (d) {
+			case D_HS:
+				set_range(&t.field[F_HS8], 4, hsp[k].lo8, hsp[k].hi8);
+				set_range(&t.field[F_HS_TAIL], 1, hsp[k].lot, hsp[k].hit);
+				break;
+			case D_DECL:
+			case D_OWNER: {
+				uint32_t id = x->uscc_ids[rs->u32[lists[d].off + k]];
+				f = &t.field[d == D_DECL ? F_DECLARANT : F_OWNER];
+				set_range(f, 4, id, id);
+				break;
+			}
+			default: {
+				static const int field_of[NUM_DIMS] = {
+					[D_ORIGIN] = F_ORIGIN, [D_COUNTRY] = F_COUNTRY,
+					[D_TRADE] = F_TRADE_MODE, [D_PORT] = F_PORT,
+					[D_TRANSPORT] = F_TRANSPORT};
+				int fi = field_of[d];
+				uint16_t v = rs->u16[lists[d].off + k];
+				set_range(&t.field[fi], field_defs[fi].size, v, v);
+			}
+			}
+		}
+		push_rule(x, &t);
+		int d = 0;
+		for (; d < NUM_DIMS; d++) {
+			if (lists[d].n && ++idx[d] < lists[d].n)
+				break;
+			idx[d] = 0;
+		}
+		if (d == NUM_DIMS)
+			break;
+	}
+	if (hsp != hsp_stack)
+		free(hsp);
+}
+
+static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *v, uint32_t n, int *rc)
+{
+	char name[32];
+	name_object(name, sizeof(name), "acl");
+	struct rte_acl_param p = {.name = name,
+				  .socket_id = SOCKET_ID_ANY,
+				  .rule_size = RTE_ACL_RULE_SZ(NUM_FIELDS),
+				  .max_rule_num = n};
+	struct rte_acl_ctx *ctx = rte_acl_create(&p);
+	if (!ctx) {
+		*rc = -rte_errno;
+		return NULL;
+	}
+	struct rte_acl_config cfg = {.num_categories = CWP_NUM_MODES, .num_fields = NUM_FIELDS};
+	memcpy(cfg.defs, field_defs, sizeof(field_defs));
+	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)v, n);
+	if (*rc == 0)
+		*rc = rte_acl_build(ctx, &cfg);
+	if (*rc) {
+		rte_acl_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* Builds v[0..n) into set, halving the rule list while a part does not fit. */
+static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *v, uint32_t n)
+{
+	int rc;
+	if (set->n_ctx == MAX_ACL_PARTS)
+		return -ENOMEM;
+	struct rte_acl_ctx *ctx = acl_build_one(v, n, &rc);
+	if (ctx) {
+		set->ctx[set->n_ctx++] = ctx;
+		return 0;
+	}
+	if (rc != -ENOMEM || n < 2)
+		return rc;
+	rc = acl_build_parts(set, v, n / 2);
+	return rc ? rc : acl_build_parts(set, v + n / 2, n - n / 2);
+}
+
+static void acl_free(struct cw_acl_set *set)
+{
+	if (!set)
+		return;
+	for (unsigned i = 0; i < set->n_ctx; i++)
+		rte_acl_free(set->ctx[i]);
+	free(set);
+}
+
+static struct cw_acl_set *acl_build(struct expander *x, char *err, size_t errlen)
+{
+	struct cw_acl_set *set = calloc(1, sizeof(*set));
+	if (!set)
+		return NULL;
+	set->n_acl_rules = x->n;
+	if (!x->n)
+		return set; /* nothing to classify */
+	int rc = acl_build_parts(set, x->v, x->n);
+	if (rc) {
+		snprintf(err, errlen, "rte_acl build of %u rules: %s", x->n, strerror(-rc));
+		acl_free(set);
+		return NULL;
+	}
+	return set;
+}
+
+/* Ranks rules by (priority desc, id asc): rank 0 wins a tie of modes. */
+static const struct cw_ruleset *sort_rs;
+static int rank_cmp(const void *a, const void *b)
+{
+	const struct cw_rule *ra = &sort_rs->rules[*(const uint32_t *)a];
+	const struct cw_rule *rb = &sort_rs->rules[*(const uint32_t *)b];
+	if (ra->priority != rb->priority)
+		return ra->priority > rb->priority ? -1 : 1;
+	return ra->id < rb->id ? -1 : ra->id > rb->id;
+}
+
+static int build_ranks(struct cw_snapshot *s)
+{
+	const struct cw_ruleset *rs = s->rs;
+	uint32_t *order = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
+	s->rank = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
+	if (!order || !s->rank) {
+		free(order);
+		return -1;
+	}
+	for (uint32_t i = 0; i < rs->n_rules; i++)
+		order[i] = i;
+	sort_rs = rs; /* control thread only: qsort has no context argument in C11 */
+	qsort(order, rs->n_rules, sizeof(uint32_t), rank_cmp);
+	for (uint32_t r = 0; r < rs->n_rules; r++)
+		s->rank[order[r]] = r;
+	free(order);
+	return 0;
+}
+
+static uint32_t acl_priority(const struct cw_snapshot *s, uint32_t rule_index)
+{
+	return RTE_ACL_MAX_PRIORITY - 1 - s->rank[rule_index];
+}
+
+/* Rules [0, n_rules) selected by want[i] (NULL: all) go to the ACL or to the slow list. */
+static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *uscc_ids,
+				      const bool *want, char *err, size_t errlen)
+{
+	const struct cw_ruleset *rs = s->rs;
+	struct expander x = {.rs = rs, .uscc_ids = uscc_ids};
+	s->slow = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
+	if (!s->slow)
+		return NULL;
+	for (uint32_t i = 0; i < rs->n_rules; i++) {
+		const struct cw_rule *r = &rs->rules[i];
+		if (r->never)
+			continue;
+		if (!rule_fits_acl(r)) {
+			s->slow[s->n_slow++] = i;
+			continue;
+		}
+		if (want && !want[i])
+			continue;
+		expand_rule(&x, r, i, acl_priority(s, i));
+		if (x.error) {
+			snprintf(err, errlen, "out of memory expanding rules");
+			free(x.v);
+			return NULL;
+		}
+	}
+	struct cw_acl_set *set = acl_build(&x, err, errlen);
+	free(x.v);
+	return set;
+}
+
+static void snapshot_name(struct cw_snapshot *s)
+{
+	snprintf(s->tag, sizeof(s->tag), "v%u", s->version);
+}
+
+static int build_common(struct cw_snapshot *s, uint32_t **uscc_ids, char *err, size_t errlen)
+{
+	snapshot_name(s);
+	if (build_profiles(s, err, errlen) < 0)
+		return -1;
+	*uscc_ids = malloc(sizeof(uint32_t) * (s->rs->n_uscc + 1));
+	if (!*uscc_ids || build_intern(s, *uscc_ids, err, errlen) < 0)
+		return -1;
+	s->uses_parties = false;
+	for (uint32_t i = 0; i < s->rs->n_rules; i++)
+		if (s->rs->rules[i].declarant.n || s->rs->rules[i].owner.n)
+			s->uses_parties = true;
+	if (build_ranks(s) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen)
+{
+	struct cw_snapshot *s = calloc(1, sizeof(*s));
+	if (!s) {
+		cw_ruleset_free(rs);
+		return NULL;
+	}
+	s->rs = rs;
+	s->version = rs->version;
+	uint32_t *ids = NULL;
+	if (build_common(s, &ids, err, errlen) < 0 ||
+	    !(s->acl = build_rules(s, ids, NULL, err, errlen))) {
+		free(ids);
+		cw_snapshot_free(s);
+		return NULL;
+	}
+	free(ids);
+	return s;
+}
+
+/* ---------------------------------------------------------------- delta */
+
+static bool list_equal(const struct cw_ruleset *a, struct cw_list la, const struct cw_ruleset *b,
+		       struct cw_list lb, int kind)
+{
+	if (la.n != lb.n)
+		return false;
+	for (uint32_t i = 0; i < la.n; i++) {
+		bool same;
+		if (kind == 0)
+			same = a->hs_ranges[la.off + i].lo == b->hs_ranges[lb.off + i].lo &&
+			       a->hs_ranges[la.off + i].hi == b->hs_ranges[lb.off + i].hi;
+		else if (kind == 1)
+			same = a->u16[la.off + i] == b->u16[lb.off + i];
+		else
+			same = !memcmp(a->uscc[a->u32[la.off + i]], b->uscc[b->u32[lb.off + i]], 18);
+		if (!same)
+			return false;
+	}
+	return true;
+}
+
+static bool range_equal(struct cw_u64range a, struct cw_u64range b)
+{
+	return a.lo == b.lo && a.hi == b.hi;
+}
+
+static bool rule_equal(const struct cw_ruleset *a, const struct cw_rule *x,
+		       const struct cw_ruleset *b, const struct cw_rule *y)
+{
+	return x->id == y->id && x->priority == y->priority && x->mode == y->mode &&
+	       x->never == y->never && x->class_mask == y->class_mask &&
+	       x->dir_mask == y->dir_mask && x->msg_mask == y->msg_mask &&
+	       x->doc_set == y->doc_set && x->doc_clear == y->doc_clear &&
+	       x->has_unit_value == y->has_unit_value && range_equal(x->value, y->value) &&
+	       range_equal(x->total_value, y->total_value) &&
+	       range_equal(x->unit_value, y->unit_value) && range_equal(x->quantity, y->quantity) &&
+	       list_equal(a, x->hs, b, y->hs, 0) && list_equal(a, x->origin, b, y->origin, 1) &&
+	       list_equal(a, x->country, b, y->country, 1) &&
+	       list_equal(a, x->trade_mode, b, y->trade_mode, 1) &&
+	       list_equal(a, x->port, b, y->port, 1) &&
+	       list_equal(a, x->transport, b, y->transport, 1) &&
+	       list_equal(a, x->declarant, b, y->declarant, 2) &&
+	       list_equal(a, x->owner, b, y->owner, 2);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sorted (id << 32 | index) pairs for lookups by rule id. */
+static uint64_t *ids_sorted(const struct cw_ruleset *rs)
+{
+	uint64_t *v = malloc(sizeof(uint64_t) * (rs->n_rules + 1));
+	if (!v)
+		return NULL;
+	for (uint32_t i = 0; i < rs->n_rules; i++)
+		v[i] = ((uint64_t)rs->rules[i].id << 32) | i;
+	qsort(v, rs->n_rules, sizeof(uint64_t), id_cmp);
+	return v;
+}
+
+static uint32_t find_id(const uint64_t *sorted, uint32_t n, uint32_t id)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		uint32_t mid_id = (uint32_t)(sorted[mid] >> 32);
+		if (mid_id == id)
+			return (uint32_t)sorted[mid];
+		if (mid_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NO_RULE;
+}
+
+/* A delta pays off only while the overlay stays small next to the base. */
+#define DELTA_MAX_CHANGED 1024
+
+struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, struct cw_ruleset *rs,
+					    char *err, size_t errlen)
+{
+	while (base && base->base)
+		base = base->base; /* overlays are not stacked: diff against the full snapshot */
+	if (!base)
+		return cw_snapshot_build(rs, err, errlen);
+	const struct cw_ruleset *brs = base->rs;
+	uint64_t *bids = ids_sorted(brs);
+	bool *changed = calloc(rs->n_rules + 1, sizeof(bool));
+	uint32_t *base_map = malloc(sizeof(uint32_t) * (brs->n_rules + 1));
+	uint32_t n_changed = 0;
+	if (!bids || !changed || !base_map)
+		goto full;
+	for (uint32_t i = 0; i < brs->n_rules; i++)
+		base_map[i] = NO_RULE;
+	for (uint32_t i = 0; i < rs->n_rules; i++) {
+		uint32_t bi = find_id(bids, brs->n_rules, rs->rules[i].id);
+		if (bi != NO_RULE && rule_equal(rs, &rs->rules[i], brs, &brs->rules[bi])) {
+			base_map[bi] = i;
+		} else {
+			changed[i] = true;
+			n_changed++;
+		}
+	}
+	if (n_changed > DELTA_MAX_CHANGED)
+		goto full;
+	free(bids);
+
+	struct cw_snapshot *s = calloc(1, sizeof(*s));
+	if (!s) {
+		free(changed);
+		free(base_map);
+		cw_ruleset_free(rs);
+		return NULL;
+	}
+	s->rs = rs;
+	s->version = rs->version;
+	s->base = base;
+	s->acl = base->acl;
+	s->base_map = base_map;
+	uint32_t *ids = NULL;
+	if (build_common(s, &ids, err, errlen) < 0 ||
+	    !(s->overlay = build_rules(s, ids, changed, err, errlen))) {
+		free(ids);
+		free(changed);
+		cw_snapshot_free(s);
+		return NULL;
+	}
+	free(ids);
+	free(changed);
+	snprintf(s->tag, sizeof(s->tag), "v%u+delta", s->version);
+	return s;
+full:
+	free(bids);
+	free(changed);
+	free(base_map);
+	return cw_snapshot_build(rs, err, errlen);
+}
+
+void cw_snapshot_free(struct cw_snapshot *s)
+{
+	if (!s)
+		return;
+	rte_lpm_free(s->lpm);
+	rte_hash_free(s->long_profiles);
+	rte_hash_free(s->intern);
+	if (!s->base)
+		acl_free(s->acl);
+	acl_free(s->overlay);
+	free(s->base_map);
+	free(s->rank);
+	free(s->slow);
+	cw_ruleset_free(s->rs);
+	free(s);
+}
+
+const struct cw_ruleset *cw_snapshot_ruleset(const struct cw_snapshot *s)
+{
+	return s->rs;
+}
+
+bool cw_snapshot_is_delta(const struct cw_snapshot *s)
+{
+	return s->base != NULL;
+}
+
+/* ---------------------------------------------------------------- classification */
+
+static inline void consider(const struct cw_ruleset *rs, uint32_t *best, uint32_t cand)
+{
+	if (cand != NO_RULE && (*best == NO_RULE || cw_rule_beats(rs, cand, *best)))
+		*best = cand;
+}
+
+/* The best rule of the snapshot's own rule set with this mode, by plain evaluation. */
+static uint32_t linear_best_of_mode(const struct cw_ruleset *rs, uint8_t mode,
+				    const struct cw_item_facts *f)
+{
+	uint32_t best = NO_RULE;
+	for (uint32_t i = 0; i < rs->n_rules; i++)
+		if (rs->rules[i].mode == mode && cw_rule_matches(rs, &rs->rules[i], f))
+			consider(rs, &best, i);
+	return best;
+}
+
+/* Per key and mode, the best rule (index + 1, 0 none) over all parts of the set. Within one
+ * mode a lower rank wins, and ACL priorities are derived from ranks. */
+static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *set,
+			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n)
+{
+	memset(results, 0, sizeof(uint32_t) * CWP_NUM_MODES * n);
+	if (!set)
+		return;
+	uint32_t part[64 * CWP_NUM_MODES];
+	for (unsigned c = 0; c < set->n_ctx; c++) {
+		uint32_t *out = c == 0 ? results : part;
+		rte_acl_classify(set->ctx[c], (const uint8_t **)keys, out, n, CWP_NUM_MODES);
+		if (c == 0)
+			continue;
+		const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
+		for (unsigned i = 0; i < n * CWP_NUM_MODES; i++)
+			if (part[i] && (!results[i] || rank[part[i] - 1] < rank[results[i] - 1]))
+				results[i] = part[i];
+	}
+}
+
+void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
+		       const struct cw_item_facts *facts, uint32_t *best, unsigned n)
+{
+	enum { CHUNK = 64 };
+	const struct cw_ruleset *rs = s->rs;
+	uint32_t res[CHUNK * CWP_NUM_MODES], ov[CHUNK * CWP_NUM_MODES];
+	for (unsigned base = 0; base < n; base += CHUNK) {
+		unsigned m = n - base < CHUNK ? n - base : CHUNK;
+		classify_set(s, s->acl, keys + base, res, m);
+		if (s->overlay)
+			classify_set(s, s->overlay, keys + base, ov, m);
+		for (unsigned i = 0; i < m; i++) {
+			uint32_t b = NO_RULE;
+			const uint32_t *r = &res[i * CWP_NUM_MODES];
+			unsigned removed = 0; /* modes whose base winner was removed */
+			for (int mode = CWP_NUM_MODES - 1; mode >= 0; mode--) {
+				if (!r[mode])
+					continue;
+				uint32_t idx = r[mode] - 1;
+				if (s->base_map) {
+					idx = s->base_map[idx];
+					if (idx == NO_RULE) { /* removed: a lower base rule may win */
+						removed |= 1u << mode;
+						continue;
+					}
+				}
+				consider(rs, &b, idx);
+				if (!s->base_map)
+					break; /* categories are modes: the highest match wins */
+			}
+			if (s->overlay) {
+				const uint32_t *o = &ov[i * CWP_NUM_MODES];
+				for (int mode = 0; mode < CWP_NUM_MODES; mode++)
+					if (o[mode])
+						consider(rs, &b, o[mode] - 1);
+			}
+			for (uint32_t k = 0; k < s->n_slow; k++)
+				if (cw_rule_matches(rs, &rs->rules[s->slow[k]], &facts[base + i]))
+					consider(rs, &b, s->slow[k]);
+			for (int mode = CWP_NUM_MODES - 1; removed && mode >= 0; mode--)
+				if ((removed & (1u << mode)) &&
+				    (b == NO_RULE || rs->rules[b].mode <= mode))
+					consider(rs, &b,
+						 linear_best_of_mode(rs, (uint8_t)mode, &facts[base + i]));
+			best[base + i] = b;
+		}
+	}
+}

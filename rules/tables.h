@@ -1,0 +1,101 @@
+/*
+ * tables.h - a compiled rule snapshot: the lookup structures built from a cw_ruleset.
+ *
+ * Why: §4.3 asks, for every item, the longest matching HS profile and the best targeting rule.
+ * Profiles of up to 8 digits live in an rte_lpm (each digit a 4-bit nibble of a 32-bit key, so a
+ * prefix of L digits is a route of depth 4L); the rare 9- and 10-digit profiles in a small
+ * rte_hash tried first. Targeting rules live in an rte_acl context with one category per release
+ * mode, priorities ranked by (priority desc, id asc), so "highest mode, then highest priority,
+ * then lowest id" is: the highest category with a match. Rules the ACL cannot express exactly
+ * (amount thresholds at or above 2^32 - 1 minor units) are kept aside and evaluated linearly.
+ * A delta snapshot shares its base's ACL and adds a small overlay (rules added or changed) plus a
+ * mask of base rules that no longer count.
+ */
+#ifndef CW_RULES_TABLES_H
+#define CW_RULES_TABLES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rules/engine.h"
+#include "rules/ruleset.h"
+
+#define CW_NO_PROFILE UINT32_MAX
+
+/* ACL search key of one item, multi-byte fields in network order (DESIGN §9). */
+struct cw_acl_key {
+	uint8_t cls_dir;  /* bits 0-5: all set but the class's; bits 6-7: all set but the direction's */
+	uint8_t pad0[3];
+	uint8_t msg_docs; /* bits 0-5: documents present (doc d -> bit d-1); bits 6 (DECL) and 7 (LIST): all set but the kind's */
+	uint8_t transport;
+	uint16_t trade_mode;
+	uint16_t port;
+	uint16_t origin;
+	uint16_t country;
+	uint8_t hs_tail;  /* last 2 digits */
+	uint8_t flags;    /* bit 0: unit_value defined (weight > 0) */
+	uint32_t hs8;     /* first 8 digits as a number */
+	uint32_t declarant; /* interned id, 0 = none */
+	uint32_t owner;
+	uint32_t quantity;
+	uint32_t value;   /* saturated at 2^32 - 1 */
+	uint32_t total_value;
+	uint32_t unit_value;
+};
+
+struct cw_acl_set; /* one rte_acl context with its rule map */
+
+struct cw_snapshot {
+	struct cw_ruleset *rs;
+	uint32_t version;
+	char tag[24];
+
+	/* profiles */
+	struct rte_lpm *lpm;
+	struct rte_hash *long_profiles; /* key: u64 (len << 56 | digits as number) */
+	bool has_len9, has_len10;
+
+	/* targeting rules */
+	uint32_t *rank;            /* per rule index: 0 = best (priority desc, id asc) */
+	struct cw_acl_set *acl;    /* owned, or the base's when delta */
+	struct cw_acl_set *overlay;/* delta only: rules added or changed */
+	uint32_t *base_map;        /* delta only: base rule index -> own index, UINT32_MAX removed */
+	uint32_t *slow;            /* rule indices evaluated linearly */
+	uint32_t n_slow;
+	struct rte_hash *intern;   /* USCC -> id (index in rs->uscc + 1) */
+	bool uses_parties;         /* some rule names a declarant or owner */
+	const struct cw_snapshot *base;
+};
+
+/* Fills the key for one item (facts as in cw_item_facts, ids interned). */
+void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32_t decl_id,
+		     uint32_t owner_id);
+
+/* Profile index for each of n 10-digit codes (bulk). */
+void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out,
+			unsigned n);
+
+/* Best rule index (or UINT32_MAX) for each of n keys: one bulk ACL classification, then the
+ * overlay and the slow rules. facts is needed for the slow rules only. */
+void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
+		       const struct cw_item_facts *facts, uint32_t *best, unsigned n);
+
+/* Interned id of a USCC (0 when no rule names it). */
+uint32_t cw_intern_lookup(const struct cw_snapshot *s, const char uscc[18]);
+
+/* True when rule a beats rule b under §4.3d (both indices into rs->rules). */
+static inline bool cw_rule_beats(const struct cw_ruleset *rs, uint32_t a, uint32_t b)
+{
+	const struct cw_rule *ra = &rs->rules[a], *rb = &rs->rules[b];
+	if (ra->mode != rb->mode)
+		return ra->mode > rb->mode;
+	if (ra->priority != rb->priority)
+		return ra->priority > rb->priority;
+	return ra->id < rb->id;
+}
+
+/* Linear test of one rule (rules/linear.c). */
+bool cw_rule_matches(const struct cw_ruleset *rs, const struct cw_rule *r,
+		     const struct cw_item_facts *f);
+
+#endif
