@@ -140,12 +140,61 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+struct cur_sender {
+	uint32_t id;
+	char *prefixes, *name;
+};
+
 struct snd_load {
 	struct cw_engine *e;
 	struct cw_load_counts *n;
 	struct ids seen, gone;
+	struct cur_sender
+	    *cur; /* what the engine has, by id: unchanged senders are not rewritten */
+	size_t ncur, capcur;
 	bool oom;
 };
+
+static int cmp_cur(const void *a, const void *b)
+{
+	uint32_t x = ((const struct cur_sender *)a)->id, y = ((const struct cur_sender *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static void snd_cur(uint32_t id, const char *prefixes, const char *name, void *arg)
+{
+	struct snd_load *L = arg;
+	if (L->ncur == L->capcur) {
+		size_t nc = L->capcur ? L->capcur * 2 : 64;
+		struct cur_sender *nv = realloc(L->cur, nc * sizeof(*nv));
+		if (!nv) {
+			L->oom = true;
+			return;
+		}
+		L->cur = nv;
+		L->capcur = nc;
+	}
+	struct cur_sender *c = &L->cur[L->ncur];
+	c->id = id;
+	c->prefixes = strdup(prefixes);
+	c->name = strdup(name);
+	if (!c->prefixes || !c->name) {
+		free(c->prefixes);
+		free(c->name);
+		L->oom = true;
+		return;
+	}
+	L->ncur++;
+}
+
+static bool snd_unchanged(const struct snd_load *L, uint32_t id, const char *prefixes,
+			  const char *name)
+{
+	struct cur_sender key = {.id = id};
+	const struct cur_sender *c =
+	    L->ncur ? bsearch(&key, L->cur, L->ncur, sizeof(key), cmp_cur) : NULL;
+	return c && !strcmp(c->prefixes, prefixes) && !strcmp(c->name, name);
+}
 
 static bool snd_one(const char *f, size_t flen, const char *v, size_t vlen, void *arg)
 {
@@ -160,7 +209,8 @@ static bool snd_one(const char *f, size_t flen, const char *v, size_t vlen, void
 	idbuf[flen] = 0;
 	if (!cw_sender_id_parse(idbuf, &id) ||
 	    !cw_sender_value_split(v, vlen, prefixes, sizeof(prefixes), name, sizeof(name)) ||
-	    cw_sender_set(L->e, id, prefixes, name, err, sizeof(err)) != 0) {
+	    (!snd_unchanged(L, id, prefixes, name) &&
+	     cw_sender_set(L->e, id, prefixes, name, err, sizeof(err)) != 0)) {
 		L->n->sender_bad++;
 		return true;
 	}
@@ -184,7 +234,10 @@ int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts 
 		    size_t errlen)
 {
 	struct snd_load L = {.e = e, .n = n};
-	int rc = cw_redis_hscan(c, CW_K_SENDERS, 1000, snd_one, &L, err, errlen);
+	cw_sender_foreach(e, snd_cur, &L);
+	if (L.ncur)
+		qsort(L.cur, L.ncur, sizeof(*L.cur), cmp_cur);
+	int rc = L.oom ? 0 : cw_redis_hscan(c, CW_K_SENDERS, 1000, snd_one, &L, err, errlen);
 	if (!rc && !L.oom) {
 		if (L.seen.n)
 			qsort(L.seen.v, L.seen.n, sizeof(uint32_t), cmp_u32);
@@ -200,6 +253,11 @@ int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts 
 	}
 	free(L.seen.v);
 	free(L.gone.v);
+	for (size_t i = 0; i < L.ncur; i++) {
+		free(L.cur[i].prefixes);
+		free(L.cur[i].name);
+	}
+	free(L.cur);
 	return rc;
 }
 

@@ -926,6 +926,23 @@ static bool wr_replies(struct cw_sync *s, unsigned cmds, unsigned *errors)
 	return true;
 }
 
+static void count_one(uint32_t id, const char *p, const char *n, void *arg)
+{
+	(void)id;
+	(void)p;
+	(void)n;
+	(*(uint32_t *)arg)++;
+}
+
+/* Counted by walking the table: rte_hash_count() also counts deleted slots that wait for their
+ * RCU grace period (RTE_HASH_QSBR_MODE_DQ), so it runs high after deletions. */
+static uint32_t sender_count(const struct cw_engine *e)
+{
+	uint32_t n = 0;
+	cw_sender_foreach(e, count_one, &n);
+	return n;
+}
+
 static void write_node(struct cw_sync *s, struct fields *f)
 {
 	if (!wr_ready(s))
@@ -941,8 +958,8 @@ static void write_node(struct cw_sync *s, struct fields *f)
 	fields_kv(f, "status", "%s", s->error ? "error" : "ok");
 	fields_kv(f, "error", "%s", s->error_text);
 	fields_kv(f, "applied_ms", "%" PRIu64, s->applied_ms);
-	fields_kv(f, "ent_count", "%" PRIu32, cw_registry_count(s->e));
-	fields_kv(f, "sender_count", "%" PRIu32, cw_sender_count(s->e));
+	fields_kv(f, "ent_count", "%" PRIu32, s->reg.n); /* the mirror: exact, see sender_count */
+	fields_kv(f, "sender_count", "%" PRIu32, sender_count(s->e));
 	fields_kv(f, "last_event", "%s", s->loaded ? pos : "");
 	fields_kv(f, "updated_ms", "%" PRIu64, cw_wall_ms());
 	fields_kv(f, "state", "%s", s->state);
@@ -1004,7 +1021,7 @@ static void write_stats(struct cw_sync *s, struct fields *f)
 	const char *del[] = {"DEL", s->stats_key};
 	redisAppendCommandArgv(s->wr, 1, multi, NULL);
 	redisAppendCommandArgv(s->wr, 2, del, NULL);
-	unsigned cmds = 3;
+	unsigned cmds = 2; /* MULTI, DEL */
 	const char *argv[2 + 2 * 512];
 	size_t lens[2 + 2 * 512];
 	for (size_t i = 0; i < f->n; i += 2 * 512) {
@@ -1232,6 +1249,8 @@ int cw_sync_start(struct cw_sync *s)
 {
 	if (s->running)
 		return 0;
+	atomic_store(&s->stop, 0); /* a stopped sync may be started again */
+	s->comp.quit = false;
 	int rc = pthread_create(&s->comp.thr, NULL, compile_main, s);
 	if (rc) {
 		errno = rc;
