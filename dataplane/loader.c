@@ -1,0 +1,161 @@
+/*
+ * loader.c - file mode: rule sets from a file (at start and on SIGHUP), and the bookkeeping of
+ * what is active, the journal ring and per-rule hits that a control thread shares.
+ *
+ * Why this file exists: publishing a rule set is the same act whether the text comes from
+ * --rules, from SIGHUP or (later) from Redis: parse, compile off the packet path, publish
+ * through the engine's RCU swap while the workers keep running. Keeping it here lets the control
+ * thread call the same code.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_errno.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "dataplane/gateway.h"
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void gw_note_ruleset(const struct cw_ruleset *rs, const char *source)
+{
+	rte_spinlock_lock(&gw.info_lock);
+	gw.rules.version = rs ? rs->version : 0;
+	gw.rules.n_rules = rs ? rs->n_rules : 0;
+	gw.rules.n_profiles = rs ? rs->n_profiles : 0;
+	gw.rules.n_expanded = rs ? rs->n_expanded : 0;
+	gw.rules.loads++;
+	gw.rules.loaded_unix_ms = unix_ms();
+	snprintf(gw.rules.source, sizeof(gw.rules.source), "%s", source ? source : "");
+	rte_spinlock_unlock(&gw.info_lock);
+}
+
+void gw_note_ruleset_error(const char *err)
+{
+	rte_spinlock_lock(&gw.info_lock);
+	gw.rules.load_failures++;
+	snprintf(gw.rules.last_error, sizeof(gw.rules.last_error), "%s", err);
+	rte_spinlock_unlock(&gw.info_lock);
+}
+
+void gw_ruleset_info(struct gw_ruleset_info *out)
+{
+	rte_spinlock_lock(&gw.info_lock);
+	*out = gw.rules;
+	rte_spinlock_unlock(&gw.info_lock);
+}
+
+long gw_publish_rules(const char *text, size_t len, const char *source, char *err, size_t n)
+{
+	struct cw_parse_error ev[4];
+	struct cw_parse_errors errs = {.v = ev, .n = 0, .cap = 4, .total = 0};
+	struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
+	if (!rs) {
+		char first[200] = "unknown error";
+		if (errs.n)
+			cw_parse_error_format(&ev[0], first, sizeof(first));
+		snprintf(err, n, "%s:%s (%u error%s)", source, first, errs.total,
+			 errs.total == 1 ? "" : "s");
+		gw_note_ruleset_error(err);
+		return -1;
+	}
+	uint32_t version = rs->version;
+	char berr[200] = "";
+	struct cw_snapshot *s = cw_snapshot_build(rs, berr, sizeof(berr)); /* owns rs now */
+	if (!s) {
+		snprintf(err, n, "%s: cannot compile: %s", source, berr);
+		gw_note_ruleset_error(err);
+		return -1;
+	}
+	/* Returns once no worker can still see the old snapshot, and frees it. */
+	cw_engine_publish(gw.engine, s, false);
+	gw_note_ruleset(cw_snapshot_ruleset(s), source);
+	return version;
+}
+
+long gw_load_rules_file(const char *path, char *err, size_t n)
+{
+	size_t len;
+	char *text = cw_read_file(path, &len);
+	if (!text) {
+		snprintf(err, n, "%s: %s", path, strerror(errno));
+		gw_note_ruleset_error(err);
+		return -1;
+	}
+	long v = gw_publish_rules(text, len, path, err, n);
+	free(text);
+	return v;
+}
+
+int gw_journal_create(unsigned size)
+{
+	gw.journal = rte_ring_create_elem("cw_journal", sizeof(struct gw_journal_rec), size,
+					  SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (!gw.journal) {
+		fprintf(stderr, "clearway: journal ring of %u records: %s\n", size,
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Per-rule hits are gathered into a growable array, then merged by id (control side only). */
+struct hit {
+	uint32_t id;
+	uint64_t hits;
+};
+struct hits {
+	struct hit *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void add_hit(uint32_t id, uint64_t hits, void *arg)
+{
+	struct hits *h = arg;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 256;
+		struct hit *v = realloc(h->v, cap * sizeof(*v));
+		if (!v) {
+			h->oom = true;
+			return;
+		}
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n++] = (struct hit){id, hits};
+}
+
+static int by_id(const void *a, const void *b)
+{
+	uint32_t x = ((const struct hit *)a)->id, y = ((const struct hit *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+size_t gw_rule_hits(void (*fn)(uint32_t rule_id, uint64_t hits, void *arg), void *arg)
+{
+	struct hits h = {0};
+	for (unsigned w = 0; w < gw.n_workers; w++)
+		cw_ctx_rule_hits(gw_worker_ctx(gw.workers[w]), add_hit, &h);
+	if (h.n)
+		qsort(h.v, h.n, sizeof(h.v[0]), by_id);
+	size_t out = 0;
+	for (size_t i = 0; i < h.n;) {
+		struct hit sum = h.v[i++];
+		while (i < h.n && h.v[i].id == sum.id)
+			sum.hits += h.v[i++].hits;
+		fn(sum.id, sum.hits, arg);
+		out++;
+	}
+	free(h.v);
+	return out;
+}
