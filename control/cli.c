@@ -66,13 +66,20 @@ void tx_begin(struct tx *t, redisContext *c)
 
 void tx_cmd(struct tx *t, int argc, const char **argv, const size_t *lens)
 {
-	size_t l[64];
+	size_t small[64] = {0}, *l = NULL;
+	bool heap = false;
 	if (!lens) {
-		for (int i = 0; i < argc && i < 64; i++)
+		heap = argc > 64;
+		l = heap ? malloc((size_t)argc * sizeof(*l)) : small;
+		if (!l)
+			abort(); /* a command-line tool out of memory: nothing sensible to do */
+		for (int i = 0; i < argc; i++)
 			l[i] = strlen(argv[i]);
 		lens = l;
 	}
 	redisAppendCommandArgv(t->c, argc, argv, lens);
+	if (heap)
+		free(l);
 	t->n++;
 }
 

@@ -107,10 +107,13 @@ redisContext *cw_redis_connect(const struct cw_redis_addr *a, int timeout_ms, ch
 redisReply *cw_redis_cmd(redisContext *c, char *err, size_t errlen, int argc, const char **argv,
 			 const size_t *lens)
 {
-	size_t l[64];
+	size_t small[64] = {0}, *l = NULL;
+	bool heap = false;
 	if (!lens) {
-		if (argc > 64) {
-			snprintf(err, errlen, "too many arguments");
+		heap = argc > 64;
+		l = heap ? malloc((size_t)argc * sizeof(*l)) : small;
+		if (!l) {
+			snprintf(err, errlen, "out of memory");
 			return NULL;
 		}
 		for (int i = 0; i < argc; i++)
@@ -118,6 +121,8 @@ redisReply *cw_redis_cmd(redisContext *c, char *err, size_t errlen, int argc, co
 		lens = l;
 	}
 	redisReply *r = redisCommandArgv(c, argc, argv, lens);
+	if (heap)
+		free(l);
 	if (!r)
 		snprintf(err, errlen, "redis: %s", c->err ? c->errstr : "no reply");
 	return r;

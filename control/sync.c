@@ -159,7 +159,7 @@ void cw_sync_config_defaults(struct cw_sync_config *c)
 	c->heartbeat_ms = 1000;
 	c->journal_ms = 10;
 	c->journal_cap = 1000000;
-	c->journal_batch = 256;
+	c->journal_batch = 512;
 	c->block_ms = 1000;
 	c->timeout_ms = 2000;
 	c->backoff_max_ms = 5000;
@@ -1048,18 +1048,19 @@ static uint64_t rec_ms(const struct cw_sync *s, const struct cw_journal_rec *r)
 			  (int64_t)((__int128)d * 1000 / (int64_t)s->tsc_hz));
 }
 
-/* Drains the ring into cw:journal, a pipelined batch at a time, for at most a few ms. */
-static void drain_journal(struct cw_sync *s)
+/* Drains the ring into cw:journal, a pipelined batch at a time, for at most a few ms (events
+ * must not wait longer). Returns true when records are left for the next round. */
+static bool drain_journal(struct cw_sync *s)
 {
 	if (!s->cfg.journal || !wr_ready(s))
-		return;
+		return false;
 	char cap[24];
 	snprintf(cap, sizeof(cap), "%u", s->cfg.journal_cap);
 	uint64_t until = cw_mono_ms() + 5;
 	do {
 		unsigned n = cw_journal_dequeue(s->cfg.journal, s->jbuf, s->cfg.journal_batch);
 		if (!n)
-			return;
+			return false;
 		for (unsigned i = 0; i < n; i++) {
 			const char *argv[6 + CW_JOURNAL_MAX_ARGS];
 			size_t lens[6 + CW_JOURNAL_MAX_ARGS];
@@ -1086,8 +1087,9 @@ static void drain_journal(struct cw_sync *s)
 			s->st.journal_lost += n;
 		pthread_mutex_unlock(&s->stats_mu);
 		if (!ok)
-			return;
+			return false;
 	} while (cw_mono_ms() < until);
+	return rte_ring_count(s->cfg.journal) > 0;
 }
 
 /* ---- the thread ---- */
@@ -1096,8 +1098,9 @@ static void periodic(struct cw_sync *s, struct fields *f)
 {
 	uint64_t now = cw_mono_ms();
 	if (now >= s->next_journal) {
-		drain_journal(s);
-		s->next_journal = cw_mono_ms() + s->cfg.journal_ms;
+		bool more = drain_journal(s);
+		/* a backlog is drained on the next turn of the loop, after the events */
+		s->next_journal = more ? 0 : cw_mono_ms() + s->cfg.journal_ms;
 	}
 	if (now >= s->next_beat) {
 		write_node(s, f);
@@ -1151,8 +1154,11 @@ static void *sync_main(void *arg)
 		if (s->ev && s->block_out && cw_mono_ms() > s->block_deadline)
 			ev_drop(s, "no answer to a blocking read");
 	}
-	/* last words */
+	/* last words: what the workers journaled before they stopped, the final counters */
 	s->state = "stopped";
+	for (int i = 0; i < 100 && s->cfg.journal && rte_ring_count(s->cfg.journal) && s->wr; i++)
+		drain_journal(s);
+	write_stats(s, &f);
 	write_node(s, &f);
 	free(f.argv);
 	free(f.lens);

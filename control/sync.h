@@ -42,7 +42,7 @@ struct cw_sync_config {
 	unsigned heartbeat_ms;	 /* cw:node and cw:stats period, default 1000 */
 	unsigned journal_ms;	 /* journal drain period, default 10 */
 	unsigned journal_cap;	 /* MAXLEN ~ of cw:journal, default 1000000 */
-	unsigned journal_batch;	 /* records per pipelined round trip, default 256 */
+	unsigned journal_batch;	 /* records per pipelined round trip, default 512 */
 	unsigned block_ms;	 /* XREAD BLOCK timeout, default 1000 */
 	unsigned timeout_ms;	 /* connect and command timeout, default 2000 */
 	unsigned backoff_max_ms; /* reconnect backoff cap, default 5000 (starts at 100) */
