@@ -24,63 +24,63 @@ struct row {
 	"bad_performance,suspended_or_revoked,criminal_accident,aeo,other_class\n"
 
 static const struct row cases[] = {
-	/* good: nothing at all */
-	{U ",0,0,0,0,0,0,0,0,0,", "good", "no penalty"},
-	{U ",,,,,,,,,,", "good", "no penalty"}, /* empty cells are 0 / no */
-	{U ",0,0,0,0,0,0,0,0,1,", "aeo", "AEO-certified"},
-	/* warning: only warnings, or bad performance */
-	{U ",1,0,0,0,0,0,0,0,0,", "warning", "only warning penalties (1)"},
-	{U ",250,0,0,0,0,0,0,0,0,", "warning", "only warning penalties (250)"},
-	{U ",0,0,0,0,0,1,0,0,0,", "warning", "bad performance record"},
-	{U ",2,0,0,0,0,yes,0,0,0,", "warning", "bad performance record"},
-	{U ",1,0,0,0,0,0,0,0,1,", "warning", "AEO certificate ignored"},
-	/* dishonest: abnormal list, or 1..5 non-warning penalties and fines up to 500000 */
-	{U ",0,0,0,1,0,0,0,0,0,", "dishonest", "abnormal-operations list"},
-	{U ",3,0,0,1,0,1,0,0,0,", "dishonest", "abnormal-operations list"},
-	{U ",0,1,0,0,0,0,0,0,0,", "dishonest", "1 non-warning penalty"},
-	{U ",0,1,0.01,0,0,0,0,0,0,", "dishonest", "fines 0.01 yuan"},
-	{U ",0,5,0,0,0,0,0,0,0,", "dishonest", "5 non-warning penalties"},
-	{U ",0,5,500000,0,0,0,0,0,0,", "dishonest", "fines 500000.00 yuan (at most 500000)"},
-	{U ",0,1,500000.00,0,0,0,0,0,0,", "dishonest", "fines 500000.00"},
-	{U ",9,4,499999.99,1,0,1,0,0,1,", "dishonest", "AEO certificate ignored"},
-	/* serious: one more penalty or one more fen, and the listed conditions */
-	{U ",0,6,0,0,0,0,0,0,0,", "serious", "6 non-warning penalties (more than 5)"},
-	{U ",0,5,500000.01,0,0,0,0,0,0,", "serious", "fines 500000.01 yuan (over 500000)"},
-	{U ",0,1,500000.01,0,0,0,0,0,0,", "serious", "over 500000"},
-	{U ",0,1,1000000,0,0,0,0,0,0,", "serious", "fines 1000000.00"},
-	{U ",0,0,0,0,1,0,0,0,0,", "serious", "serious-violation list"},
-	{U ",0,0,0,1,1,0,0,0,0,", "serious", "serious-violation list"},
-	{U ",0,0,0,0,0,0,1,0,0,", "serious", "suspended or licence revoked"},
-	{U ",0,0,0,0,0,0,0,1,0,", "serious", "criminal liability"},
-	{U ",0,0,0,0,0,0,0,1,1,", "serious", "AEO certificate ignored"},
-	{U ",0,7,600000,0,1,0,1,1,0,", "serious", "7 non-warning penalties"},
-	/* other provisions raise the class, never lower it */
-	{U ",0,0,0,0,0,0,0,0,0,warning", "warning", "other provisions require warning"},
-	{U ",0,0,0,0,0,0,0,0,0,dishonest", "dishonest", "other provisions require dishonest"},
-	{U ",0,0,0,0,0,0,0,0,1,serious", "serious", "other provisions require serious"},
-	{U ",0,6,0,0,0,0,0,0,0,warning", "serious", "more than 5"},
-	{U ",1,0,0,0,0,0,0,0,0,good", "warning", "only warning"},
-	/* flags in other spellings */
-	{U ",0,0,0,TRUE,0,0,0,0,0,", "dishonest", "abnormal"},
-	{U ",0,0,0,y,0,0,0,0,0,", "dishonest", "abnormal"},
+    /* good: nothing at all */
+    {U ",0,0,0,0,0,0,0,0,0,", "good", "no penalty"},
+    {U ",,,,,,,,,,", "good", "no penalty"}, /* empty cells are 0 / no */
+    {U ",0,0,0,0,0,0,0,0,1,", "aeo", "AEO-certified"},
+    /* warning: only warnings, or bad performance */
+    {U ",1,0,0,0,0,0,0,0,0,", "warning", "only warning penalties (1)"},
+    {U ",250,0,0,0,0,0,0,0,0,", "warning", "only warning penalties (250)"},
+    {U ",0,0,0,0,0,1,0,0,0,", "warning", "bad performance record"},
+    {U ",2,0,0,0,0,yes,0,0,0,", "warning", "bad performance record"},
+    {U ",1,0,0,0,0,0,0,0,1,", "warning", "AEO certificate ignored"},
+    /* dishonest: abnormal list, or 1..5 non-warning penalties and fines up to 500000 */
+    {U ",0,0,0,1,0,0,0,0,0,", "dishonest", "abnormal-operations list"},
+    {U ",3,0,0,1,0,1,0,0,0,", "dishonest", "abnormal-operations list"},
+    {U ",0,1,0,0,0,0,0,0,0,", "dishonest", "1 non-warning penalty"},
+    {U ",0,1,0.01,0,0,0,0,0,0,", "dishonest", "fines 0.01 yuan"},
+    {U ",0,5,0,0,0,0,0,0,0,", "dishonest", "5 non-warning penalties"},
+    {U ",0,5,500000,0,0,0,0,0,0,", "dishonest", "fines 500000.00 yuan (at most 500000)"},
+    {U ",0,1,500000.00,0,0,0,0,0,0,", "dishonest", "fines 500000.00"},
+    {U ",9,4,499999.99,1,0,1,0,0,1,", "dishonest", "AEO certificate ignored"},
+    /* serious: one more penalty or one more fen, and the listed conditions */
+    {U ",0,6,0,0,0,0,0,0,0,", "serious", "6 non-warning penalties (more than 5)"},
+    {U ",0,5,500000.01,0,0,0,0,0,0,", "serious", "fines 500000.01 yuan (over 500000)"},
+    {U ",0,1,500000.01,0,0,0,0,0,0,", "serious", "over 500000"},
+    {U ",0,1,1000000,0,0,0,0,0,0,", "serious", "fines 1000000.00"},
+    {U ",0,0,0,0,1,0,0,0,0,", "serious", "serious-violation list"},
+    {U ",0,0,0,1,1,0,0,0,0,", "serious", "serious-violation list"},
+    {U ",0,0,0,0,0,0,1,0,0,", "serious", "suspended or licence revoked"},
+    {U ",0,0,0,0,0,0,0,1,0,", "serious", "criminal liability"},
+    {U ",0,0,0,0,0,0,0,1,1,", "serious", "AEO certificate ignored"},
+    {U ",0,7,600000,0,1,0,1,1,0,", "serious", "7 non-warning penalties"},
+    /* other provisions raise the class, never lower it */
+    {U ",0,0,0,0,0,0,0,0,0,warning", "warning", "other provisions require warning"},
+    {U ",0,0,0,0,0,0,0,0,0,dishonest", "dishonest", "other provisions require dishonest"},
+    {U ",0,0,0,0,0,0,0,0,1,serious", "serious", "other provisions require serious"},
+    {U ",0,6,0,0,0,0,0,0,0,warning", "serious", "more than 5"},
+    {U ",1,0,0,0,0,0,0,0,0,good", "warning", "only warning"},
+    /* flags in other spellings */
+    {U ",0,0,0,TRUE,0,0,0,0,0,", "dishonest", "abnormal"},
+    {U ",0,0,0,y,0,0,0,0,0,", "dishonest", "abnormal"},
 };
 
 static const struct {
 	const char *line;
 	const char *err; /* a phrase of the error */
 } bad_rows[] = {
-	{"91120116MA05JXXX0,0,0,0,0,0,0,0,0,0,", "uscc"},        /* 17 characters */
-	{"91120116ma05jxxx0a,0,0,0,0,0,0,0,0,0,", "uscc"},       /* lower case */
-	{U ",-1,0,0,0,0,0,0,0,0,", "warning_penalties"},
-	{U ",0,x,0,0,0,0,0,0,0,", "other_penalties"},
-	{U ",0,1,500000.001,0,0,0,0,0,0,", "fines_yuan"},
-	{U ",0,1,-5,0,0,0,0,0,0,", "fines_yuan"},
-	{U ",0,1,1e6,0,0,0,0,0,0,", "fines_yuan"},
-	{U ",0,0,100,0,0,0,0,0,0,", "other_penalties is 0"}, /* a fine is a penalty */
-	{U ",0,0,0,maybe,0,0,0,0,0,", "abnormal_list"},
-	{U ",0,0,0,0,0,0,0,0,2,", "aeo"},
-	{U ",0,0,0,0,0,0,0,0,0,unknown", "other_class"},
-	{U ",0,0,0,0,0,0,0,0,0,aeo", "other_class"},
+    {"91120116MA05JXXX0,0,0,0,0,0,0,0,0,0,", "uscc"},  /* 17 characters */
+    {"91120116ma05jxxx0a,0,0,0,0,0,0,0,0,0,", "uscc"}, /* lower case */
+    {U ",-1,0,0,0,0,0,0,0,0,", "warning_penalties"},
+    {U ",0,x,0,0,0,0,0,0,0,", "other_penalties"},
+    {U ",0,1,500000.001,0,0,0,0,0,0,", "fines_yuan"},
+    {U ",0,1,-5,0,0,0,0,0,0,", "fines_yuan"},
+    {U ",0,1,1e6,0,0,0,0,0,0,", "fines_yuan"},
+    {U ",0,0,100,0,0,0,0,0,0,", "other_penalties is 0"}, /* a fine is a penalty */
+    {U ",0,0,0,maybe,0,0,0,0,0,", "abnormal_list"},
+    {U ",0,0,0,0,0,0,0,0,2,", "aeo"},
+    {U ",0,0,0,0,0,0,0,0,0,unknown", "other_class"},
+    {U ",0,0,0,0,0,0,0,0,0,aeo", "other_class"},
 };
 
 static char path[64];
@@ -120,10 +120,11 @@ START_TEST(table_of_cases)
 		ck_assert_msg(read_row(&f, err, sizeof(err)) == 0, "case %zu (%s): %s", i,
 			      cases[i].line, err);
 		enum cw_class c = cw_credit_classify(&f, why, sizeof(why));
-		ck_assert_msg(!strcmp(cw_class_name(c), cases[i].want), "case %zu (%s): %s, want %s (%s)",
-			      i, cases[i].line, cw_class_name(c), cases[i].want, why);
-		ck_assert_msg(strstr(why, cases[i].why) != NULL, "case %zu: reason '%s' lacks '%s'", i,
-			      why, cases[i].why);
+		ck_assert_msg(!strcmp(cw_class_name(c), cases[i].want),
+			      "case %zu (%s): %s, want %s (%s)", i, cases[i].line, cw_class_name(c),
+			      cases[i].want, why);
+		ck_assert_msg(strstr(why, cases[i].why) != NULL, "case %zu: reason '%s' lacks '%s'",
+			      i, why, cases[i].why);
 	}
 	unlink(path);
 }
@@ -137,8 +138,8 @@ START_TEST(bad_rows_refused)
 		char err[256] = "";
 		ck_assert_msg(read_row(&f, err, sizeof(err)) == -1, "row %zu accepted: %s", i,
 			      bad_rows[i].line);
-		ck_assert_msg(strstr(err, bad_rows[i].err) != NULL, "row %zu: '%s' lacks '%s'", i, err,
-			      bad_rows[i].err);
+		ck_assert_msg(strstr(err, bad_rows[i].err) != NULL, "row %zu: '%s' lacks '%s'", i,
+			      err, bad_rows[i].err);
 	}
 	unlink(path);
 }
@@ -175,11 +176,19 @@ START_TEST(yuan_amounts)
 		bool ok;
 		uint64_t fen;
 	} v[] = {
-		{"0", true, 0},		{"0.5", true, 50},	     {"0.05", true, 5},
-		{"500000", true, 50000000}, {"500000.01", true, 50000001}, {"1.", false, 0},
-		{".5", false, 0},	    {"-1", false, 0},	     {"1e3", false, 0},
-		{"1,000", false, 0},	    {"", false, 0},	     {"0.123", false, 0},
-		{"184467440737095516", false, 0},
+	    {"0", true, 0},
+	    {"0.5", true, 50},
+	    {"0.05", true, 5},
+	    {"500000", true, 50000000},
+	    {"500000.01", true, 50000001},
+	    {"1.", false, 0},
+	    {".5", false, 0},
+	    {"-1", false, 0},
+	    {"1e3", false, 0},
+	    {"1,000", false, 0},
+	    {"", false, 0},
+	    {"0.123", false, 0},
+	    {"184467440737095516", false, 0},
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		uint64_t fen = 7;

@@ -508,7 +508,7 @@ START_TEST(resync_reloads_everything)
 	RC("XADD cw:events * kind resync");
 	WAIT_FOR(reg(U1) == -1 && reg(U3) == CW_CLS_DISHONEST && reg(U2) == CW_CLS_AEO);
 	WAIT_FOR(senders() == 1);
-	ck_assert_uint_eq(stats().full_loads, 2);
+	WAIT_FOR(stats().full_loads == 2); /* counted when the load is complete */
 	ck_assert_uint_eq(stats().trims, 0);
 }
 END_TEST
@@ -530,7 +530,7 @@ START_TEST(trimmed_past_position_reloads)
 	ck_assert_int_eq(cw_sync_start(sy), 0);
 	WAIT_FOR(reg(U3) == CW_CLS_SERIOUS && reg(U1) == CW_CLS_WARNING && reg(U2) == CW_CLS_GOOD);
 	ck_assert_uint_eq(stats().trims, 1);
-	ck_assert_uint_eq(stats().full_loads, 2);
+	WAIT_FOR(stats().full_loads == 2);
 	ck_assert(log_has("full reload"));
 
 	/* trimming only what the node has seen changes nothing */
@@ -665,6 +665,7 @@ START_TEST(small_change_is_a_delta)
 					"rule %d mode verify when hs %04d\n", 2000 + i, 100 + i);
 	w_rules(8, big, true);
 	WAIT_FOR(cw_engine_version(eng) == 8);
+	WAIT_FOR(stats().activations == 2); /* counted just after the publish */
 	ck_assert_uint_eq(stats().delta_activations, 0);
 	/* v9: one rule changed, one added */
 	off = (size_t)snprintf(big, 1 << 20, "version 9\n" SALT POLICIES);
@@ -675,6 +676,7 @@ START_TEST(small_change_is_a_delta)
 	snprintf(big + off, (1 << 20) - off, "rule 9999 mode sample when hs 9999\n");
 	w_rules(9, big, true);
 	WAIT_FOR(cw_engine_version(eng) == 9);
+	WAIT_FOR(stats().activations == 3);
 	ck_assert_uint_eq(stats().delta_activations, 1);
 	WAIT_FOR(!strcmp(node_field("delta"), "1"));
 	struct cw_ctx *ctx = cw_ctx_create(eng, 0);
@@ -707,6 +709,7 @@ START_TEST(malformed_events_counted_and_skipped)
 	RC("XADD cw:events * kind ruleset");
 	w_ent(U3, "warning");
 	WAIT_FOR(reg(U3) == CW_CLS_WARNING);
+	WAIT_FOR(stats().events_applied == 1); /* counted just after it is applied */
 	struct cw_sync_stats st = stats();
 	ck_assert_uint_eq(st.events_malformed, 9);
 	ck_assert_uint_eq(st.events_applied, 1);
@@ -1044,7 +1047,9 @@ static uint64_t time_activation(uint32_t v, const char *text, size_t len)
 	while (cw_engine_version(eng) != v && cw_mono_ns() - t0 < 600ull * 1000000000)
 		usleep(100);
 	ck_assert_uint_eq(cw_engine_version(eng), v);
-	return cw_mono_ns() - t0;
+	uint64_t ns = cw_mono_ns() - t0;
+	WAIT_FOR(stats().version == v); /* build time and kind are recorded just after */
+	return ns;
 }
 
 START_TEST(measure_latencies)
