@@ -103,7 +103,8 @@ struct cw_sync {
 	/* status */
 	bool error;
 	char error_text[512];
-	bool dirty; /* node status changed: write it now */
+	bool dirty;	  /* node status changed: write it now */
+	bool empty_error; /* the error says Redis came back empty */
 	const char *state;
 	uint64_t started_ms;
 	uint64_t next_beat, next_journal;
@@ -294,6 +295,7 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, uint32_t versio
 	s->active_len = len;
 	s->version = version;
 	s->applied_ms = cw_wall_ms();
+	s->empty_error = false;
 	set_error(s, NULL);
 	pthread_mutex_lock(&s->stats_mu);
 	s->st.version = version;
@@ -487,6 +489,20 @@ static void update_counts_stat(struct cw_sync *s)
 	s->dirty = true;
 }
 
+/* 1 when none of the state keys exists, 0 when one does, -1 on error. */
+static int redis_is_empty(struct cw_sync *s, char *err, size_t errlen)
+{
+	redisReply *r =
+	    cw_redis_cmdv(s->ev, err, errlen, "EXISTS", CW_K_ENT, CW_K_SENDERS, CW_K_ACTIVE, NULL);
+	if (!r)
+		return -1;
+	int rc = r->type == REDIS_REPLY_INTEGER ? r->integer == 0 : -1;
+	if (rc < 0)
+		snprintf(err, errlen, "EXISTS: unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
 /* DESIGN §6: note the stream's end, load registry, senders and the active rule set. */
 static int full_load(struct cw_sync *s, bool sync_build)
 {
@@ -496,8 +512,24 @@ static int full_load(struct cw_sync *s, bool sync_build)
 	struct cw_load_counts n = {0};
 	uint64_t t0 = cw_mono_ns();
 
-	if (note_position(s, s->ev, &pos, &ordinal, err, sizeof(err)) ||
-	    cw_load_registry(s->ev, s->e, &s->reg, &n, err, sizeof(err)) ||
+	int empty = note_position(s, s->ev, &pos, &ordinal, err, sizeof(err))
+			? -1
+			: redis_is_empty(s, err, sizeof(err));
+	if (empty > 0 && (s->version || s->reg.n)) {
+		/* A Redis that lost everything (restarted without persistence, flushed) must not
+		 * empty a running gateway: keep deciding with what we have, say so, and follow
+		 * the new stream from here; the next full state written will be applied. */
+		s->pos = pos;
+		s->ordinal = ordinal;
+		s->reload = false;
+		set_error(s, "Redis holds no Clearway state (cw:ent, cw:senders and "
+			     "cw:ruleset:active are all missing); keeping the current state");
+		s->empty_error = true;
+		logf_(s, "%s", s->error_text);
+		BUMP(s, full_loads);
+		return 0;
+	}
+	if (empty < 0 || cw_load_registry(s->ev, s->e, &s->reg, &n, err, sizeof(err)) ||
 	    cw_load_senders(s->ev, s->e, &n, err, sizeof(err))) {
 		logf_(s, "full load failed: %s", err);
 		return -1;
@@ -517,6 +549,10 @@ static int full_load(struct cw_sync *s, bool sync_build)
 		snprintf(msg, sizeof(msg), "%s is not set; v%" PRIu32 " stays active", CW_K_ACTIVE,
 			 s->version);
 		refuse(s, msg);
+	}
+	if (s->empty_error) { /* the state is back */
+		s->empty_error = false;
+		set_error(s, NULL);
 	}
 	s->pos = pos;
 	s->ordinal = ordinal;
@@ -683,8 +719,9 @@ static long process_entries(struct cw_sync *s, const redisReply *xr)
  * Redis 7 trimming does not move max-deleted-entry-id, so trimming is found by ordinals:
  * entries-added - length + 1 is the ordinal of the first entry still there; if it is past our
  * ordinal + 1, entries we never saw were trimmed. XDEL of an entry after us moves
- * max-deleted-entry-id past our position. A stream that vanished, or was recreated (fewer
- * entries added than we have seen), means the same. All of these call for a full load.
+ * max-deleted-entry-id past our position. A stream that vanished, was recreated (fewer
+ * entries added than we have seen) or restored from an older copy (it ends before our
+ * position) means the same. All of these call for a full load.
  * Returns 1 when there may be more to read, 0 when caught up, -1 on a connection error.
  */
 static int read_events(struct cw_sync *s)
@@ -726,6 +763,7 @@ static int read_events(struct cw_sync *s)
 		lost = s->ordinal > 0 || s->pos.ms || s->pos.seq;
 	else
 		lost = cw_stream_id_cmp(si.max_deleted, s->pos) > 0 ||
+		       cw_stream_id_cmp(si.last_generated, s->pos) < 0 || /* an older copy */
 		       si.entries_added < s->ordinal ||
 		       (si.length > 0 && si.entries_added - si.length + 1 > s->ordinal + 1);
 	if (lost) {

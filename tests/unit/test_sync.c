@@ -143,6 +143,13 @@ static void redis_down(bool save)
 	rpid = 0;
 }
 
+static void redis_forget_dump(void)
+{
+	char p[200];
+	snprintf(p, sizeof(p), "%s/dump.rdb", rdir);
+	unlink(p);
+}
+
 static void redis_stop(void)
 {
 	redis_down(false);
@@ -590,6 +597,54 @@ START_TEST(catch_up_after_redis_restart)
 	w_ent(U2, "warning");
 	WAIT_FOR(reg(U1) == CW_CLS_DISHONEST && reg(U2) == CW_CLS_WARNING);
 	ck_assert_uint_eq(stats().full_loads, full);
+	redis_forget_dump();
+}
+END_TEST
+
+START_TEST(empty_redis_does_not_empty_the_gateway)
+{
+	seed_state();
+	struct cw_sync_config c = test_cfg();
+	sync_new(&c);
+	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
+	ck_assert_int_eq(cw_sync_start(sy), 0);
+	redis_down(false); /* comes back with nothing: no persistence */
+	redis_forget_dump();
+	redis_launch();
+	WAIT_FOR(strstr(node_field("error"), "no Clearway state") != NULL);
+	ck_assert_str_eq(node_field("status"), "error");
+	ck_assert_int_eq(reg(U1), CW_CLS_GOOD);
+	ck_assert_uint_eq(senders(), 1);
+	ck_assert_uint_eq(cw_engine_version(eng), 1);
+	/* the operator writes the state again: it is followed, and the error goes */
+	w_ent(U3, "warning");
+	WAIT_FOR(reg(U3) == CW_CLS_WARNING);
+	ck_assert_int_eq(reg(U1), CW_CLS_GOOD);
+	RC("HSET cw:ent %s good", U3);
+	RC("HSET cw:senders 9 %s", "10.1.0.0/16|test sender");
+	w_rules(1, rules_text(1, "rule 1001 mode sample when hs 0201\n"), true);
+	RC("XADD cw:events * kind resync");
+	WAIT_FOR(reg(U3) == CW_CLS_GOOD && reg(U1) == -1);
+	WAIT_FOR(!strcmp(node_field("status"), "ok"));
+}
+END_TEST
+
+START_TEST(restored_from_an_older_copy_reloads)
+{
+	seed_state();
+	struct cw_sync_config c = test_cfg();
+	sync_new(&c);
+	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
+	ck_assert_int_eq(cw_sync_start(sy), 0);
+	RC("SAVE"); /* a backup ... */
+	w_ent(U3, "serious");
+	w_ent(U1, "dishonest");
+	WAIT_FOR(reg(U3) == CW_CLS_SERIOUS && reg(U1) == CW_CLS_DISHONEST);
+	redis_down(false); /* ... that Redis comes back from, without the last two changes */
+	redis_launch();
+	WAIT_FOR(reg(U3) == -1 && reg(U1) == CW_CLS_GOOD);
+	ck_assert_uint_ge(stats().trims, 1);
+	redis_forget_dump();
 }
 END_TEST
 
@@ -1149,6 +1204,8 @@ static Suite *suite(void)
 	tcase_add_test(t, resync_reloads_everything);
 	tcase_add_test(t, trimmed_past_position_reloads);
 	tcase_add_test(t, catch_up_after_redis_restart);
+	tcase_add_test(t, empty_redis_does_not_empty_the_gateway);
+	tcase_add_test(t, restored_from_an_older_copy_reloads);
 	tcase_add_test(t, broken_rules_refused_old_keeps_deciding);
 	tcase_add_test(t, small_change_is_a_delta);
 	tcase_add_test(t, malformed_events_counted_and_skipped);
