@@ -434,7 +434,7 @@ static int ent_classify(struct cli *o, int argc, char **argv)
 		fprintf(stderr, "classified %zu:", r.n);
 		for (int i = 0; i < CW_CLS_UNKNOWN; i++)
 			fprintf(stderr, " %s %u", cw_class_name((enum cw_class)i), count[i]);
-		fprintf(stderr, "%s\n", bad ? "" : "");
+		fputc('\n', stderr);
 	}
 	int rc = CWCTL_OK;
 	if (bad) {
