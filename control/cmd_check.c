@@ -16,7 +16,8 @@
 #include "control/cmds.h"
 #include "rules/ruleset.h"
 
-#define MAX_SHOWN_ERRORS 1000
+#define MAX_SHOWN_ERRORS   1000
+#define MAX_SHOWN_WARNINGS 100
 
 static void usage(FILE *f)
 {
@@ -82,12 +83,16 @@ static void print_summary(const char *path, const struct cw_ruleset *rs, bool js
 	for (uint32_t i = 0; i < rs->n_rules; i++) {
 		if (!rs->rules[i].never)
 			continue;
-		never++;
+		if (++never > MAX_SHOWN_WARNINGS)
+			continue;
 		fprintf(stderr,
 			"%s:%u: warning: rule %u can never match (its conditions contradict each "
 			"other)\n",
 			path, (unsigned)rs->rules[i].line, (unsigned)rs->rules[i].id);
 	}
+	if (never > MAX_SHOWN_WARNINGS)
+		fprintf(stderr, "%s: %u more rules can never match\n", path,
+			(unsigned)(never - MAX_SHOWN_WARNINGS));
 	int classes = popcount8(rs->class_set);
 	if (!json) {
 		printf("%s: ok: version %u, %d class%s set, %u profiles, %u rules, %llu after "

@@ -209,8 +209,8 @@ struct parser {
 	struct cw_u64range *tmpr, *tmpr2;
 	uint32_t n_tmpr, cap_tmpr, cap_tmpr2;
 	bool oom, expansion_reported, profiles_reported;
-	bool in_list; /* inside `in (...)`: a ')' there is not a stray one */
-	char desc[2][48];
+	bool in_list;  /* inside `in (...)`: a ')' there is not a stray one */
+	char desc[48]; /* describe() writes here */
 };
 
 /* What a parse step found: the value is good, bad (reported, read past), or the statement is
@@ -234,10 +234,10 @@ static const char *tok_text(const struct parser *p)
 }
 
 /* A short description of a token for messages ('abc', ')', the end of the statement). */
-static const char *describe(struct parser *p, const struct cw_tok *t, int slot)
+static const char *describe(struct parser *p, const struct cw_tok *t)
 {
-	char *b = p->desc[slot];
-	size_t cap = sizeof(p->desc[slot]);
+	char *b = p->desc;
+	size_t cap = sizeof(p->desc);
 	switch (t->type) {
 	case TK_EOS:
 		return "the end of the statement";
@@ -271,7 +271,7 @@ static enum pr unexpected(struct parser *p, const char *expected)
 		cw_lex_error(&p->lx, &p->tok, "unbalanced parentheses: ')' without a matching '('");
 	else
 		cw_lex_error(&p->lx, &p->tok, "expected %s, found %s", expected,
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 	return PR_ABORT;
 }
 
@@ -313,13 +313,13 @@ static enum pr parse_uint(struct parser *p, const char *what, uint64_t min, uint
 	uint64_t v;
 	if (!word_uint(tok_text(p), p->tok.len, &v)) {
 		cw_lex_error(&p->lx, &p->tok, "%s must be a whole number, not %s", what,
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 		advance(p);
 		return PR_BAD;
 	}
 	if (v < min || v > max) {
 		cw_lex_error(&p->lx, &p->tok, "%s out of range: %s (%llu..%llu)", what,
-			     describe(p, &p->tok, 0), (unsigned long long)min,
+			     describe(p, &p->tok), (unsigned long long)min,
 			     (unsigned long long)max);
 		advance(p);
 		return PR_BAD;
@@ -374,14 +374,14 @@ static enum pr parse_money(struct parser *p, const char *what, uint64_t *out)
 	int r = word_hundredths(tok_text(p), p->tok.len, out);
 	if (r == -1)
 		cw_lex_error(&p->lx, &p->tok, "bad amount %s: write digits with up to 2 decimals",
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 	else if (r == -2)
 		cw_lex_error(&p->lx, &p->tok, "bad amount %s: at most 2 decimals",
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 	else if (r == -3)
 		cw_lex_error(&p->lx, &p->tok,
 			     "bad amount %s: too large (at most 184467440737095516.15)",
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 	advance(p);
 	return r ? PR_BAD : PR_OK;
 }
@@ -412,14 +412,14 @@ static enum pr parse_pct(struct parser *p, const char *what, uint16_t *bp)
 	enum pr res = PR_OK;
 	if (r == -1) {
 		cw_lex_error(&p->lx, &num, "bad percentage %s: write a number such as 5%% or 0.5%%",
-			     describe(p, &num, 0));
+			     describe(p, &num));
 		res = PR_BAD;
 	} else if (r == -2) {
 		cw_lex_error(&p->lx, &num, "bad percentage %s: at most 2 decimals",
-			     describe(p, &num, 0));
+			     describe(p, &num));
 		res = PR_BAD;
 	} else if (r == -3 || v > 10000) {
-		cw_lex_error(&p->lx, &num, "percentage over 100%%: %s%%", describe(p, &num, 0));
+		cw_lex_error(&p->lx, &num, "percentage over 100%%: %s%%", describe(p, &num));
 		res = PR_BAD;
 	}
 	if (p->tok.type != TK_PERCENT) {
@@ -449,7 +449,7 @@ static enum pr parse_name(struct parser *p, const char *const *names, int n, con
 	}
 	int i = name_index(names, n, tok_text(p), p->tok.len);
 	if (i < 0) {
-		cw_lex_error(&p->lx, &p->tok, "unknown %s %s (%s)", kind, describe(p, &p->tok, 0),
+		cw_lex_error(&p->lx, &p->tok, "unknown %s %s (%s)", kind, describe(p, &p->tok),
 			     list);
 		advance(p);
 		return PR_BAD;
@@ -527,7 +527,7 @@ static enum pr stmt_salt(struct parser *p, const struct cw_tok *kw)
 		ok = hexval(s[i]) >= 0;
 	if (!ok) {
 		cw_lex_error(&p->lx, &p->tok, "bad salt %s: exactly 32 hex digits",
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 		advance(p);
 		return PR_BAD;
 	}
@@ -615,7 +615,7 @@ static enum pr parse_options(struct parser *p, struct options *o)
 			seen = &o->has_strict, name = "strict";
 		} else {
 			cw_lex_error(&p->lx, &p->tok, "unknown option %s in a %s statement (%s)",
-				     describe(p, &p->tok, 0), o->stmt,
+				     describe(p, &p->tok), o->stmt,
 				     o->allow_docs ? "mode, sample, docs or strict"
 						   : "mode or sample");
 			return PR_ABORT;
@@ -677,13 +677,13 @@ static enum pr parse_hs_prefix(struct parser *p, uint64_t *val, uint32_t *len)
 	uint64_t v;
 	if (!word_uint(s, p->tok.len, &v)) {
 		cw_lex_error(&p->lx, &p->tok, "bad HS prefix %s: 1 to 10 digits",
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 		advance(p);
 		return PR_BAD;
 	}
 	if (p->tok.len > HS_DIGITS) {
 		cw_lex_error(&p->lx, &p->tok, "bad HS prefix %s: at most 10 digits, not %zu",
-			     describe(p, &p->tok, 0), p->tok.len);
+			     describe(p, &p->tok), p->tok.len);
 		advance(p);
 		return PR_BAD;
 	}
@@ -909,7 +909,7 @@ static enum pr parse_item(struct parser *p, const struct field_desc *fd)
 		if (!ok)
 			cw_lex_error(&p->lx, &p->tok,
 				     "bad country code %s: two capital letters such as CN",
-				     describe(p, &p->tok, 0));
+				     describe(p, &p->tok));
 		else if (!push_tmp(p, (uint32_t)((uint8_t)s[0] << 8 | (uint8_t)s[1])))
 			return PR_ABORT;
 	} else {
@@ -919,7 +919,7 @@ static enum pr parse_item(struct parser *p, const struct field_desc *fd)
 		if (!ok) {
 			cw_lex_error(&p->lx, &p->tok,
 				     "bad USCC %s: 18 characters, digits or capital letters",
-				     describe(p, &p->tok, 0));
+				     describe(p, &p->tok));
 		} else {
 			int64_t i = intern_uscc(p, s);
 			if (i < 0) {
@@ -971,7 +971,7 @@ static enum pr parse_values(struct parser *p, const struct field_desc *fd)
 			return PR_ABORT;
 		} else {
 			cw_lex_error(&p->lx, &p->tok, "expected ',' or ')' in the list, found %s",
-				     describe(p, &p->tok, 0));
+				     describe(p, &p->tok));
 			return PR_ABORT;
 		}
 	}
@@ -1143,7 +1143,7 @@ static enum pr parse_condition(struct parser *p)
 		cw_lex_error(&p->lx, &p->tok,
 			     "unknown condition %s (hs, origin, country, class, declarant, owner, "
 			     "trade_mode, port, transport, direction, msg, doc, nodoc, value, ...)",
-			     describe(p, &p->tok, 0));
+			     describe(p, &p->tok));
 		return PR_ABORT;
 	}
 	advance(p);
@@ -1507,7 +1507,7 @@ static void parse_statement(struct parser *p)
 			cw_lex_error(&p->lx, &p->tok,
 				     "unknown keyword %s: a statement starts with version, salt, "
 				     "limit, class, profile or rule",
-				     describe(p, &p->tok, 0));
+				     describe(p, &p->tok));
 			r = PR_ABORT;
 		}
 	}
