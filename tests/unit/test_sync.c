@@ -1061,6 +1061,33 @@ START_TEST(plain_redis_cli_and_cwctl_writers)
 }
 END_TEST
 
+START_TEST(one_shot_load_for_simulate)
+{
+	seed_state();
+	w_rules(4, rules_text(4, "rule 4 mode verify when hs 0401\n"), false);
+	char err[256];
+	ck_assert_int_eq(cw_sync_load_all(eng, raddr, 0, err, sizeof(err)), 1);
+	ck_assert_uint_eq(cw_engine_version(eng), 1);
+	ck_assert_int_eq(reg(U2), CW_CLS_SERIOUS);
+	ck_assert_uint_eq(senders(), 1);
+	ck_assert_int_eq(cw_sync_load_all(eng, raddr, 4, err, sizeof(err)), 4);
+	ck_assert_uint_eq(cw_engine_version(eng), 4);
+	ck_assert_int_eq(cw_sync_load_all(eng, raddr, 5, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "does not exist") != NULL, "%s", err);
+	size_t len;
+	uint32_t got;
+	char *t = cw_sync_fetch_rules(raddr, 0, &len, &got, err, sizeof(err));
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(got, 1);
+	ck_assert_uint_eq(len, strlen(rules_text(1, "rule 1001 mode sample when hs 0201\n")));
+	free(t);
+	RC("DEL cw:ruleset:active");
+	ck_assert_int_eq(cw_sync_load_all(eng, raddr, 0, err, sizeof(err)), 0);
+	ck_assert_ptr_null(cw_sync_fetch_rules(raddr, 0, &len, &got, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "not set") != NULL, "%s", err);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- measurements */
 
 static double pct(uint64_t *v, size_t n, double p)
@@ -1212,6 +1239,7 @@ static Suite *suite(void)
 	tcase_add_test(t, registry_churn_while_deciding);
 	tcase_add_test(t, stats_and_journal_written);
 	tcase_add_test(t, plain_redis_cli_and_cwctl_writers);
+	tcase_add_test(t, one_shot_load_for_simulate);
 	tcase_add_test(t, measure_latencies);
 	suite_add_tcase(s, t);
 	return s;
