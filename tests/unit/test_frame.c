@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataplane/wire/cwp.h"
 #include "dataplane/wire/frame.h"
@@ -117,6 +118,50 @@ START_TEST(t_ipv4_csum_known)
 	ip[10] = 0xB8;
 	ip[11] = 0x61;
 	ck_assert_uint_eq(frame_ipv4_hdr_csum(ip, 20), 0);
+}
+END_TEST
+
+/* RFC 1071 the slow way, word by word, for comparison. */
+static uint16_t ref_csum(const uint8_t *p, size_t n, uint32_t pseudo)
+{
+	uint64_t sum = pseudo;
+	for (size_t i = 0; i < n; i += 2)
+		sum += (uint32_t)(p[i] << 8) | (i + 1 < n ? p[i + 1] : 0);
+	while (sum >> 16)
+		sum = (sum & 0xFFFF) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* Every length 0..600 at every alignment 0..7, deterministic pseudo-random bytes. */
+START_TEST(t_csum_against_reference)
+{
+	static uint8_t buf[700];
+	uint32_t x = 12345;
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+	memset(buf + 100, 0xFF, 64); /* long carry chains */
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; n <= 600; n++) {
+			const uint8_t *p = buf + off;
+			ck_assert_uint_eq(frame_ipv4_hdr_csum(p, (unsigned)n), ref_csum(p, n, 0));
+			struct frame_info fi;
+			memset(&fi, 0, sizeof(fi));
+			for (int v6 = 0; v6 < 2; v6++) {
+				fi.ipv6 = v6;
+				memcpy(fi.src_ip, buf + 600 + off, 16);
+				memcpy(fi.dst_ip, buf + 620 + off, 16);
+				uint8_t ph[32];
+				unsigned iplen = v6 ? 16 : 4;
+				memcpy(ph, fi.src_ip, iplen);
+				memcpy(ph + iplen, fi.dst_ip, iplen);
+				uint16_t r = ref_csum(ph, 2 * iplen, (uint32_t)n + 17);
+				/* ref_csum(ph) folded the pseudo header; chain it into the data */
+				uint16_t want = ref_csum(p, n, (uint16_t)~r);
+				ck_assert_uint_eq(frame_udp_csum(&fi, p, n), want);
+			}
+		}
 }
 END_TEST
 
@@ -447,8 +492,8 @@ static void check_reply(const struct frame_addr *a, const uint8_t *out, size_t m
 		ck_assert_uint_eq(ip[0], 0x45);
 		ck_assert_uint_eq(ip[1], 0);
 		ck_assert_uint_eq(ip[2] << 8 | ip[3], 20 + ulen);
-		ck_assert_uint_eq(ip[4] << 8 | ip[5], 0);      /* id */
-		ck_assert_uint_eq(ip[6] << 8 | ip[7], 0);      /* flags, offset */
+		ck_assert_uint_eq(ip[4] << 8 | ip[5], 0); /* id */
+		ck_assert_uint_eq(ip[6] << 8 | ip[7], 0); /* flags, offset */
 		ck_assert_uint_eq(ip[8], 64);
 		ck_assert_uint_eq(ip[9], 17);
 		ck_assert_uint_eq(frame_ipv4_hdr_csum(ip, 20), 0);
@@ -533,6 +578,69 @@ START_TEST(t_build_limits)
 	ck_assert_uint_ne(frame_build(big, sizeof(big), &a, big + 100, 65535 - 8), 0);
 	for (int d = 0; d < FRAME_DROP_NUM; d++)
 		ck_assert_str_ne(frame_drop_name((enum frame_drop)d), "");
+}
+END_TEST
+
+/* ---- pcap files ---- */
+
+START_TEST(t_pcap_round_trip)
+{
+	char path[] = "/tmp/cw_test_pcapXXXXXX", err[256];
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	struct pcap_out *out = pcapout_open(path, err);
+	ck_assert_msg(out != NULL, "%s", err);
+	static uint8_t frames[3][9000];
+	static const size_t lens[3] = {60, 1514, 9000};
+	static const uint64_t ts[3] = {0, 1700000000123456ull, 1700000001000001ull};
+	for (int i = 0; i < 3; i++) {
+		for (size_t b = 0; b < lens[i]; b++)
+			frames[i][b] = (uint8_t)(b * (i + 3));
+		ck_assert_int_eq(pcapout_write(out, frames[i], lens[i], ts[i]), 0);
+	}
+	ck_assert_int_eq(pcapout_write(out, frames[0], 65536, 0), -1); /* past the snap length */
+	pcapout_close(out);
+	struct pcap_in *in = pcapin_open(path, err);
+	ck_assert_msg(in != NULL, "%s", err);
+	const uint8_t *d;
+	size_t len;
+	uint64_t t;
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(pcapin_next(in, &d, &len, &t), 1);
+		ck_assert_uint_eq(len, lens[i]);
+		ck_assert_uint_eq(t, ts[i]);
+		ck_assert_mem_eq(d, frames[i], len);
+	}
+	ck_assert_int_eq(pcapin_next(in, &d, &len, &t), 0);
+	pcapin_close(in);
+	/* a file cut in the middle of a frame is a read error, not a silent end */
+	FILE *f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(ftruncate(fileno(f), 24 + 16 + 60 + 16 + 100), 0);
+	fclose(f);
+	in = pcapin_open(path, err);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(pcapin_next(in, &d, &len, &t), 1);
+	ck_assert_int_eq(pcapin_next(in, &d, &len, &t), -1);
+	pcapin_close(in);
+	/* not a capture; a capture of another link type */
+	f = fopen(path, "w");
+	fputs("not a pcap file at all, just text\n", f);
+	fclose(f);
+	ck_assert_ptr_null(pcapin_open(path, err));
+	ck_assert_str_ne(err, "");
+	static const uint8_t raw_ip_hdr[24] = {0xd4, 0xc3, 0xb2, 0xa1, 2,   0, 4, 0,
+					       0,    0,	   0,	 0,    0,   0, 0, 0,
+					       0xff, 0xff, 0,	 0,    101, 0, 0, 0};
+	f = fopen(path, "w");
+	fwrite(raw_ip_hdr, 1, sizeof(raw_ip_hdr), f);
+	fclose(f);
+	ck_assert_ptr_null(pcapin_open(path, err));
+	ck_assert_ptr_nonnull(strstr(err, "not Ethernet"));
+	ck_assert_ptr_null(pcapin_open("/nonexistent/dir/x.pcap", err));
+	ck_assert_ptr_null(pcapout_open("/nonexistent/dir/x.pcap", err));
+	unlink(path);
 }
 END_TEST
 
@@ -718,6 +826,7 @@ static Suite *suite(void)
 	TCase *t = tcase_create("parse");
 	tcase_add_test(t, t_build_parse_all_kinds);
 	tcase_add_test(t, t_ipv4_csum_known);
+	tcase_add_test(t, t_csum_against_reference);
 	tcase_add_test(t, t_checksums_valid_and_checked);
 	tcase_add_test(t, t_udp_csum_zero);
 	tcase_add_test(t, t_udp_csum_ffff);
@@ -734,6 +843,7 @@ static Suite *suite(void)
 	tcase_add_test(t, t_reply_layout);
 	tcase_add_test(t, t_reply_mtu);
 	tcase_add_test(t, t_build_limits);
+	tcase_add_test(t, t_pcap_round_trip);
 	suite_add_tcase(s, t);
 	t = tcase_create("vectors");
 	tcase_set_timeout(t, 120);
