@@ -23,4 +23,17 @@ int cmd_decode(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 
+/* Against Redis (control/cmd_rules.c, cmd_status.c, cmd_ent.c, cmd_sender.c, cmd_stats.c,
+ * cmd_journal.c); each takes --redis HOST:PORT|unix:PATH (default $CW_REDIS, else
+ * 127.0.0.1:6379) and, when it reads, --json. */
+int cmd_push(int argc, char **argv);
+int cmd_activate(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_ent(int argc, char **argv);
+int cmd_sender(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_journal(int argc, char **argv);
+
 #endif

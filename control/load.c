@@ -1,0 +1,343 @@
+/*
+ * load.c - full loads from Redis into an engine, and the value checks (see load.h).
+ *
+ * A bad value in Redis (a USCC of the wrong length, a class name nobody knows, a sender with an
+ * unparsable prefix) is counted and skipped: one analyst's typo must not keep a gateway from
+ * loading everything else.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/load.h"
+
+bool cw_uscc_valid(const char *s, size_t len)
+{
+	if (len != 18)
+		return false;
+	for (size_t i = 0; i < 18; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+			return false;
+	return true;
+}
+
+static bool parse_u32_pos(const char *s, uint32_t *out)
+{
+	if (!s || *s < '0' || *s > '9' || strlen(s) > 10)
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0 || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+bool cw_sender_id_parse(const char *s, uint32_t *id)
+{
+	return parse_u32_pos(s, id);
+}
+
+bool cw_version_parse(const char *s, uint32_t *v)
+{
+	return parse_u32_pos(s, v);
+}
+
+bool cw_sender_value_split(const char *v, size_t vlen, char *prefixes, size_t pcap, char *name,
+			   size_t ncap)
+{
+	const char *bar = memchr(v, '|', vlen);
+	size_t pl = bar ? (size_t)(bar - v) : vlen;
+	size_t nl = bar ? vlen - pl - 1 : 0;
+	if (pl >= pcap || nl >= ncap || memchr(v, 0, vlen))
+		return false;
+	memcpy(prefixes, v, pl);
+	prefixes[pl] = 0;
+	if (bar)
+		memcpy(name, bar + 1, nl);
+	name[nl] = 0;
+	return true;
+}
+
+struct reg_load {
+	struct cw_engine *e;
+	struct cw_regmirror *m;
+	struct cw_load_counts *n;
+};
+
+static bool reg_one(const char *f, size_t flen, const char *v, size_t vlen, void *arg)
+{
+	struct reg_load *L = arg;
+	int cls = cw_class_parse(v, vlen);
+	if (!cw_uscc_valid(f, flen) || cls < 0) {
+		L->n->ent_bad++;
+		return true;
+	}
+	L->n->ents++;
+	if (L->m) {
+		int ch = cw_regmirror_set(L->m, f, (uint8_t)cls);
+		if (ch == 0)
+			return true;
+		if (ch < 0) { /* out of memory: the mirror cannot track it, so neither do we */
+			L->n->ent_full++;
+			return true;
+		}
+	}
+	L->n->ent_changes++;
+	if (cw_registry_set(L->e, f, (enum cw_class)cls) != 0) {
+		L->n->ent_full++;
+		if (L->m)
+			cw_regmirror_del(L->m, f);
+	}
+	return true;
+}
+
+static void reg_gone(const char uscc[18], void *arg)
+{
+	struct reg_load *L = arg;
+	cw_registry_del(L->e, uscc);
+	L->n->ent_removed++;
+}
+
+int cw_load_registry(redisContext *c, struct cw_engine *e, struct cw_regmirror *m,
+		     struct cw_load_counts *n, char *err, size_t errlen)
+{
+	struct reg_load L = {e, m, n};
+	if (m)
+		cw_regmirror_begin(m);
+	if (cw_redis_hscan(c, CW_K_ENT, 10000, reg_one, &L, err, errlen))
+		return -1; /* no sweep: a partial scan must not delete anything */
+	if (m)
+		cw_regmirror_sweep(m, reg_gone, &L);
+	return 0;
+}
+
+struct ids {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static bool ids_push(struct ids *s, uint32_t id)
+{
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		uint32_t *nv = realloc(s->v, nc * sizeof(*nv));
+		if (!nv)
+			return false;
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n++] = id;
+	return true;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct cur_sender {
+	uint32_t id;
+	char *prefixes, *name;
+};
+
+struct snd_load {
+	struct cw_engine *e;
+	struct cw_load_counts *n;
+	struct ids seen, gone;
+	struct cur_sender
+	    *cur; /* what the engine has, by id: unchanged senders are not rewritten */
+	size_t ncur, capcur;
+	bool oom;
+};
+
+static int cmp_cur(const void *a, const void *b)
+{
+	uint32_t x = ((const struct cur_sender *)a)->id, y = ((const struct cur_sender *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static void snd_cur(uint32_t id, const char *prefixes, const char *name, void *arg)
+{
+	struct snd_load *L = arg;
+	if (L->ncur == L->capcur) {
+		size_t nc = L->capcur ? L->capcur * 2 : 64;
+		struct cur_sender *nv = realloc(L->cur, nc * sizeof(*nv));
+		if (!nv) {
+			L->oom = true;
+			return;
+		}
+		L->cur = nv;
+		L->capcur = nc;
+	}
+	struct cur_sender *c = &L->cur[L->ncur];
+	c->id = id;
+	c->prefixes = strdup(prefixes);
+	c->name = strdup(name);
+	if (!c->prefixes || !c->name) {
+		free(c->prefixes);
+		free(c->name);
+		L->oom = true;
+		return;
+	}
+	L->ncur++;
+}
+
+static bool snd_unchanged(const struct snd_load *L, uint32_t id, const char *prefixes,
+			  const char *name)
+{
+	struct cur_sender key = {.id = id};
+	const struct cur_sender *c =
+	    L->ncur ? bsearch(&key, L->cur, L->ncur, sizeof(key), cmp_cur) : NULL;
+	return c && !strcmp(c->prefixes, prefixes) && !strcmp(c->name, name);
+}
+
+static bool snd_one(const char *f, size_t flen, const char *v, size_t vlen, void *arg)
+{
+	struct snd_load *L = arg;
+	char idbuf[16], prefixes[4096], name[512], err[160];
+	uint32_t id;
+	if (flen >= sizeof(idbuf)) {
+		L->n->sender_bad++;
+		return true;
+	}
+	memcpy(idbuf, f, flen);
+	idbuf[flen] = 0;
+	if (!cw_sender_id_parse(idbuf, &id) ||
+	    !cw_sender_value_split(v, vlen, prefixes, sizeof(prefixes), name, sizeof(name)) ||
+	    (!snd_unchanged(L, id, prefixes, name) &&
+	     cw_sender_set(L->e, id, prefixes, name, err, sizeof(err)) != 0)) {
+		L->n->sender_bad++;
+		return true;
+	}
+	L->n->senders++;
+	if (!ids_push(&L->seen, id))
+		L->oom = true;
+	return true;
+}
+
+static void snd_check(uint32_t id, const char *prefixes, const char *name, void *arg)
+{
+	struct snd_load *L = arg;
+	(void)prefixes;
+	(void)name;
+	if (!bsearch(&id, L->seen.v, L->seen.n, sizeof(uint32_t), cmp_u32) &&
+	    !ids_push(&L->gone, id))
+		L->oom = true;
+}
+
+int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts *n, char *err,
+		    size_t errlen)
+{
+	struct snd_load L = {.e = e, .n = n};
+	cw_sender_foreach(e, snd_cur, &L);
+	if (L.ncur)
+		qsort(L.cur, L.ncur, sizeof(*L.cur), cmp_cur);
+	int rc = L.oom ? 0 : cw_redis_hscan(c, CW_K_SENDERS, 1000, snd_one, &L, err, errlen);
+	if (!rc && !L.oom) {
+		if (L.seen.n)
+			qsort(L.seen.v, L.seen.n, sizeof(uint32_t), cmp_u32);
+		cw_sender_foreach(e, snd_check, &L);
+		for (size_t i = 0; !L.oom && i < L.gone.n; i++) {
+			cw_sender_del(e, L.gone.v[i]);
+			n->sender_removed++;
+		}
+	}
+	if (!rc && L.oom) {
+		snprintf(err, errlen, "out of memory loading senders");
+		rc = -1;
+	}
+	free(L.seen.v);
+	free(L.gone.v);
+	for (size_t i = 0; i < L.ncur; i++) {
+		free(L.cur[i].prefixes);
+		free(L.cur[i].name);
+	}
+	free(L.cur);
+	return rc;
+}
+
+int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t *len, char *err,
+			 size_t errlen)
+{
+	*text = NULL;
+	*len = 0;
+	if (!*version) {
+		redisReply *r = cw_redis_cmdv(c, err, errlen, "GET", CW_K_ACTIVE, NULL);
+		if (!r)
+			return -1;
+		if (r->type == REDIS_REPLY_NIL) {
+			freeReplyObject(r);
+			return 0;
+		}
+		const char *s = cw_reply_str(r);
+		bool ok = s && r->type == REDIS_REPLY_STRING && cw_version_parse(s, version);
+		if (!ok)
+			snprintf(err, errlen, "%s holds '%.40s', not a version", CW_K_ACTIVE,
+				 s ? s : (r->type == REDIS_REPLY_ERROR ? r->str : "?"));
+		freeReplyObject(r);
+		if (!ok)
+			return -1;
+	}
+	char key[64];
+	snprintf(key, sizeof(key), CW_K_RULESET_PREFIX "%" PRIu32, *version);
+	redisReply *r = cw_redis_cmdv(c, err, errlen, "GET", key, NULL);
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_STRING) {
+		snprintf(err, errlen, "v%" PRIu32 ": %s %s", *version, key,
+			 r->type == REDIS_REPLY_NIL ? "does not exist" : "is not a string");
+		freeReplyObject(r);
+		return -1;
+	}
+	*text = malloc(r->len + 1);
+	if (!*text) {
+		snprintf(err, errlen, "out of memory");
+		freeReplyObject(r);
+		return -1;
+	}
+	memcpy(*text, r->str, r->len);
+	(*text)[r->len] = 0;
+	*len = r->len;
+	freeReplyObject(r);
+	return 1;
+}
+
+struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
+				    const struct cw_snapshot *base, char *err, size_t errlen)
+{
+	struct cw_parse_error ev[4];
+	struct cw_parse_errors errs = {.v = ev, .cap = 4};
+	char vtag[24] = "";
+	if (version)
+		snprintf(vtag, sizeof(vtag), "v%" PRIu32 ": ", version);
+	struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
+	if (!rs) {
+		char first[200] = "unknown error";
+		if (errs.n)
+			cw_parse_error_format(&errs.v[0], first, sizeof(first));
+		if (errs.total > 1)
+			snprintf(err, errlen, "%s%s (and %" PRIu32 " more)", vtag, first,
+				 errs.total - 1);
+		else
+			snprintf(err, errlen, "%s%s", vtag, first);
+		return NULL;
+	}
+	if (version && rs->version != version) {
+		snprintf(err, errlen,
+			 "%s" CW_K_RULESET_PREFIX "%" PRIu32 " says `version %" PRIu32 "`", vtag,
+			 version, rs->version);
+		cw_ruleset_free(rs);
+		return NULL;
+	}
+	char berr[256] = "";
+	struct cw_snapshot *s = base ? cw_snapshot_build_delta(base, rs, berr, sizeof(berr))
+				     : cw_snapshot_build(rs, berr, sizeof(berr));
+	if (!s)
+		snprintf(err, errlen, "%s%s", vtag, berr[0] ? berr : "build failed");
+	return s;
+}

@@ -1,0 +1,54 @@
+/*
+ * load.h - reading the gateway's state out of Redis into an engine (DESIGN §6 full load), and
+ * checking the values that any client may have written there.
+ *
+ * Why this file exists: the control thread's full load and `cwctl simulate --redis` read the
+ * same keys the same way, and the event path validates single values with the same rules as
+ * the bulk path (a USCC is 18 code characters, a class one of the six names, a sender value
+ * "PREFIXES|NAME").
+ */
+#ifndef CW_CONTROL_LOAD_H
+#define CW_CONTROL_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control/redisx.h"
+#include "control/regmirror.h"
+#include "rules/engine.h"
+
+struct cw_load_counts {
+	uint64_t ents, ent_changes, ent_removed, ent_bad, ent_full;
+	uint64_t senders, sender_removed, sender_bad;
+};
+
+/* 18 characters of [0-9A-Z]. */
+bool cw_uscc_valid(const char *s, size_t len);
+/* A decimal sender id 1..2^32-1. */
+bool cw_sender_id_parse(const char *s, uint32_t *id);
+/* Splits "PREFIXES|NAME" (a value without '|' is all prefixes, empty name) into the buffers. */
+bool cw_sender_value_split(const char *v, size_t vlen, char *prefixes, size_t pcap, char *name,
+			   size_t ncap);
+/* A decimal rule-set version 1..2^32-1. */
+bool cw_version_parse(const char *s, uint32_t *v);
+
+/* Loads cw:ent. With a mirror: only changed entries are written and entries gone from Redis are
+ * deleted (mark and sweep, nothing is cleared). Without: every entry is set. 0 or -1. */
+int cw_load_registry(redisContext *c, struct cw_engine *e, struct cw_regmirror *m,
+		     struct cw_load_counts *n, char *err, size_t errlen);
+/* Loads cw:senders; senders that are not in Redis any more are deleted. 0 or -1. */
+int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts *n, char *err,
+		    size_t errlen);
+/* Reads the text of rule set `version`, or of cw:ruleset:active when version is 0. Returns 1
+ * with *text (malloc, NUL-terminated) set, 0 when there is no active version (*text NULL), -1
+ * on a connection error or a missing text (err filled; *version still says which). */
+int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t *len, char *err,
+			 size_t errlen);
+
+/* Parses and builds rule-set text that must carry `version` (0: any), as a delta on base when
+ * base is not NULL. NULL with "v<version>: line:column: message" style errors in err. */
+struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
+				    const struct cw_snapshot *base, char *err, size_t errlen);
+
+#endif

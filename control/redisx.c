@@ -1,0 +1,296 @@
+/*
+ * redisx.c - hiredis chores shared by the control thread and `cwctl` (see redisx.h).
+ *
+ * Replies come from a server we do not control (any client may have written odd values), so
+ * every reader here checks types and sizes before it looks inside.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control/redisx.h"
+
+int cw_redis_addr_parse(const char *s, struct cw_redis_addr *a, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	if (!s || !*s)
+		s = CW_REDIS_DEFAULT;
+	if (!strncmp(s, "unix:", 5)) {
+		if (!s[5] || strlen(s + 5) >= sizeof(a->host)) {
+			snprintf(err, errlen, "bad unix socket path in '%s'", s);
+			return -1;
+		}
+		a->unix_socket = true;
+		strcpy(a->host, s + 5);
+		return 0;
+	}
+	const char *host = s, *port = NULL;
+	size_t hlen;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+		if (!end) {
+			snprintf(err, errlen, "bad address '%s' (missing ']')", s);
+			return -1;
+		}
+		host = s + 1;
+		hlen = (size_t)(end - host);
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1]) {
+			snprintf(err, errlen, "bad address '%s'", s);
+			return -1;
+		}
+	} else {
+		const char *colon = strrchr(s, ':');
+		if (colon && strchr(s, ':') != colon) /* bare IPv6 without a port */
+			colon = NULL;
+		hlen = colon ? (size_t)(colon - s) : strlen(s);
+		port = colon ? colon + 1 : NULL;
+	}
+	if (hlen == 0 || hlen >= sizeof(a->host)) {
+		snprintf(err, errlen, "bad host in '%s'", s);
+		return -1;
+	}
+	memcpy(a->host, host, hlen);
+	a->host[hlen] = 0;
+	a->port = 6379;
+	if (port) {
+		char *end;
+		errno = 0;
+		long p = strtol(port, &end, 10);
+		if (errno || end == port || *end || p < 1 || p > 65535) {
+			snprintf(err, errlen, "bad port in '%s'", s);
+			return -1;
+		}
+		a->port = (int)p;
+	}
+	return 0;
+}
+
+void cw_redis_addr_format(const struct cw_redis_addr *a, char *buf, size_t cap)
+{
+	if (a->unix_socket)
+		snprintf(buf, cap, "unix:%s", a->host);
+	else if (strchr(a->host, ':'))
+		snprintf(buf, cap, "[%s]:%d", a->host, a->port);
+	else
+		snprintf(buf, cap, "%s:%d", a->host, a->port);
+}
+
+redisContext *cw_redis_connect(const struct cw_redis_addr *a, int timeout_ms, char *err,
+			       size_t errlen)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	redisContext *c = a->unix_socket ? redisConnectUnixWithTimeout(a->host, tv)
+					 : redisConnectWithTimeout(a->host, a->port, tv);
+	char where[300];
+	cw_redis_addr_format(a, where, sizeof(where));
+	if (!c) {
+		snprintf(err, errlen, "redis %s: out of memory", where);
+		return NULL;
+	}
+	if (c->err) {
+		snprintf(err, errlen, "redis %s: %s", where, c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	redisSetTimeout(c, tv);
+	if (!a->unix_socket)
+		redisEnableKeepAlive(c);
+	return c;
+}
+
+redisReply *cw_redis_cmd(redisContext *c, char *err, size_t errlen, int argc, const char **argv,
+			 const size_t *lens)
+{
+	size_t small[64] = {0}, *l = NULL;
+	bool heap = false;
+	if (!lens) {
+		heap = argc > 64;
+		l = heap ? malloc((size_t)argc * sizeof(*l)) : small;
+		if (!l) {
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+		for (int i = 0; i < argc; i++)
+			l[i] = strlen(argv[i]);
+		lens = l;
+	}
+	redisReply *r = redisCommandArgv(c, argc, argv, lens);
+	if (heap)
+		free(l);
+	if (!r)
+		snprintf(err, errlen, "redis: %s", c->err ? c->errstr : "no reply");
+	return r;
+}
+
+redisReply *cw_redis_cmdv(redisContext *c, char *err, size_t errlen, ...)
+{
+	const char *argv[64];
+	int argc = 0;
+	va_list ap;
+	va_start(ap, errlen);
+	const char *s;
+	while (argc < 64 && (s = va_arg(ap, const char *)) != NULL)
+		argv[argc++] = s;
+	va_end(ap);
+	return cw_redis_cmd(c, err, errlen, argc, argv, NULL);
+}
+
+bool cw_reply_is_error(const redisReply *r)
+{
+	return r && r->type == REDIS_REPLY_ERROR;
+}
+
+const char *cw_reply_str(const redisReply *r)
+{
+	if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
+		return r->str;
+	return NULL;
+}
+
+bool cw_stream_id_parse(const char *s, struct cw_stream_id *id)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	id->ms = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	id->seq = 0;
+	if (*end == '-') {
+		const char *q = end + 1;
+		if (*q < '0' || *q > '9')
+			return false;
+		id->seq = strtoull(q, &end, 10);
+		if (errno)
+			return false;
+	}
+	return *end == 0;
+}
+
+int cw_stream_id_cmp(struct cw_stream_id a, struct cw_stream_id b)
+{
+	if (a.ms != b.ms)
+		return a.ms < b.ms ? -1 : 1;
+	if (a.seq != b.seq)
+		return a.seq < b.seq ? -1 : 1;
+	return 0;
+}
+
+void cw_stream_id_format(struct cw_stream_id id, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
+}
+
+static bool reply_u64(const redisReply *r, uint64_t *v)
+{
+	if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+		return false;
+	*v = (uint64_t)r->integer;
+	return true;
+}
+
+bool cw_stream_info_parse(const redisReply *r, struct cw_stream_info *si)
+{
+	memset(si, 0, sizeof(*si));
+	if (!r)
+		return false;
+	if (r->type == REDIS_REPLY_ERROR)
+		return strstr(r->str, "no such key") != NULL;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
+		return false;
+	bool have_len = false, have_added = false, have_last = false, have_del = false;
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const char *k = cw_reply_str(r->element[i]);
+		const redisReply *v = r->element[i + 1];
+		if (!k)
+			return false;
+		if (!strcmp(k, "length"))
+			have_len = reply_u64(v, &si->length);
+		else if (!strcmp(k, "entries-added"))
+			have_added = reply_u64(v, &si->entries_added);
+		else if (!strcmp(k, "last-generated-id"))
+			have_last = cw_stream_id_parse(cw_reply_str(v), &si->last_generated);
+		else if (!strcmp(k, "max-deleted-entry-id"))
+			have_del = cw_stream_id_parse(cw_reply_str(v), &si->max_deleted);
+		else if (!strcmp(k, "first-entry") && v->type == REDIS_REPLY_ARRAY &&
+			 v->elements >= 1)
+			cw_stream_id_parse(cw_reply_str(v->element[0]), &si->first);
+	}
+	if (!have_len || !have_added || !have_last || !have_del)
+		return false;
+	si->exists = true;
+	return true;
+}
+
+const char *cw_entry_field(const redisReply *fields, const char *name)
+{
+	if (!fields || fields->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+		const char *k = cw_reply_str(fields->element[i]);
+		if (k && !strcmp(k, name))
+			return cw_reply_str(fields->element[i + 1]);
+	}
+	return NULL;
+}
+
+int cw_redis_hscan(redisContext *c, const char *key, unsigned count,
+		   bool (*fn)(const char *field, size_t flen, const char *value, size_t vlen,
+			      void *arg),
+		   void *arg, char *err, size_t errlen)
+{
+	char cursor[32] = "0", cnt[16];
+	snprintf(cnt, sizeof(cnt), "%u", count ? count : 1000);
+	do {
+		redisReply *r =
+		    cw_redis_cmdv(c, err, errlen, "HSCAN", key, cursor, "COUNT", cnt, NULL);
+		if (!r)
+			return -1;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    !cw_reply_str(r->element[0]) || r->element[1]->type != REDIS_REPLY_ARRAY) {
+			snprintf(err, errlen, "HSCAN %s: %s", key,
+				 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		const redisReply *kv = r->element[1];
+		bool go = true;
+		for (size_t i = 0; go && i + 1 < kv->elements; i += 2) {
+			const redisReply *f = kv->element[i], *v = kv->element[i + 1];
+			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+				continue;
+			go = fn(f->str, f->len, v->str, v->len, arg);
+		}
+		freeReplyObject(r);
+		if (!go)
+			return 0;
+	} while (strcmp(cursor, "0"));
+	return 0;
+}
+
+uint64_t cw_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t cw_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cw_mono_ms(void)
+{
+	return cw_mono_ns() / 1000000;
+}
