@@ -102,7 +102,7 @@ unit: $(UNIT_TESTS)
 	@bash tests/run-unit.sh $(BUILD) $(UNIT_TESTS)
 
 integration: all
-	@bash tests/run-integration.sh $(BUILD)
+	@for s in tests/integration/*.sh; do echo "== $$s"; bash $$s || exit 1; done
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all

@@ -964,23 +964,6 @@ static bool wr_replies(struct cw_sync *s, unsigned cmds, unsigned *errors)
 	return true;
 }
 
-static void count_one(uint32_t id, const char *p, const char *n, void *arg)
-{
-	(void)id;
-	(void)p;
-	(void)n;
-	(*(uint32_t *)arg)++;
-}
-
-/* Counted by walking the table: rte_hash_count() also counts deleted slots that wait for their
- * RCU grace period (RTE_HASH_QSBR_MODE_DQ), so it runs high after deletions. */
-static uint32_t sender_count(const struct cw_engine *e)
-{
-	uint32_t n = 0;
-	cw_sender_foreach(e, count_one, &n);
-	return n;
-}
-
 static void write_node(struct cw_sync *s, struct fields *f)
 {
 	if (!wr_ready(s))
@@ -996,8 +979,8 @@ static void write_node(struct cw_sync *s, struct fields *f)
 	fields_kv(f, "status", "%s", s->error ? "error" : "ok");
 	fields_kv(f, "error", "%s", s->error_text);
 	fields_kv(f, "applied_ms", "%" PRIu64, s->applied_ms);
-	fields_kv(f, "ent_count", "%" PRIu32, s->reg.n); /* the mirror: exact, see sender_count */
-	fields_kv(f, "sender_count", "%" PRIu32, sender_count(s->e));
+	fields_kv(f, "ent_count", "%" PRIu32, cw_registry_count(s->e));
+	fields_kv(f, "sender_count", "%" PRIu32, cw_sender_count(s->e));
 	fields_kv(f, "last_event", "%s", s->loaded ? pos : "");
 	fields_kv(f, "updated_ms", "%" PRIu64, cw_wall_ms());
 	fields_kv(f, "state", "%s", s->state);

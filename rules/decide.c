@@ -24,8 +24,6 @@
 #define CHUNK_ITEMS 4096
 #define NO_RULE     UINT32_MAX
 
-bool cw_sender_allows(const struct cw_sender *s, const uint8_t *ip, bool v6);
-
 /* One message of the chunk, from framing to verdict. */
 struct pending {
 	struct cwp_raw_msg raw;

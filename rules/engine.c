@@ -169,14 +169,21 @@ int cw_registry_set(struct cw_engine *e, const char uscc[18], enum cw_class cls)
 {
 	if (!is_uscc(uscc) || (int)cls < 0 || (int)cls >= CW_NUM_CLASSES)
 		return -EINVAL;
+	bool is_new = rte_hash_lookup(e->registry, uscc) < 0;
 	int rc = rte_hash_add_key_data(e->registry, uscc, (void *)(uintptr_t)cls);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	e->n_registry += is_new;
+	return 0;
 }
 
 int cw_registry_del(struct cw_engine *e, const char uscc[18])
 {
 	int rc = rte_hash_del_key(e->registry, uscc);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	e->n_registry--;
+	return 0;
 }
 
 int cw_registry_get(const struct cw_engine *e, const char uscc[18])
@@ -189,7 +196,7 @@ int cw_registry_get(const struct cw_engine *e, const char uscc[18])
 
 uint32_t cw_registry_count(const struct cw_engine *e)
 {
-	return (uint32_t)rte_hash_count(e->registry);
+	return e->n_registry;
 }
 
 void cw_registry_clear(struct cw_engine *e)
@@ -197,7 +204,7 @@ void cw_registry_clear(struct cw_engine *e)
 	const void *key;
 	void *data;
 	uint32_t it = 0;
-	char (*keys)[18] = malloc(18 * (size_t)(rte_hash_count(e->registry) + 1));
+	char (*keys)[18] = malloc(18 * (size_t)(e->n_registry + 1));
 	uint32_t n = 0;
 	if (!keys)
 		return;
@@ -297,7 +304,6 @@ static bool prefix_contains(const struct cw_prefix *p, const uint8_t *ip, bool v
 	return (p->addr[full] & mask) == (ip[full] & mask);
 }
 
-bool cw_sender_allows(const struct cw_sender *s, const uint8_t *ip, bool v6);
 bool cw_sender_allows(const struct cw_sender *s, const uint8_t *ip, bool v6)
 {
 	for (uint32_t i = 0; i < s->n_prefixes; i++)
@@ -375,6 +381,8 @@ int cw_sender_set(struct cw_engine *e, uint32_t id, const char *prefixes, const 
 	if (old) {
 		grace_period(e);
 		free_sender(old, false);
+	} else {
+		e->n_senders++;
 	}
 	return 0;
 }
@@ -385,6 +393,7 @@ int cw_sender_del(struct cw_engine *e, uint32_t id)
 	if (rte_hash_lookup_data(e->senders, &id, &old) < 0)
 		return -ENOENT;
 	rte_hash_del_key(e->senders, &id);
+	e->n_senders--;
 	grace_period(e);
 	free_sender(old, true);
 	return 0;
@@ -392,7 +401,7 @@ int cw_sender_del(struct cw_engine *e, uint32_t id)
 
 uint32_t cw_sender_count(const struct cw_engine *e)
 {
-	return (uint32_t)rte_hash_count(e->senders);
+	return e->n_senders;
 }
 
 void cw_sender_clear(struct cw_engine *e)

@@ -54,9 +54,15 @@ struct cw_engine {
 	_Atomic(struct cw_snapshot *) active;
 	struct rte_hash *registry; /* USCC[18] -> class */
 	struct rte_hash *senders;  /* u32 id -> struct cw_sender * */
+	/* Kept by the single writer: rte_hash_count() also counts deleted slots still waiting
+	 * for their RCU grace period, so it runs high after deletions. */
+	uint32_t n_registry, n_senders;
 	struct cw_store *manifests;
 	struct cw_store *ecom;
 	struct cw_store *ledger;
 };
+
+/* True when ip (4 or 16 bytes) lies in one of the sender's prefixes. */
+bool cw_sender_allows(const struct cw_sender *s, const uint8_t *ip, bool v6);
 
 #endif

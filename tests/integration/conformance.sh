@@ -10,4 +10,4 @@ fi
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 build/cwctl simulate --rules "$V/rules.cw" --registry "$V/registry.csv" \
 	--senders "$V/senders.csv" --in "$V/requests.pcap" --out "$out/got.pcap" >"$out/summary.txt"
-build/tests/tools/respcmp "$V/responses.pcap" "$out/got.pcap"
+build/tests/tools/pcapcmp seq "$out/got.pcap" "$V/responses.pcap"
