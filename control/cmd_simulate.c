@@ -30,6 +30,7 @@ struct sim_opts {
 	unsigned mtu;
 	uint16_t udp_port;
 	bool json;
+	bool linear; /* reference evaluation, no ACL */
 };
 
 struct frame_rec {
@@ -71,13 +72,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
 		"                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
-		"                      [--json] [--diff R2]\n"
+		"                      [--json] [--diff R2] [--linear]\n"
 		"\n"
 		"Decides the requests of IN.pcap with the same engine as the gateway, offline and\n"
 		"single-threaded, and writes the response frames the gateway would send to OUT.pcap.\n"
 		"Without --senders every sender id is accepted from any address.\n"
 		"--diff R2  decide the same traffic under R2 too and report what changes: a mode\n"
 		"           transition matrix, rule hits under both, example declarations.\n"
+		"--linear   evaluate every rule in turn instead of the rte_acl tables: the slow\n"
+		"           reference the tables are checked against (same answers, or a bug).\n"
 		"Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
@@ -121,7 +124,7 @@ static int load_capture(const char *path, struct capture *c)
 	return rc < 0 ? -1 : 0;
 }
 
-static struct cw_snapshot *compile_rules(const char *path)
+static struct cw_snapshot *compile_rules(const char *path, bool linear)
 {
 	size_t len;
 	char *text = cw_read_file(path, &len);
@@ -139,7 +142,8 @@ static struct cw_snapshot *compile_rules(const char *path)
 		return NULL;
 	}
 	char err[256];
-	struct cw_snapshot *s = cw_snapshot_build(rs, err, sizeof(err));
+	struct cw_snapshot *s = linear ? cw_snapshot_build_linear(rs, err, sizeof(err))
+				       : cw_snapshot_build(rs, err, sizeof(err));
 	if (!s)
 		fprintf(stderr, "cwctl simulate: %s: %s\n", path, err);
 	return s;
@@ -177,7 +181,7 @@ static int setup_engine(struct run *r, const struct sim_opts *o, const char *rul
 		fprintf(stderr, "cwctl simulate: %s\n", err);
 		return CWCTL_ENV;
 	}
-	struct cw_snapshot *s = compile_rules(rules);
+	struct cw_snapshot *s = compile_rules(rules, o->linear);
 	if (!s)
 		return CWCTL_BAD;
 	cw_engine_publish(r->e, s, false);
@@ -487,7 +491,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		{"senders", required_argument, 0, 's'}, {"in", required_argument, 0, 'i'},
 		{"out", required_argument, 0, 'o'},    {"replay-window", required_argument, 0, 'w'},
 		{"mtu", required_argument, 0, 'm'},    {"udp-port", required_argument, 0, 'p'},
-		{"json", no_argument, 0, 'j'},         {"diff", required_argument, 0, 'd'},
+		{"json", no_argument, 0, 'j'}, {"linear", no_argument, 0, 'L'},         {"diff", required_argument, 0, 'd'},
 		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
@@ -505,6 +509,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'm': o->mtu = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'p': o->udp_port = (uint16_t)strtoul(optarg, NULL, 10); break;
 		case 'j': o->json = true; break;
+		case 'L': o->linear = true; break;
 		case 'd': o->diff = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return CWCTL_USAGE;

@@ -69,7 +69,7 @@ static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
 
 /* Rules whose ranges make one trie too big are split over several contexts (rte_acl gives up
  * past 8 tries); a key is classified in each and the best result per mode is kept. */
-#define MAX_ACL_PARTS 16
+#define MAX_ACL_PARTS 48
 struct cw_acl_set {
 	struct rte_acl_ctx *ctx[MAX_ACL_PARTS];
 	unsigned n_ctx;
@@ -505,22 +505,116 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 		free(hsp);
 }
 
-static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *v, uint32_t n, int *rc)
+/* ---------------------------------------------------------------- ACL contexts
+ *
+ * Why rules are grouped: rte_acl merges all rules of a context into one trie, and a trie over
+ * several independent range fields grows with the product of their boundaries (a wildcard-HS
+ * "total_value >= X" rule is copied under every HS path of the "hs H and unit_value < Y"
+ * rules). Rules are therefore grouped by which amount fields they constrain, and each group gets
+ * its own context whose layout holds only the key words that some rule of the group uses: the
+ * build stays small and each classification walks fewer bytes. A group that still does not fit
+ * is halved until it does. */
+
+/* Key words (rte_acl input indexes) and the fields in each. */
+static const uint8_t word_of_field[NUM_FIELDS] = {
+	[F_CLS_DIR] = 0, [F_MSG_DOCS] = 1, [F_TRANSPORT] = 1, [F_TRADE_MODE] = 1, [F_PORT] = 2,
+	[F_ORIGIN] = 2,	 [F_COUNTRY] = 3,  [F_HS_TAIL] = 3,   [F_FLAGS] = 3,	  [F_HS8] = 4,
+	[F_DECLARANT] = 5, [F_OWNER] = 6,  [F_QUANTITY] = 7,  [F_VALUE] = 8,	  [F_TOTAL] = 9,
+	[F_UNIT] = 10};
+#define NUM_WORDS 11
+
+/* Build-time ceiling of one context's run-time tables: past it rte_acl splits tries further
+ * or fails, and a failing group is halved. */
+#define ACL_MAX_SIZE (256u << 20)
+
+struct acl_layout {
+	unsigned n_fields;
+	uint8_t field[NUM_FIELDS]; /* compact position -> field of struct cw_acl_key */
+	struct rte_acl_field_def defs[NUM_FIELDS];
+};
+
+static bool field_is_wild(const struct rte_acl_field *f, unsigned fi)
 {
+	if (field_defs[fi].type == RTE_ACL_FIELD_TYPE_BITMASK)
+		return f->mask_range.u8 == 0;
+	switch (field_defs[fi].size) {
+	case 1:
+		return f->value.u8 == 0 && f->mask_range.u8 == UINT8_MAX;
+	case 2:
+		return f->value.u16 == 0 && f->mask_range.u16 == UINT16_MAX;
+	default:
+		return f->value.u32 == 0 && f->mask_range.u32 == UINT32_MAX;
+	}
+}
+
+/* The key words a rule constrains (bit w: word w). */
+static unsigned rule_shape(const struct cw_acl_rule *r)
+{
+	unsigned shape = 1;
+	for (unsigned fi = 0; fi < NUM_FIELDS; fi++)
+		if (!field_is_wild(&r->field[fi], fi))
+			shape |= 1u << word_of_field[fi];
+	return shape;
+}
+
+/* The words used by any of the rules; word 0 always (rte_acl wants a 1-byte first field). */
+static void layout_of(const struct cw_acl_rule *const *v, uint32_t n, struct acl_layout *l)
+{
+	bool used[NUM_WORDS] = {[0] = true};
+	for (uint32_t i = 0; i < n; i++)
+		for (unsigned fi = 0; fi < NUM_FIELDS; fi++)
+			if (!used[word_of_field[fi]] && !field_is_wild(&v[i]->field[fi], fi))
+				used[word_of_field[fi]] = true;
+	uint8_t input_of_word[NUM_WORDS] = {0};
+	unsigned n_inputs = 0;
+	for (unsigned w = 0; w < NUM_WORDS; w++)
+		if (used[w])
+			input_of_word[w] = (uint8_t)n_inputs++;
+	l->n_fields = 0;
+	for (unsigned fi = 0; fi < NUM_FIELDS; fi++) {
+		if (!used[word_of_field[fi]])
+			continue;
+		unsigned j = l->n_fields++;
+		l->field[j] = (uint8_t)fi;
+		l->defs[j] = field_defs[fi];
+		l->defs[j].field_index = (uint8_t)j;
+		l->defs[j].input_index = input_of_word[word_of_field[fi]];
+	}
+}
+
+static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *const *v, uint32_t n,
+					 const struct acl_layout *l, int *rc)
+{
+	size_t rule_size = RTE_ACL_RULE_SZ(l->n_fields);
+	uint8_t *packed = malloc(rule_size * n);
+	if (!packed) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct rte_acl_rule *r = (struct rte_acl_rule *)(packed + rule_size * i);
+		r->data = v[i]->data;
+		for (unsigned j = 0; j < l->n_fields; j++)
+			r->field[j] = v[i]->field[l->field[j]];
+	}
 	char name[32];
 	name_object(name, sizeof(name), "acl");
 	struct rte_acl_param p = {.name = name,
 				  .socket_id = SOCKET_ID_ANY,
-				  .rule_size = RTE_ACL_RULE_SZ(NUM_FIELDS),
+				  .rule_size = (uint32_t)rule_size,
 				  .max_rule_num = n};
 	struct rte_acl_ctx *ctx = rte_acl_create(&p);
 	if (!ctx) {
 		*rc = -rte_errno;
+		free(packed);
 		return NULL;
 	}
-	struct rte_acl_config cfg = {.num_categories = CWP_NUM_MODES, .num_fields = NUM_FIELDS};
-	memcpy(cfg.defs, field_defs, sizeof(field_defs));
-	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)v, n);
+	struct rte_acl_config cfg = {.num_categories = CWP_NUM_MODES,
+				     .num_fields = l->n_fields,
+				     .max_size = ACL_MAX_SIZE};
+	memcpy(cfg.defs, l->defs, sizeof(l->defs[0]) * l->n_fields);
+	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)packed, n);
+	free(packed);
 	if (*rc == 0)
 		*rc = rte_acl_build(ctx, &cfg);
 	if (*rc) {
@@ -530,18 +624,21 @@ static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *v, uint32_t n
 	return ctx;
 }
 
-/* Builds v[0..n) into set, halving the rule list while a part does not fit. */
-static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *v, uint32_t n)
+/* Builds v[0..n) into set, halving the rule list while a part does not fit. Each part gets the
+ * layout of its own rules. */
+static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *const *v, uint32_t n)
 {
 	int rc;
 	if (set->n_ctx == MAX_ACL_PARTS)
 		return -ENOMEM;
-	struct rte_acl_ctx *ctx = acl_build_one(v, n, &rc);
+	struct acl_layout l;
+	layout_of(v, n, &l);
+	struct rte_acl_ctx *ctx = acl_build_one(v, n, &l, &rc);
 	if (ctx) {
 		set->ctx[set->n_ctx++] = ctx;
 		return 0;
 	}
-	if (rc != -ENOMEM || n < 2)
+	if ((rc != -ENOMEM && rc != -ERANGE) || n < 2)
 		return rc;
 	rc = acl_build_parts(set, v, n / 2);
 	return rc ? rc : acl_build_parts(set, v + n / 2, n - n / 2);
@@ -556,7 +653,107 @@ static void acl_free(struct cw_acl_set *set)
 	free(set);
 }
 
-static struct cw_acl_set *acl_build(struct expander *x, char *err, size_t errlen)
+struct shaped {
+	uint32_t shape, index;
+};
+
+static int shaped_cmp(const void *a, const void *b)
+{
+	const struct shaped *x = a, *y = b;
+	if (x->shape != y->shape)
+		return x->shape < y->shape ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Rules that the ACL does not hold are evaluated one by one (exact, slower per rule). */
+struct slow_list {
+	struct cw_snapshot *s;
+	bool *mark; /* per rule index: already listed */
+};
+
+static void slow_add(struct slow_list *sl, uint32_t rule_index)
+{
+	if (!sl->mark[rule_index]) {
+		sl->mark[rule_index] = true;
+		sl->s->slow[sl->s->n_slow++] = rule_index;
+	}
+}
+
+/* A group this small costs less checked rule by rule than classified in a context of its own. */
+#define MIN_ACL_GROUP 8
+
+static void group_to_slow(struct slow_list *sl, const struct cw_acl_rule *const *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		slow_add(sl, v[i]->data.userdata - 1);
+}
+
+/* One group into the set; when it is small, or does not fit in the contexts left, its rules go
+ * to the slow list instead: never a failed snapshot because of rte_acl's limits. */
+static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
+			   const struct cw_acl_rule *const *v, uint32_t n)
+{
+	if (n < MIN_ACL_GROUP) {
+		group_to_slow(sl, v, n);
+		return 0;
+	}
+	unsigned before = set->n_ctx;
+	int rc = acl_build_parts(set, v, n);
+	if (rc == 0)
+		return 0;
+	while (set->n_ctx > before)
+		rte_acl_free(set->ctx[--set->n_ctx]);
+	if (rc != -ENOMEM && rc != -ERANGE)
+		return rc;
+	group_to_slow(sl, v, n);
+	return 0;
+}
+
+struct group {
+	uint32_t start, n;
+};
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	return x->n != y->n ? (x->n > y->n ? -1 : 1) : (x->start > y->start) - (x->start < y->start);
+}
+
+/* Groups the expanded rules by shape (input order kept within a group) and builds the groups,
+ * biggest first, into the set. */
+static int acl_build_groups(struct cw_acl_set *set, struct slow_list *sl, const struct expander *x)
+{
+	struct shaped *sh = malloc(sizeof(*sh) * x->n);
+	const struct cw_acl_rule **order = malloc(sizeof(*order) * x->n);
+	struct group *groups = malloc(sizeof(*groups) * x->n);
+	uint32_t n_groups = 0;
+	int rc = 0;
+	if (!sh || !order || !groups) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < x->n; i++)
+		sh[i] = (struct shaped){rule_shape(&x->v[i]), i};
+	qsort(sh, x->n, sizeof(*sh), shaped_cmp);
+	for (uint32_t i = 0; i < x->n; i++)
+		order[i] = &x->v[sh[i].index];
+	for (uint32_t g = 0, end; g < x->n; g = end) {
+		for (end = g + 1; end < x->n && sh[end].shape == sh[g].shape;)
+			end++;
+		groups[n_groups++] = (struct group){g, end - g};
+	}
+	qsort(groups, n_groups, sizeof(*groups), group_cmp);
+	for (uint32_t g = 0; g < n_groups && !rc; g++)
+		rc = acl_build_group(set, sl, order + groups[g].start, groups[g].n);
+out:
+	free(sh);
+	free(order);
+	free(groups);
+	return rc;
+}
+
+static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, char *err,
+				    size_t errlen)
 {
 	struct cw_acl_set *set = calloc(1, sizeof(*set));
 	if (!set)
@@ -564,7 +761,7 @@ static struct cw_acl_set *acl_build(struct expander *x, char *err, size_t errlen
 	set->n_acl_rules = x->n;
 	if (!x->n)
 		return set; /* nothing to classify */
-	int rc = acl_build_parts(set, x->v, x->n);
+	int rc = acl_build_groups(set, sl, x);
 	if (rc) {
 		snprintf(err, errlen, "rte_acl build of %u rules: %s", x->n, strerror(-rc));
 		acl_free(set);
@@ -608,21 +805,28 @@ static uint32_t acl_priority(const struct cw_snapshot *s, uint32_t rule_index)
 	return RTE_ACL_MAX_PRIORITY - 1 - s->rank[rule_index];
 }
 
-/* Rules [0, n_rules) selected by want[i] (NULL: all) go to the ACL or to the slow list. */
+/* Rules [0, n_rules) selected by want[i] (NULL: all) go to the ACL or to the slow list (all of
+ * them to the slow list in a linear snapshot). */
 static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *uscc_ids,
-				      const bool *want, char *err, size_t errlen)
+				      const bool *want, bool linear, char *err, size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
 	struct expander x = {.rs = rs, .uscc_ids = uscc_ids};
+	struct slow_list sl = {.s = s, .mark = calloc(rs->n_rules + 1, sizeof(bool))};
 	s->slow = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
-	if (!s->slow)
-		return NULL;
+	struct cw_acl_set *set = NULL;
+	if (!s->slow || !sl.mark)
+		goto out;
+	if (s->base) /* the base's slow rules that this delta keeps */
+		for (uint32_t k = 0; k < s->base->n_slow; k++)
+			if (s->base_map[s->base->slow[k]] != NO_RULE)
+				slow_add(&sl, s->base_map[s->base->slow[k]]);
 	for (uint32_t i = 0; i < rs->n_rules; i++) {
 		const struct cw_rule *r = &rs->rules[i];
 		if (r->never)
 			continue;
-		if (!rule_fits_acl(r)) {
-			s->slow[s->n_slow++] = i;
+		if (linear || !rule_fits_acl(r)) {
+			slow_add(&sl, i);
 			continue;
 		}
 		if (want && !want[i])
@@ -630,12 +834,13 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 		expand_rule(&x, r, i, acl_priority(s, i));
 		if (x.error) {
 			snprintf(err, errlen, "out of memory expanding rules");
-			free(x.v);
-			return NULL;
+			goto out;
 		}
 	}
-	struct cw_acl_set *set = acl_build(&x, err, errlen);
+	set = acl_build(&x, &sl, err, errlen);
+out:
 	free(x.v);
+	free(sl.mark);
 	return set;
 }
 
@@ -663,7 +868,8 @@ static int build_common(struct cw_snapshot *s, uint32_t **uscc_ids, char *err, s
 	return 0;
 }
 
-struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen)
+static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err,
+				      size_t errlen)
 {
 	struct cw_snapshot *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -672,15 +878,26 @@ struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t e
 	}
 	s->rs = rs;
 	s->version = rs->version;
+	s->linear = linear;
 	uint32_t *ids = NULL;
 	if (build_common(s, &ids, err, errlen) < 0 ||
-	    !(s->acl = build_rules(s, ids, NULL, err, errlen))) {
+	    !(s->acl = build_rules(s, ids, NULL, linear, err, errlen))) {
 		free(ids);
 		cw_snapshot_free(s);
 		return NULL;
 	}
 	free(ids);
 	return s;
+}
+
+struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen)
+{
+	return build_full(rs, false, err, errlen);
+}
+
+struct cw_snapshot *cw_snapshot_build_linear(struct cw_ruleset *rs, char *err, size_t errlen)
+{
+	return build_full(rs, true, err, errlen);
 }
 
 /* ---------------------------------------------------------------- delta */
@@ -773,6 +990,8 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 		base = base->base; /* overlays are not stacked: diff against the full snapshot */
 	if (!base)
 		return cw_snapshot_build(rs, err, errlen);
+	if (base->linear)
+		return cw_snapshot_build_linear(rs, err, errlen);
 	const struct cw_ruleset *brs = base->rs;
 	uint64_t *bids = ids_sorted(brs);
 	bool *changed = calloc(rs->n_rules + 1, sizeof(bool));
@@ -809,7 +1028,7 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	s->base_map = base_map;
 	uint32_t *ids = NULL;
 	if (build_common(s, &ids, err, errlen) < 0 ||
-	    !(s->overlay = build_rules(s, ids, changed, err, errlen))) {
+	    !(s->overlay = build_rules(s, ids, changed, false, err, errlen))) {
 		free(ids);
 		free(changed);
 		cw_snapshot_free(s);

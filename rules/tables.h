@@ -64,6 +64,7 @@ struct cw_snapshot {
 	uint32_t n_slow;
 	struct rte_hash *intern;   /* USCC -> id (index in rs->uscc + 1) */
 	bool uses_parties;         /* some rule names a declarant or owner */
+	bool linear;               /* reference snapshot: every rule evaluated in order, no ACL */
 	const struct cw_snapshot *base;
 };
 
