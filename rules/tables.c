@@ -24,7 +24,7 @@
 #include "rules/stores.h"
 #include "rules/tables.h"
 
-#define SAT32 UINT32_MAX
+#define SAT32	UINT32_MAX
 #define NO_RULE UINT32_MAX
 
 enum {
@@ -57,21 +57,31 @@ RTE_ACL_RULE_DEF(cw_acl_rule, NUM_FIELDS);
 		 .offset = offsetof(struct cw_acl_key, member)}
 
 static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
-	FDEF(F_CLS_DIR, BITMASK, 1, 0, cls_dir),     FDEF(F_MSG_DOCS, BITMASK, 1, 1, msg_docs),
-	FDEF(F_TRANSPORT, RANGE, 1, 1, transport),   FDEF(F_TRADE_MODE, RANGE, 2, 1, trade_mode),
-	FDEF(F_PORT, RANGE, 2, 2, port),             FDEF(F_ORIGIN, RANGE, 2, 2, origin),
-	FDEF(F_COUNTRY, RANGE, 2, 3, country),       FDEF(F_HS_TAIL, RANGE, 1, 3, hs_tail),
-	FDEF(F_FLAGS, BITMASK, 1, 3, flags),         FDEF(F_HS8, RANGE, 4, 4, hs8),
-	FDEF(F_DECLARANT, RANGE, 4, 5, declarant),   FDEF(F_OWNER, RANGE, 4, 6, owner),
-	FDEF(F_QUANTITY, RANGE, 4, 7, quantity),     FDEF(F_VALUE, RANGE, 4, 8, value),
-	FDEF(F_TOTAL, RANGE, 4, 9, total_value),     FDEF(F_UNIT, RANGE, 4, 10, unit_value),
+    FDEF(F_CLS_DIR, BITMASK, 1, 0, cls_dir),   FDEF(F_MSG_DOCS, BITMASK, 1, 1, msg_docs),
+    FDEF(F_TRANSPORT, RANGE, 1, 1, transport), FDEF(F_TRADE_MODE, RANGE, 2, 1, trade_mode),
+    FDEF(F_PORT, RANGE, 2, 2, port),	       FDEF(F_ORIGIN, RANGE, 2, 2, origin),
+    FDEF(F_COUNTRY, RANGE, 2, 3, country),     FDEF(F_HS_TAIL, RANGE, 1, 3, hs_tail),
+    FDEF(F_FLAGS, BITMASK, 1, 3, flags),       FDEF(F_HS8, RANGE, 4, 4, hs8),
+    FDEF(F_DECLARANT, RANGE, 4, 5, declarant), FDEF(F_OWNER, RANGE, 4, 6, owner),
+    FDEF(F_QUANTITY, RANGE, 4, 7, quantity),   FDEF(F_VALUE, RANGE, 4, 8, value),
+    FDEF(F_TOTAL, RANGE, 4, 9, total_value),   FDEF(F_UNIT, RANGE, 4, 10, unit_value),
 };
 
 /* Rules whose ranges make one trie too big are split over several contexts (rte_acl gives up
  * past 8 tries); a key is classified in each and the best result per mode is kept. */
 #define MAX_ACL_PARTS 48
+
+/* Which items a context can match at all, from its rules: HS chapters (2 digits) and the
+ * combinations of class, direction and message kind. Items outside it are not classified in
+ * that context: with one context per rule shape, most contexts concern few items. */
+struct acl_filter {
+	uint64_t chapters[2]; /* bit c: chapter c (0..99) */
+	uint32_t combos;      /* bit combo_of(): cls * 4 + export * 2 + list */
+};
+
 struct cw_acl_set {
 	struct rte_acl_ctx *ctx[MAX_ACL_PARTS];
+	struct acl_filter filter[MAX_ACL_PARTS];
 	unsigned n_ctx;
 	uint32_t n_acl_rules;
 };
@@ -93,7 +103,7 @@ static inline uint32_t sat32(uint64_t v)
 void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32_t decl_id,
 		     uint32_t owner_id)
 {
-	k->cls_dir = (uint8_t)~((1u << f->cls) | (1u << (5 + f->direction)));
+	k->cls_dir = (uint8_t) ~((1u << f->cls) | (1u << (5 + f->direction)));
 	k->pad0[0] = k->pad0[1] = k->pad0[2] = 0;
 	k->msg_docs = (uint8_t)((f->docs_mask >> 1) | (f->msg == CW_MSG_DECL ? 0x80 : 0x40));
 	k->transport = f->has_transport ? f->transport : 0;
@@ -155,9 +165,8 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 	}
 	char name[32];
 	name_object(name, sizeof(name), "lpm");
-	struct rte_lpm_config cfg = {.max_rules = n_short ? n_short : 1,
-				     .number_tbl8s = n_deep + 16,
-				     .flags = 0};
+	struct rte_lpm_config cfg = {
+	    .max_rules = n_short ? n_short : 1, .number_tbl8s = n_deep + 16, .flags = 0};
 	s->lpm = rte_lpm_create(name, SOCKET_ID_ANY, &cfg);
 	if (!s->lpm) {
 		snprintf(err, errlen, "profiles: rte_lpm_create: %s", rte_strerror(rte_errno));
@@ -181,7 +190,8 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 		const struct cw_profile *p = &rs->profiles[i];
 		int rc;
 		if (p->len <= 8) {
-			rc = rte_lpm_add(s->lpm, nibbles8(p->prefix, p->len), (uint8_t)(4 * p->len), i);
+			rc = rte_lpm_add(s->lpm, nibbles8(p->prefix, p->len), (uint8_t)(4 * p->len),
+					 i);
 		} else {
 			uint64_t key = long_key(digits_value(p->prefix, p->len), p->len);
 			rc = rte_hash_add_key_data(s->long_profiles, &key, (void *)(uintptr_t)i);
@@ -261,7 +271,8 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	struct rte_hash_parameters hp = {.name = name,
 					 .entries = n < 8 ? 16 : n * 2,
 					 .key_len = 18,
-					 .hash_func = cw_hash_key, /* keys sit unaligned in packets */
+					 .hash_func =
+					     cw_hash_key, /* keys sit unaligned in packets */
 					 .socket_id = SOCKET_ID_ANY};
 	s->intern = rte_hash_create(&hp);
 	if (!s->intern) {
@@ -271,7 +282,8 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	uint32_t next = 1;
 	if (b) { /* keep the base's ids: its ACL was built with them */
 		for (uint32_t i = 0; i < b->rs->n_uscc; i++)
-			rte_hash_add_key_data(s->intern, b->rs->uscc[i], (void *)(uintptr_t)(i + 1));
+			rte_hash_add_key_data(s->intern, b->rs->uscc[i],
+					      (void *)(uintptr_t)(i + 1));
 		next = b->rs->n_uscc + 1;
 	}
 	for (uint32_t i = 0; i < rs->n_uscc; i++) {
@@ -418,7 +430,8 @@ static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t p
 	set_range(&t->field[F_ORIGIN], 2, 0, 0xFFFF);
 	set_range(&t->field[F_COUNTRY], 2, 0, 0xFFFF);
 	set_range(&t->field[F_HS_TAIL], 1, 0, 99);
-	t->field[F_FLAGS].value.u8 = r->has_unit_value || r->unit_value.lo || r->unit_value.hi != UINT64_MAX ? 1 : 0;
+	t->field[F_FLAGS].value.u8 =
+	    r->has_unit_value || r->unit_value.lo || r->unit_value.hi != UINT64_MAX ? 1 : 0;
 	t->field[F_FLAGS].mask_range.u8 = t->field[F_FLAGS].value.u8;
 	set_range(&t->field[F_HS8], 4, 0, UINT32_MAX);
 	set_range(&t->field[F_DECLARANT], 4, 0, UINT32_MAX);
@@ -458,9 +471,8 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 		for (uint32_t i = 0; i < r->hs.n; i++)
 			n_hs += hs_pieces(rs->hs_ranges[r->hs.off + i], hsp + n_hs);
 	}
-	const struct cw_list lists[NUM_DIMS] = {{0, n_hs},     r->origin,     r->country,
-						r->declarant, r->owner,      r->trade_mode,
-						r->port,      r->transport};
+	const struct cw_list lists[NUM_DIMS] = {{0, n_hs}, r->origin,	  r->country, r->declarant,
+						r->owner,  r->trade_mode, r->port,    r->transport};
 	uint32_t idx[NUM_DIMS] = {0};
 	for (;;) {
 		for (int d = 0; d < NUM_DIMS; d++) {
@@ -481,10 +493,11 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 				break;
 			}
 			default: {
-				static const int field_of[NUM_DIMS] = {
-					[D_ORIGIN] = F_ORIGIN, [D_COUNTRY] = F_COUNTRY,
-					[D_TRADE] = F_TRADE_MODE, [D_PORT] = F_PORT,
-					[D_TRANSPORT] = F_TRANSPORT};
+				static const int field_of[NUM_DIMS] = {[D_ORIGIN] = F_ORIGIN,
+								       [D_COUNTRY] = F_COUNTRY,
+								       [D_TRADE] = F_TRADE_MODE,
+								       [D_PORT] = F_PORT,
+								       [D_TRANSPORT] = F_TRANSPORT};
 				int fi = field_of[d];
 				uint16_t v = rs->u16[lists[d].off + k];
 				set_range(&t.field[fi], field_defs[fi].size, v, v);
@@ -517,10 +530,10 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 
 /* Key words (rte_acl input indexes) and the fields in each. */
 static const uint8_t word_of_field[NUM_FIELDS] = {
-	[F_CLS_DIR] = 0, [F_MSG_DOCS] = 1, [F_TRANSPORT] = 1, [F_TRADE_MODE] = 1, [F_PORT] = 2,
-	[F_ORIGIN] = 2,	 [F_COUNTRY] = 3,  [F_HS_TAIL] = 3,   [F_FLAGS] = 3,	  [F_HS8] = 4,
-	[F_DECLARANT] = 5, [F_OWNER] = 6,  [F_QUANTITY] = 7,  [F_VALUE] = 8,	  [F_TOTAL] = 9,
-	[F_UNIT] = 10};
+    [F_CLS_DIR] = 0,  [F_MSG_DOCS] = 1, [F_TRANSPORT] = 1, [F_TRADE_MODE] = 1,
+    [F_PORT] = 2,     [F_ORIGIN] = 2,	[F_COUNTRY] = 3,   [F_HS_TAIL] = 3,
+    [F_FLAGS] = 3,    [F_HS8] = 4,	[F_DECLARANT] = 5, [F_OWNER] = 6,
+    [F_QUANTITY] = 7, [F_VALUE] = 8,	[F_TOTAL] = 9,	   [F_UNIT] = 10};
 #define NUM_WORDS 11
 
 /* Build-time ceiling of one context's run-time tables: past it rte_acl splits tries further
@@ -609,9 +622,8 @@ static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *const *v, uin
 		free(packed);
 		return NULL;
 	}
-	struct rte_acl_config cfg = {.num_categories = CWP_NUM_MODES,
-				     .num_fields = l->n_fields,
-				     .max_size = ACL_MAX_SIZE};
+	struct rte_acl_config cfg = {
+	    .num_categories = CWP_NUM_MODES, .num_fields = l->n_fields, .max_size = ACL_MAX_SIZE};
 	memcpy(cfg.defs, l->defs, sizeof(l->defs[0]) * l->n_fields);
 	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)packed, n);
 	free(packed);
@@ -622,6 +634,76 @@ static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *const *v, uin
 		return NULL;
 	}
 	return ctx;
+}
+
+static unsigned combo_of(uint8_t cls, uint8_t direction, uint8_t msg)
+{
+	return cls * 4u + (direction == CWP_EXPORT ? 2u : 0u) + (msg == CW_MSG_LIST ? 1u : 0u);
+}
+
+static unsigned chapter_of(uint64_t hs)
+{
+	uint64_t c = hs / 100000000u;
+	return c > 99 ? 99 : (unsigned)c;
+}
+
+/* The filter of a context: what its rules' first two key bytes and HS ranges admit (exactly as
+ * rte_acl would test those bytes, documents left out: a superset of the items it can match). */
+static void filter_of(const struct cw_acl_rule *const *v, uint32_t n, struct acl_filter *flt)
+{
+	memset(flt, 0, sizeof(*flt));
+	for (uint8_t cls = 0; cls < 6; cls++)
+		for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
+			for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++) {
+				struct cw_item_facts f = {.msg = msg, .direction = dir, .cls = cls};
+				struct cw_acl_key k;
+				cw_acl_key_fill(&k, &f, 0, 0);
+				for (uint32_t i = 0; i < n; i++) {
+					const struct rte_acl_field *cd = &v[i]->field[F_CLS_DIR];
+					const struct rte_acl_field *md = &v[i]->field[F_MSG_DOCS];
+					uint8_t mm = md->mask_range.u8 & 0xC0;
+					if ((k.cls_dir & cd->mask_range.u8) == cd->value.u8 &&
+					    (k.msg_docs & mm) == (md->value.u8 & mm)) {
+						flt->combos |= 1u << combo_of(cls, dir, msg);
+						break;
+					}
+				}
+			}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rte_acl_field *h = &v[i]->field[F_HS8];
+		unsigned lo = chapter_of((uint64_t)h->value.u32 * 100),
+			 hi = chapter_of((uint64_t)h->mask_range.u32 * 100);
+		for (unsigned c = lo; c <= hi; c++)
+			flt->chapters[c / 64] |= 1ull << (c % 64);
+	}
+}
+
+/* The same filter for one rule evaluated rule by rule. */
+static void filter_of_rule(const struct cw_ruleset *rs, const struct cw_rule *r,
+			   struct acl_filter *flt)
+{
+	memset(flt, 0, sizeof(*flt));
+	for (uint8_t cls = 0; cls < 6; cls++)
+		for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
+			for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++)
+				if ((r->class_mask >> cls & 1) && (r->dir_mask >> dir & 1) &&
+				    (r->msg_mask & msg))
+					flt->combos |= 1u << combo_of(cls, dir, msg);
+	if (!r->hs.n) {
+		flt->chapters[0] = flt->chapters[1] = ~0ull;
+		return;
+	}
+	for (uint32_t i = 0; i < r->hs.n; i++) {
+		struct cw_u64range h = rs->hs_ranges[r->hs.off + i];
+		for (unsigned c = chapter_of(h.lo); c <= chapter_of(h.hi); c++)
+			flt->chapters[c / 64] |= 1ull << (c % 64);
+	}
+}
+
+static bool filter_admits(const struct acl_filter *flt, unsigned combo, unsigned chapter)
+{
+	return ((flt->combos >> combo) & 1) &&
+	       ((flt->chapters[chapter / 64] >> (chapter % 64)) & 1);
 }
 
 /* Builds v[0..n) into set, halving the rule list while a part does not fit. Each part gets the
@@ -635,6 +717,7 @@ static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *con
 	layout_of(v, n, &l);
 	struct rte_acl_ctx *ctx = acl_build_one(v, n, &l, &rc);
 	if (ctx) {
+		filter_of(v, n, &set->filter[set->n_ctx]);
 		set->ctx[set->n_ctx++] = ctx;
 		return 0;
 	}
@@ -673,9 +756,11 @@ struct slow_list {
 
 static void slow_add(struct slow_list *sl, uint32_t rule_index)
 {
+	struct cw_snapshot *s = sl->s;
 	if (!sl->mark[rule_index]) {
 		sl->mark[rule_index] = true;
-		sl->s->slow[sl->s->n_slow++] = rule_index;
+		filter_of_rule(s->rs, &s->rs->rules[rule_index], &s->slow_filter[s->n_slow]);
+		s->slow[s->n_slow++] = rule_index;
 	}
 }
 
@@ -716,7 +801,8 @@ struct group {
 static int group_cmp(const void *a, const void *b)
 {
 	const struct group *x = a, *y = b;
-	return x->n != y->n ? (x->n > y->n ? -1 : 1) : (x->start > y->start) - (x->start < y->start);
+	return x->n != y->n ? (x->n > y->n ? -1 : 1)
+			    : (x->start > y->start) - (x->start < y->start);
 }
 
 /* Groups the expanded rules by shape (input order kept within a group) and builds the groups,
@@ -814,8 +900,9 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 	struct expander x = {.rs = rs, .uscc_ids = uscc_ids};
 	struct slow_list sl = {.s = s, .mark = calloc(rs->n_rules + 1, sizeof(bool))};
 	s->slow = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
+	s->slow_filter = malloc(sizeof(struct acl_filter) * (rs->n_rules + 1));
 	struct cw_acl_set *set = NULL;
-	if (!s->slow || !sl.mark)
+	if (!s->slow || !s->slow_filter || !sl.mark)
 		goto out;
 	if (s->base) /* the base's slow rules that this delta keeps */
 		for (uint32_t k = 0; k < s->base->n_slow; k++)
@@ -868,8 +955,7 @@ static int build_common(struct cw_snapshot *s, uint32_t **uscc_ids, char *err, s
 	return 0;
 }
 
-static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err,
-				      size_t errlen)
+static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err, size_t errlen)
 {
 	struct cw_snapshot *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -915,7 +1001,8 @@ static bool list_equal(const struct cw_ruleset *a, struct cw_list la, const stru
 		else if (kind == 1)
 			same = a->u16[la.off + i] == b->u16[lb.off + i];
 		else
-			same = !memcmp(a->uscc[a->u32[la.off + i]], b->uscc[b->u32[lb.off + i]], 18);
+			same =
+			    !memcmp(a->uscc[a->u32[la.off + i]], b->uscc[b->u32[lb.off + i]], 18);
 		if (!same)
 			return false;
 	}
@@ -1058,6 +1145,7 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	free(s->base_map);
 	free(s->rank);
 	free(s->slow);
+	free(s->slow_filter);
 	cw_ruleset_free(s->rs);
 	free(s);
 }
@@ -1091,24 +1179,38 @@ static uint32_t linear_best_of_mode(const struct cw_ruleset *rs, uint8_t mode,
 	return best;
 }
 
-/* Per key and mode, the best rule (index + 1, 0 none) over all parts of the set. Within one
- * mode a lower rank wins, and ACL priorities are derived from ranks. */
+/* Per key and mode, the best rule (index + 1, 0 none) over all contexts of the set. Each
+ * context classifies only the keys its filter admits. Within one mode a lower rank wins, and ACL
+ * priorities are derived from ranks. */
 static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *set,
-			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n)
+			 const struct cw_acl_key *const *keys, const uint8_t *combo,
+			 const uint8_t *chapter, uint32_t *results, unsigned n)
 {
 	memset(results, 0, sizeof(uint32_t) * CWP_NUM_MODES * n);
 	if (!set)
 		return;
+	const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
+	const struct cw_acl_key *sub[64];
+	uint8_t at[64];
 	uint32_t part[64 * CWP_NUM_MODES];
 	for (unsigned c = 0; c < set->n_ctx; c++) {
-		uint32_t *out = c == 0 ? results : part;
-		rte_acl_classify(set->ctx[c], (const uint8_t **)keys, out, n, CWP_NUM_MODES);
-		if (c == 0)
+		const struct acl_filter *flt = &set->filter[c];
+		unsigned m = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (filter_admits(flt, combo[i], chapter[i])) {
+				sub[m] = keys[i];
+				at[m++] = (uint8_t)i;
+			}
+		if (!m)
 			continue;
-		const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
-		for (unsigned i = 0; i < n * CWP_NUM_MODES; i++)
-			if (part[i] && (!results[i] || rank[part[i] - 1] < rank[results[i] - 1]))
-				results[i] = part[i];
+		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, CWP_NUM_MODES);
+		for (unsigned j = 0; j < m; j++) {
+			uint32_t *r = &results[at[j] * CWP_NUM_MODES];
+			const uint32_t *p = &part[j * CWP_NUM_MODES];
+			for (unsigned k = 0; k < CWP_NUM_MODES; k++)
+				if (p[k] && (!r[k] || rank[p[k] - 1] < rank[r[k] - 1]))
+					r[k] = p[k];
+		}
 	}
 }
 
@@ -1118,11 +1220,17 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 	enum { CHUNK = 64 };
 	const struct cw_ruleset *rs = s->rs;
 	uint32_t res[CHUNK * CWP_NUM_MODES], ov[CHUNK * CWP_NUM_MODES];
+	uint8_t combo[CHUNK], chapter[CHUNK];
 	for (unsigned base = 0; base < n; base += CHUNK) {
 		unsigned m = n - base < CHUNK ? n - base : CHUNK;
-		classify_set(s, s->acl, keys + base, res, m);
+		for (unsigned i = 0; i < m; i++) {
+			const struct cw_item_facts *f = &facts[base + i];
+			combo[i] = (uint8_t)combo_of(f->cls, f->direction, f->msg);
+			chapter[i] = (uint8_t)chapter_of(f->hs);
+		}
+		classify_set(s, s->acl, keys + base, combo, chapter, res, m);
 		if (s->overlay)
-			classify_set(s, s->overlay, keys + base, ov, m);
+			classify_set(s, s->overlay, keys + base, combo, chapter, ov, m);
 		for (unsigned i = 0; i < m; i++) {
 			uint32_t b = NO_RULE;
 			const uint32_t *r = &res[i * CWP_NUM_MODES];
@@ -1133,7 +1241,8 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 				uint32_t idx = r[mode] - 1;
 				if (s->base_map) {
 					idx = s->base_map[idx];
-					if (idx == NO_RULE) { /* removed: a lower base rule may win */
+					if (idx ==
+					    NO_RULE) { /* removed: a lower base rule may win */
 						removed |= 1u << mode;
 						continue;
 					}
@@ -1149,13 +1258,15 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 						consider(rs, &b, o[mode] - 1);
 			}
 			for (uint32_t k = 0; k < s->n_slow; k++)
-				if (cw_rule_matches(rs, &rs->rules[s->slow[k]], &facts[base + i]))
+				if (filter_admits(&s->slow_filter[k], combo[i], chapter[i]) &&
+				    cw_rule_matches(rs, &rs->rules[s->slow[k]], &facts[base + i]))
 					consider(rs, &b, s->slow[k]);
 			for (int mode = CWP_NUM_MODES - 1; removed && mode >= 0; mode--)
 				if ((removed & (1u << mode)) &&
 				    (b == NO_RULE || rs->rules[b].mode <= mode))
 					consider(rs, &b,
-						 linear_best_of_mode(rs, (uint8_t)mode, &facts[base + i]));
+						 linear_best_of_mode(rs, (uint8_t)mode,
+								     &facts[base + i]));
 			best[base + i] = b;
 		}
 	}
