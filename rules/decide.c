@@ -22,7 +22,7 @@
 
 #define CHUNK_MSGS  512
 #define CHUNK_ITEMS 4096
-#define NO_RULE	    UINT32_MAX
+#define NO_RULE     UINT32_MAX
 
 /* One message of the chunk, from framing to verdict. */
 struct pending {
@@ -30,10 +30,10 @@ struct pending {
 	struct cwp_msg m;
 	struct cw_sender *sender;
 	struct cwp_verdict *out;
-	uint8_t frame;	 /* enum cwp_frame_result: OK or BROKEN */
+	uint8_t frame;   /* enum cwp_frame_result: OK or BROKEN */
 	uint8_t decoded; /* enum cwp_reject from cwp_decode_body */
-	uint8_t cls;	 /* DECL/LIST: the declarant's class (pass 1) */
-	uint32_t item0;	 /* DECL/LIST: index of its first item in the chunk's item arrays */
+	uint8_t cls;     /* DECL/LIST: the declarant's class (pass 1) */
+	uint32_t item0;  /* DECL/LIST: index of its first item in the chunk's item arrays */
 };
 
 struct cw_ctx {
@@ -41,7 +41,7 @@ struct cw_ctx {
 	unsigned worker_id;
 	struct cw_snapshot *snap; /* for the current burst */
 	const struct cw_snapshot *hits_snap;
-	uint64_t *hits; /* per rule index of hits_snap */
+	uint64_t *hits;           /* per rule index of hits_snap */
 	uint32_t hits_cap;
 	struct cw_counters cnt;
 
@@ -209,16 +209,15 @@ static void lookup_classes(struct cw_ctx *c)
 	for (uint32_t i = 0; i <= c->n_msgs; i++) {
 		if (i < c->n_msgs && wants_decision(&c->msgs[i])) {
 			struct pending *p = &c->msgs[i];
-			keys[n] =
-			    p->raw.type == CWP_DECL ? p->m.u.decl.declarant : p->m.u.list.ebiz;
+			keys[n] = p->raw.type == CWP_DECL ? p->m.u.decl.declarant : p->m.u.list.ebiz;
 			who[n++] = p;
 		}
 		if (n == RTE_HASH_LOOKUP_BULK_MAX || (i == c->n_msgs && n)) {
 			uint64_t hit = 0;
 			rte_hash_lookup_bulk_data(c->e->registry, keys, n, &hit, data);
 			for (unsigned k = 0; k < n; k++)
-				who[k]->cls =
-				    (hit >> k) & 1 ? (uint8_t)(uintptr_t)data[k] : CW_CLS_UNKNOWN;
+				who[k]->cls = (hit >> k) & 1 ? (uint8_t)(uintptr_t)data[k]
+							     : CW_CLS_UNKNOWN;
 			n = 0;
 		}
 	}
@@ -395,8 +394,7 @@ static void decide(struct cw_ctx *c, const struct pending *p, const struct cw_ec
 		}
 		uint32_t best = c->best[j];
 		if (best != NO_RULE) {
-			add(&a, rs->rules[best].mode, CWP_RSN_TARGET, (uint16_t)i,
-			    rs->rules[best].id);
+			add(&a, rs->rules[best].mode, CWP_RSN_TARGET, (uint16_t)i, rs->rules[best].id);
 			if (c->hits && best < c->hits_cap)
 				c->hits[best]++;
 		}
@@ -455,7 +453,7 @@ static uint16_t store_manifest(struct cw_ctx *c, const struct cwp_manifest *m)
 		rec.n_hs4++;
 	}
 	return cw_store_put(c->e->manifests, m->transport_doc, &rec) < 0 ? CWP_REJ_STORE_FULL
-									 : CWP_OK;
+									  : CWP_OK;
 }
 
 static uint16_t store_part(struct cw_ctx *c, const struct pending *p)
@@ -467,8 +465,8 @@ static uint16_t store_part(struct cw_ctx *c, const struct pending *p)
 				       p->m.u.order.amount);
 		break;
 	case CWP_PAYMENT:
-		rc = cw_ecom_set_payment(c->e->ecom, p->m.u.payment.order_no, p->m.u.payment.buyer,
-					 p->m.u.payment.amount);
+		rc = cw_ecom_set_payment(c->e->ecom, p->m.u.payment.order_no,
+					 p->m.u.payment.buyer, p->m.u.payment.amount);
 		break;
 	default:
 		rc = cw_ecom_set_waybill(c->e->ecom, p->m.u.waybill.order_no,

@@ -11,9 +11,9 @@
 #include "rules/tables.h"
 #include "tests/unit/testutil.h"
 
-#define HDR	  "version 7\nsalt 00112233445566778899aabbccddeeff\n"
+#define HDR "version 7\nsalt 00112233445566778899aabbccddeeff\n"
 #define DECLARANT "91310000MA1FL0000X"
-#define OWNER	  "91310000MA1FL0001Y"
+#define OWNER "91310000MA1FL0001Y"
 static const uint8_t SRC[4] = {10, 1, 2, 3};
 
 static struct cw_engine *eng;
@@ -441,57 +441,29 @@ static uint64_t rnd(uint64_t n)
 static const char *CCS[] = {"DE", "BR", "AR", "US", "CN"};
 static const char *USCCS[] = {DECLARANT, OWNER, "ABCDEFGHIJKLMNOPQR"};
 static const char *CLASSES[] = {"aeo", "good", "warning", "dishonest", "serious", "unknown"};
-static const char *DOCS[] = {"LICENCE",		 "QUARANTINE",	    "ORIGIN_CERT",
-			     "THIRD_PARTY_CERT", "INSPECTION_CERT", "CITES"};
+static const char *DOCS[] = {"LICENCE", "QUARANTINE", "ORIGIN_CERT", "THIRD_PARTY_CERT",
+			     "INSPECTION_CERT", "CITES"};
 static const char *MODES[] = {"declare", "verify", "sample", "supervise"};
 
 static void random_condition(char *p)
 {
 	static const char *ops[] = {"<", "<=", ">", ">=", "="};
 	switch (rnd(14)) {
-	case 0:
-		sprintf(p, "hs %02u", (unsigned)rnd(100));
-		break;
-	case 1:
-		sprintf(p, "hs %04u..%04u", 8400 + (unsigned)rnd(50), 8450 + (unsigned)rnd(50));
-		break;
-	case 2:
-		sprintf(p, "hs in (%02u, 8471%02u)", (unsigned)rnd(100), (unsigned)rnd(100));
-		break;
-	case 3:
-		sprintf(p, "origin in (%s, %s)", CCS[rnd(5)], CCS[rnd(5)]);
-		break;
-	case 4:
-		sprintf(p, "country %s", CCS[rnd(5)]);
-		break;
-	case 5:
-		sprintf(p, "class in (%s, %s)", CLASSES[rnd(6)], CLASSES[rnd(6)]);
-		break;
-	case 6:
-		sprintf(p, "%s %s", rnd(2) ? "declarant" : "owner", USCCS[rnd(3)]);
-		break;
-	case 7:
-		sprintf(p, "%s %u", rnd(2) ? "port" : "transport", (unsigned)rnd(4));
-		break;
-	case 8:
-		sprintf(p, "direction %s", rnd(2) ? "import" : "export");
-		break;
-	case 9:
-		sprintf(p, "msg %s", rnd(2) ? "decl" : "list");
-		break;
-	case 10:
-		sprintf(p, "%s %s", rnd(2) ? "doc" : "nodoc", DOCS[rnd(6)]);
-		break;
-	case 11:
-		sprintf(p, "%s %s %u.%02u", rnd(2) ? "value" : "unit_value", ops[rnd(5)],
-			(unsigned)rnd(2000), (unsigned)rnd(100));
-		break;
-	case 12:
-		sprintf(p, "total_value %s %s", ops[rnd(5)], rnd(4) ? "500.00" : "50000000.00");
-		break;
-	default:
-		sprintf(p, "quantity %s %u", ops[rnd(5)], (unsigned)rnd(20));
-		break;
+	case 0: sprintf(p, "hs %02u", (unsigned)rnd(100)); break;
+	case 1: sprintf(p, "hs %04u..%04u", 8400 + (unsigned)rnd(50), 8450 + (unsigned)rnd(50)); break;
+	case 2: sprintf(p, "hs in (%02u, 8471%02u)", (unsigned)rnd(100), (unsigned)rnd(100)); break;
+	case 3: sprintf(p, "origin in (%s, %s)", CCS[rnd(5)], CCS[rnd(5)]); break;
+	case 4: sprintf(p, "country %s", CCS[rnd(5)]); break;
+	case 5: sprintf(p, "class in (%s, %s)", CLASSES[rnd(6)], CLASSES[rnd(6)]); break;
+	case 6: sprintf(p, "%s %s", rnd(2) ? "declarant" : "owner", USCCS[rnd(3)]); break;
+	case 7: sprintf(p, "%s %u", rnd(2) ? "port" : "transport", (unsigned)rnd(4)); break;
+	case 8: sprintf(p, "direction %s", rnd(2) ? "import" : "export"); break;
+	case 9: sprintf(p, "msg %s", rnd(2) ? "decl" : "list"); break;
+	case 10: sprintf(p, "%s %s", rnd(2) ? "doc" : "nodoc", DOCS[rnd(6)]); break;
+	case 11: sprintf(p, "%s %s %u.%02u", rnd(2) ? "value" : "unit_value", ops[rnd(5)],
+			 (unsigned)rnd(2000), (unsigned)rnd(100)); break;
+	case 12: sprintf(p, "total_value %s %s", ops[rnd(5)], rnd(4) ? "500.00" : "50000000.00"); break;
+	default: sprintf(p, "quantity %s %u", ops[rnd(5)], (unsigned)rnd(20)); break;
 	}
 }
 
@@ -501,9 +473,8 @@ static char *random_rules(unsigned n)
 	char *t = malloc(cap);
 	len += (size_t)sprintf(t, HDR);
 	for (unsigned i = 0; i < n; i++) {
-		len +=
-		    (size_t)sprintf(t + len, "rule %u priority %u mode %s when ",
-				    1 + i * 3 + (unsigned)rnd(3), (unsigned)rnd(4), MODES[rnd(4)]);
+		len += (size_t)sprintf(t + len, "rule %u priority %u mode %s when ", 1 + i * 3 + (unsigned)rnd(3),
+				       (unsigned)rnd(4), MODES[rnd(4)]);
 		unsigned k = 1 + (unsigned)rnd(3);
 		for (unsigned c = 0; c < k; c++) {
 			char cond[96];
@@ -550,8 +521,7 @@ static void check_tables_against_linear(struct cw_snapshot *s, unsigned n_items)
 	for (unsigned round = 0; round < n_items / N; round++) {
 		for (unsigned i = 0; i < N; i++) {
 			random_facts(&facts[i]);
-			cw_acl_key_fill(&keys[i], &facts[i],
-					cw_intern_lookup(s, facts[i].declarant),
+			cw_acl_key_fill(&keys[i], &facts[i], cw_intern_lookup(s, facts[i].declarant),
 					cw_intern_lookup(s, facts[i].owner));
 			kp[i] = &keys[i];
 		}
@@ -591,8 +561,7 @@ START_TEST(property_acl_equals_linear)
 			line[1] = '#';
 			line = strstr(line + 1, "\nrule ");
 		}
-		struct cw_snapshot *d =
-		    cw_snapshot_build_delta(s, parse_or_die(t2), err, sizeof(err));
+		struct cw_snapshot *d = cw_snapshot_build_delta(s, parse_or_die(t2), err, sizeof(err));
 		ck_assert_msg(d != NULL, "%s", err);
 		ck_assert(cw_snapshot_is_delta(d));
 		check_tables_against_linear(d, 4096);
