@@ -36,12 +36,12 @@
 #define CW_UDP_PORT 7350
 #endif
 
-#define ETH_P_8021Q_BE	 bpf_htons(0x8100)
-#define IP_MF_BE	 bpf_htons(0x2000)
-#define IP_OFFSET_BE	 bpf_htons(0x1FFF)
-#define IP6_NEXT_FRAG	 44
-#define IP6_FRAG_OFFSET	 bpf_htons(0xFFF8)
-#define MAX_QUEUES	 64   /* AF_XDP sockets, one per RX queue */
+#define ETH_P_8021Q_BE	  bpf_htons(0x8100)
+#define IP_MF_BE	  bpf_htons(0x2000)
+#define IP_OFFSET_BE	  bpf_htons(0x1FFF)
+#define IP6_NEXT_FRAG	  44
+#define IP6_FRAG_OFFSET	  bpf_htons(0xFFF8)
+#define MAX_QUEUES	  64   /* AF_XDP sockets, one per RX queue */
 #define TRACKED_DATAGRAMS 4096 /* fragmented CWP datagrams in flight */
 
 /* The PMD finds this map by name and stores the socket of queue q at key q. */
