@@ -79,11 +79,16 @@ struct acl_filter {
 	uint32_t combos;      /* bit combo_of(): cls * 4 + export * 2 + list */
 };
 
+#define NUM_COMBOS   24
+#define NUM_CHAPTERS 100
+
 struct cw_acl_set {
 	struct rte_acl_ctx *ctx[MAX_ACL_PARTS];
 	struct acl_filter filter[MAX_ACL_PARTS];
 	unsigned n_ctx;
 	uint32_t n_acl_rules;
+	/* the filters turned around: the contexts that admit a combination, a chapter */
+	uint64_t combo_ctx[NUM_COMBOS], chapter_ctx[NUM_CHAPTERS];
 };
 
 static _Atomic uint32_t generation; /* rte_acl/rte_lpm/rte_hash names must be unique */
@@ -700,6 +705,18 @@ static void filter_of_rule(const struct cw_ruleset *rs, const struct cw_rule *r,
 	}
 }
 
+/* Sets bit `bit` of combo_masks[k] / chapter_masks[k] for what flt admits. */
+static void invert_filter(const struct acl_filter *flt, unsigned bit, uint64_t *combo_masks,
+			  uint64_t *chapter_masks)
+{
+	for (unsigned k = 0; k < NUM_COMBOS; k++)
+		if ((flt->combos >> k) & 1)
+			combo_masks[k] |= 1ull << bit;
+	for (unsigned k = 0; k < NUM_CHAPTERS; k++)
+		if ((flt->chapters[k / 64] >> (k % 64)) & 1)
+			chapter_masks[k] |= 1ull << bit;
+}
+
 static bool filter_admits(const struct acl_filter *flt, unsigned combo, unsigned chapter)
 {
 	return ((flt->combos >> combo) & 1) &&
@@ -848,6 +865,8 @@ static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, ch
 	if (!x->n)
 		return set; /* nothing to classify */
 	int rc = acl_build_groups(set, sl, x);
+	for (unsigned c = 0; c < set->n_ctx && !rc; c++)
+		invert_filter(&set->filter[c], c, set->combo_ctx, set->chapter_ctx);
 	if (rc) {
 		snprintf(err, errlen, "rte_acl build of %u rules: %s", x->n, strerror(-rc));
 		acl_free(set);
@@ -925,6 +944,8 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 		}
 	}
 	set = acl_build(&x, &sl, err, errlen);
+	for (uint32_t k = 0; set && k < s->n_slow && s->n_slow <= 64; k++)
+		invert_filter(&s->slow_filter[k], k, s->slow_combo, s->slow_chapter);
 out:
 	free(x.v);
 	free(sl.mark);
@@ -1190,28 +1211,51 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 	if (!set)
 		return;
 	const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
+	uint8_t at[MAX_ACL_PARTS][64], count[MAX_ACL_PARTS] = {0};
+	uint64_t used = 0;
+	for (unsigned i = 0; i < n; i++) { /* which contexts each item goes to */
+		uint64_t m = set->combo_ctx[combo[i]] & set->chapter_ctx[chapter[i]];
+		used |= m;
+		for (; m; m &= m - 1) {
+			unsigned c = (unsigned)__builtin_ctzll(m);
+			at[c][count[c]++] = (uint8_t)i;
+		}
+	}
 	const struct cw_acl_key *sub[64];
-	uint8_t at[64];
 	uint32_t part[64 * CWP_NUM_MODES];
-	for (unsigned c = 0; c < set->n_ctx; c++) {
-		const struct acl_filter *flt = &set->filter[c];
-		unsigned m = 0;
-		for (unsigned i = 0; i < n; i++)
-			if (filter_admits(flt, combo[i], chapter[i])) {
-				sub[m] = keys[i];
-				at[m++] = (uint8_t)i;
-			}
-		if (!m)
-			continue;
+	for (; used; used &= used - 1) {
+		unsigned c = (unsigned)__builtin_ctzll(used), m = count[c];
+		for (unsigned j = 0; j < m; j++)
+			sub[j] = keys[at[c][j]];
 		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, CWP_NUM_MODES);
 		for (unsigned j = 0; j < m; j++) {
-			uint32_t *r = &results[at[j] * CWP_NUM_MODES];
+			uint32_t *r = &results[at[c][j] * CWP_NUM_MODES];
 			const uint32_t *p = &part[j * CWP_NUM_MODES];
 			for (unsigned k = 0; k < CWP_NUM_MODES; k++)
 				if (p[k] && (!r[k] || rank[p[k] - 1] < rank[r[k] - 1]))
 					r[k] = p[k];
 		}
 	}
+}
+
+/* The slow rules that may concern an item, tested rule by rule. */
+static void consider_slow(const struct cw_snapshot *s, const struct cw_item_facts *f, unsigned combo,
+			  unsigned chapter, uint32_t *best)
+{
+	const struct cw_ruleset *rs = s->rs;
+	if (s->n_slow <= 64) {
+		uint64_t m = s->slow_combo[combo] & s->slow_chapter[chapter];
+		for (; m; m &= m - 1) {
+			uint32_t k = s->slow[__builtin_ctzll(m)];
+			if (cw_rule_matches(rs, &rs->rules[k], f))
+				consider(rs, best, k);
+		}
+		return;
+	}
+	for (uint32_t k = 0; k < s->n_slow; k++)
+		if (filter_admits(&s->slow_filter[k], combo, chapter) &&
+		    cw_rule_matches(rs, &rs->rules[s->slow[k]], f))
+			consider(rs, best, s->slow[k]);
 }
 
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
@@ -1257,10 +1301,7 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 					if (o[mode])
 						consider(rs, &b, o[mode] - 1);
 			}
-			for (uint32_t k = 0; k < s->n_slow; k++)
-				if (filter_admits(&s->slow_filter[k], combo[i], chapter[i]) &&
-				    cw_rule_matches(rs, &rs->rules[s->slow[k]], &facts[base + i]))
-					consider(rs, &b, s->slow[k]);
+			consider_slow(s, &facts[base + i], combo[i], chapter[i], &b);
 			for (int mode = CWP_NUM_MODES - 1; removed && mode >= 0; mode--)
 				if ((removed & (1u << mode)) &&
 				    (b == NO_RULE || rs->rules[b].mode <= mode))
