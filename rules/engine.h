@@ -62,6 +62,15 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 void cw_snapshot_free(struct cw_snapshot *s);
 const struct cw_ruleset *cw_snapshot_ruleset(const struct cw_snapshot *s);
 bool cw_snapshot_is_delta(const struct cw_snapshot *s);
+/* How a snapshot's rules are held: for operators and benchmarks (docs/engine.md). */
+struct cw_snapshot_stats {
+	uint32_t rules;        /* rules of the rule set */
+	uint32_t acl_contexts; /* rte_acl contexts (one or more per rule shape), overlay included */
+	uint32_t acl_rules;    /* rules as rte_acl holds them, after `in` and HS-range expansion */
+	uint32_t linear_rules; /* rules evaluated one by one (small shape groups, huge amounts) */
+	bool delta;            /* shares its base's tables and adds an overlay */
+};
+void cw_snapshot_stats(const struct cw_snapshot *s, struct cw_snapshot_stats *st);
 
 /* Publishes s as the active rule set (NULL: none). Returns after every worker has left the old
  * snapshot, then frees the old one unless keep_old; returns the old one when keep_old. */

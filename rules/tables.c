@@ -1153,6 +1153,20 @@ full:
 	return cw_snapshot_build(rs, err, errlen);
 }
 
+void cw_snapshot_stats(const struct cw_snapshot *s, struct cw_snapshot_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->rules = s->rs->n_rules;
+	st->linear_rules = s->n_slow;
+	st->delta = s->base != NULL;
+	const struct cw_acl_set *sets[2] = {s->acl, s->overlay};
+	for (int i = 0; i < 2; i++)
+		if (sets[i]) {
+			st->acl_contexts += sets[i]->n_ctx;
+			st->acl_rules += sets[i]->n_acl_rules;
+		}
+}
+
 void cw_snapshot_free(struct cw_snapshot *s)
 {
 	if (!s)
