@@ -797,6 +797,7 @@ static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
 {
 	if (n < MIN_ACL_GROUP) {
 		group_to_slow(sl, v, n);
+		set->n_acl_rules -= n;
 		return 0;
 	}
 	unsigned before = set->n_ctx;
@@ -808,6 +809,7 @@ static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
 	if (rc != -ENOMEM && rc != -ERANGE)
 		return rc;
 	group_to_slow(sl, v, n);
+	set->n_acl_rules -= n;
 	return 0;
 }
 
