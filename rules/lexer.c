@@ -100,6 +100,39 @@ bool cw_lex_at_statement(const struct cw_lexer *lx)
 	return !is_blank(c) && c != '\n' && c != '#';
 }
 
+size_t cw_lex_statement_end(const struct cw_lexer *lx, uint32_t *lines)
+{
+	/* Only layout decides: a reason cannot hold a line end and a comment runs to one, so the
+	 * next line that starts with neither white space nor '#' starts the next statement. */
+	const char *s = lx->s;
+	size_t i = lx->pos;
+	uint32_t n = 0;
+	for (;;) {
+		const char *nl = memchr(s + i, '\n', lx->len - i);
+		if (!nl)
+			break;
+		n++;
+		i = (size_t)(nl - s) + 1;
+		if (i >= lx->len)
+			break;
+		char c = s[i];
+		if (!is_blank(c) && c != '\n' && c != '#') {
+			*lines = n;
+			return i;
+		}
+	}
+	*lines = n;
+	return lx->len;
+}
+
+void cw_lex_skip_statement(struct cw_lexer *lx, size_t end, uint32_t lines)
+{
+	lx->pos = lx->line_off = lx->last_end = lx->last_line_off = end;
+	lx->line += lines;
+	lx->last_line = lx->line;
+	lx->stmt_over = end < lx->len;
+}
+
 /* Moves over white space, comments and line ends; false when the statement is over. */
 static bool skip_to_token(struct cw_lexer *lx)
 {
