@@ -307,15 +307,20 @@ int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t
 	return 1;
 }
 
-struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
-				    const struct cw_snapshot *base, char *err, size_t errlen)
+/* Parses (incrementally against prev when incremental) and builds; see load.h. */
+static struct cw_snapshot *compile(const char *text, size_t len, uint32_t version,
+				   const struct cw_snapshot *base, bool incremental,
+				   const struct cw_compile_prev *prev, char *err, size_t errlen)
 {
 	struct cw_parse_error ev[4];
 	struct cw_parse_errors errs = {.v = ev, .cap = 4};
 	char vtag[24] = "";
 	if (version)
 		snprintf(vtag, sizeof(vtag), "v%" PRIu32 ": ", version);
-	struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
+	struct cw_ruleset *rs =
+	    !incremental ? cw_ruleset_parse(text, len, &errs)
+	    : prev	 ? cw_ruleset_parse_delta(text, len, prev->rs, prev->text, prev->len, &errs)
+			 : cw_ruleset_parse_delta(text, len, NULL, NULL, 0, &errs);
 	if (!rs) {
 		char first[200] = "unknown error";
 		if (errs.n)
@@ -340,4 +345,18 @@ struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t versi
 	if (!s)
 		snprintf(err, errlen, "%s%s", vtag, berr[0] ? berr : "build failed");
 	return s;
+}
+
+struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
+				    const struct cw_snapshot *base, char *err, size_t errlen)
+{
+	return compile(text, len, version, base, false, NULL, err, errlen);
+}
+
+struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t version,
+					  const struct cw_snapshot *base,
+					  const struct cw_compile_prev *prev, char *err,
+					  size_t errlen)
+{
+	return compile(text, len, version, base, true, prev, err, errlen);
 }

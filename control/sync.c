@@ -51,6 +51,10 @@ struct compiler {
 	const char *job_text; /* owned by the control thread (inflight) */
 	size_t job_len;
 	const struct cw_snapshot *job_base;
+	/* the active rule set and its text, for the incremental parse; they stay alive while the
+	 * job runs (only a result of this thread replaces them) */
+	struct cw_compile_prev job_prev;
+	bool job_has_prev;
 	/* result */
 	bool has_result;
 	uint64_t res_req;
@@ -345,6 +349,10 @@ static void submit(struct cw_sync *s)
 	s->comp.job_text = s->inflight.text;
 	s->comp.job_len = s->inflight.len;
 	s->comp.job_base = s->base;
+	s->comp.job_has_prev = s->active && s->active_text;
+	if (s->comp.job_has_prev)
+		s->comp.job_prev = (struct cw_compile_prev){cw_snapshot_ruleset(s->active),
+							    s->active_text, s->active_len};
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
 	set_pending_stat(s);
@@ -380,8 +388,11 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		memset(&s->pending, 0, sizeof(s->pending));
 		char err[512];
 		uint64_t t0 = cw_mono_ns();
-		struct cw_snapshot *snap =
-		    cw_compile_text(r.text, r.len, r.version, s->base, err, sizeof(err));
+		struct cw_compile_prev prev = {s->active ? cw_snapshot_ruleset(s->active) : NULL,
+					       s->active_text, s->active_len};
+		struct cw_snapshot *snap = cw_compile_text_delta(
+		    r.text, r.len, r.version, s->base, prev.rs && prev.text ? &prev : NULL, err,
+		    sizeof(err));
 		if (snap)
 			publish(s, snap, r.version, r.text, r.len, cw_mono_ns() - t0);
 		else {
@@ -442,12 +453,14 @@ static void *compile_main(void *arg)
 		const char *text = c->job_text;
 		size_t len = c->job_len;
 		const struct cw_snapshot *base = c->job_base;
+		struct cw_compile_prev prev = c->job_prev;
+		bool has_prev = c->job_has_prev;
 		pthread_mutex_unlock(&c->mu);
 
 		char err[512] = "";
 		uint64_t t0 = cw_mono_ns();
-		struct cw_snapshot *snap =
-		    cw_compile_text(text, len, version, base, err, sizeof(err));
+		struct cw_snapshot *snap = cw_compile_text_delta(
+		    text, len, version, base, has_prev ? &prev : NULL, err, sizeof(err));
 		uint64_t ns = cw_mono_ns() - t0;
 
 		pthread_mutex_lock(&c->mu);
