@@ -390,9 +390,9 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		uint64_t t0 = cw_mono_ns();
 		struct cw_compile_prev prev = {s->active ? cw_snapshot_ruleset(s->active) : NULL,
 					       s->active_text, s->active_len};
-		struct cw_snapshot *snap = cw_compile_text_delta(
-		    r.text, r.len, r.version, s->base, prev.rs && prev.text ? &prev : NULL, err,
-		    sizeof(err));
+		struct cw_snapshot *snap =
+		    cw_compile_text_delta(r.text, r.len, r.version, s->base,
+					  prev.rs && prev.text ? &prev : NULL, err, sizeof(err));
 		if (snap)
 			publish(s, snap, r.version, r.text, r.len, cw_mono_ns() - t0);
 		else {

@@ -1552,13 +1552,15 @@ static void set_defaults(struct cw_ruleset *rs)
 
 /* One rule or profile statement of a parsed text. */
 struct memo_stmt {
+	uint64_t key;	  /* the rule id, or the profile's key in p->prefixes */
 	uint32_t off;	  /* where it starts in the text */
 	uint32_t len;	  /* up to the next statement: its comments and blank lines belong to it */
 	uint32_t lines;	  /* line ends in it */
 	uint32_t item;	  /* index into rs->rules or rs->profiles */
 	uint32_t log_off; /* the USCCs it interned, in order: memo->log[log_off, +log_n) */
 	uint32_t log_n;
-	bool rule; /* else a profile */
+	bool rule;  /* else a profile */
+	bool taken; /* taken over from the base (else parsed) */
 };
 
 struct cw_parse_memo {
@@ -1691,18 +1693,16 @@ static const struct memo_stmt *find_base(struct reuse *ru, const char *s, uint32
 }
 
 /* Appends a base list to the pool of the same kind (kind 0 hs, 1 u16, 2 USCC). */
-static bool reuse_list(struct parser *p, struct cw_list *l, int kind)
+static bool reuse_list_copy(struct parser *p, struct cw_list *l, int kind)
 {
 	const struct cw_ruleset *b = p->ru->rs;
 	struct cw_ruleset *rs = p->rs;
-	if (!l->n)
-		return true;
 	if (kind == 0) {
 		if (!grow((void **)&rs->hs_ranges, &p->cap_hs, (uint64_t)rs->n_hs_ranges + l->n,
 			  sizeof(*rs->hs_ranges)))
 			return false;
-		memcpy(rs->hs_ranges + rs->n_hs_ranges, b->hs_ranges + l->off,
-		       (size_t)l->n * sizeof(*rs->hs_ranges));
+		for (uint32_t i = 0; i < l->n; i++) /* a few: a loop beats a memcpy call */
+			rs->hs_ranges[rs->n_hs_ranges + i] = b->hs_ranges[l->off + i];
 		l->off = rs->n_hs_ranges;
 		rs->n_hs_ranges += l->n;
 		return true;
@@ -1711,7 +1711,8 @@ static bool reuse_list(struct parser *p, struct cw_list *l, int kind)
 		if (!grow((void **)&rs->u16, &p->cap_u16, (uint64_t)rs->n_u16 + l->n,
 			  sizeof(*rs->u16)))
 			return false;
-		memcpy(rs->u16 + rs->n_u16, b->u16 + l->off, (size_t)l->n * sizeof(*rs->u16));
+		for (uint32_t i = 0; i < l->n; i++)
+			rs->u16[rs->n_u16 + i] = b->u16[l->off + i];
 		l->off = rs->n_u16;
 		rs->n_u16 += l->n;
 		return true;
@@ -1732,6 +1733,11 @@ static bool reuse_list(struct parser *p, struct cw_list *l, int kind)
 	l->off = rs->n_u32;
 	rs->n_u32 += l->n;
 	return true;
+}
+
+static inline bool reuse_list(struct parser *p, struct cw_list *l, int kind)
+{
+	return !l->n || reuse_list_copy(p, l, kind); /* most lists of a rule are empty */
 }
 
 /* Takes base rule e->item over as the rule of the statement at `line`. False: an error was
@@ -1807,24 +1813,29 @@ static bool idmap_has(const struct idmap *m, uint64_t key)
 	return false;
 }
 
+static uint64_t profile_key(const struct cw_profile *pf)
+{
+	uint64_t v = 0;
+	word_uint(pf->prefix, pf->len, &v);
+	return v << 4 | pf->len; /* as stmt_profile keys p->prefixes */
+}
+
 /* Rules and profiles taken over are unique among themselves (they were in the base, each is
  * taken once); only those that were parsed are in p->rule_ids and p->prefixes. A clash
  * between the two groups is a duplicate. */
 static void reuse_check_duplicates(struct parser *p)
 {
-	const struct reuse *ru = p->ru;
-	const struct cw_ruleset *b = ru->rs;
-	for (uint32_t i = 0; p->rule_ids.n && i < b->n_rules; i++)
-		if (ru->used_rule[i] && idmap_has(&p->rule_ids, b->rules[i].id)) {
-			cw_lex_error_at(&p->lx, 1, 1, "duplicate rule id");
-			return;
-		}
-	for (uint32_t i = 0; p->prefixes.n && i < b->n_profiles; i++) {
-		const struct cw_profile *pf = &b->profiles[i];
-		uint64_t v = 0;
-		word_uint(pf->prefix, pf->len, &v);
-		if (ru->used_profile[i] && idmap_has(&p->prefixes, v << 4 | pf->len)) {
-			cw_lex_error_at(&p->lx, 1, 1, "duplicate profile");
+	const struct cw_parse_memo *m = p->memo;
+	if (m->bad) { /* the record is incomplete: let the full parse judge */
+		cw_lex_error_at(&p->lx, 1, 1, "incomplete record");
+		return;
+	}
+	if (!p->rule_ids.n && !p->prefixes.n)
+		return;
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct memo_stmt *e = &m->v[i];
+		if (e->taken && idmap_has(e->rule ? &p->rule_ids : &p->prefixes, e->key)) {
+			cw_lex_error_at(&p->lx, 1, 1, "duplicate");
 			return;
 		}
 	}
@@ -1836,9 +1847,9 @@ static bool is_word(char c)
 	       c == '_';
 }
 
-static bool starts_with_word(const char *s, size_t n, const char *w)
+/* s starts with the keyword w of length k (a constant: the compare is inlined). */
+static inline bool starts_with_word(const char *s, size_t n, const char *w, size_t k)
 {
-	size_t k = strlen(w);
 	return n >= k && !memcmp(s, w, k) && (n == k || !is_word(s[k]));
 }
 
@@ -1854,8 +1865,8 @@ static void memo_statement(struct parser *p)
 	size_t end = cw_lex_statement_end(lx, &lines);
 	const char *s = lx->s + start;
 	uint32_t n = (uint32_t)(end - start);
-	bool rule = starts_with_word(s, n, "rule");
-	if (!rule && !starts_with_word(s, n, "profile")) {
+	bool rule = starts_with_word(s, n, "rule", 4);
+	if (!rule && !starts_with_word(s, n, "profile", 7)) {
 		parse_statement(p);
 		return;
 	}
@@ -1877,6 +1888,8 @@ static void memo_statement(struct parser *p)
 			m->bad = true;
 	}
 	e.item = (rule ? rs->n_rules : rs->n_profiles) - 1;
+	e.taken = be != NULL;
+	e.key = be ? be->key : rule ? rs->rules[e.item].id : profile_key(&rs->profiles[e.item]);
 	e.log_n = m->n_log - e.log_off;
 	if (!grow((void **)&m->v, &m->cap, (uint64_t)m->n + 1, sizeof(*m->v)))
 		m->bad = true;

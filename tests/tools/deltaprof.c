@@ -7,12 +7,13 @@
  * active full snapshot. This tool runs the same steps on one machine-independent input so the
  * cost of each can be seen, and so callgrind can count instructions of the delta step alone:
  *
- *   deltaprof [--gen N | FILE] [--changed K] [--full-parse] [--repeat R]
+ *   deltaprof [--gen N | FILE] [--changed K] [--full-parse] [--parse-only] [--repeat R]
  *   valgrind --tool=callgrind --toggle-collect=delta_step build/tests/tools/deltaprof ...
  *
  * --gen N makes test_sync's 100 k-rule text (N rules, no profiles); FILE is any rule set (such
  * as cwgen's rules.cw). The changed text bumps the version and changes the mode of K rules
- * spread over the file. --full-parse parses the changed text from scratch (the old path).
+ * spread over the file. --full-parse parses the changed text from scratch (the old path);
+ * --parse-only leaves out the snapshots (and EAL): the parse alone, quick under callgrind.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -110,6 +111,13 @@ static struct cw_ruleset *parse_or_die(const char *t, size_t n, const struct cw_
 	return rs;
 }
 
+/* The parse alone (--parse-only). */
+__attribute__((noinline)) static struct cw_ruleset *
+parse_step(const struct cw_ruleset *base, const char *bt, size_t bn, const char *t, size_t n)
+{
+	return parse_or_die(t, n, base, bt, bn);
+}
+
 struct step {
 	uint64_t parse_ns, build_ns;
 };
@@ -138,7 +146,7 @@ __attribute__((noinline)) static struct cw_snapshot *delta_step(const struct cw_
 int main(int argc, char **argv)
 {
 	unsigned gen = 0, changed = 3, repeat = 1;
-	bool full_parse = false;
+	bool full_parse = false, parse_only = false;
 	const char *file = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--gen") && i + 1 < argc)
@@ -149,6 +157,8 @@ int main(int argc, char **argv)
 			repeat = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--full-parse"))
 			full_parse = true;
+		else if (!strcmp(argv[i], "--parse-only"))
+			parse_only = true;
 		else if (argv[i][0] != '-')
 			file = argv[i];
 		else {
@@ -166,6 +176,22 @@ int main(int argc, char **argv)
 	size_t n;
 	char *t = make_changed(bt, bn, changed, &n);
 
+	if (parse_only) {
+		struct cw_ruleset *brs = parse_or_die(bt, bn, NULL, NULL, 0);
+		cw_ruleset_free(brs);
+		brs = cw_ruleset_parse_delta(bt, bn, NULL, NULL, 0, NULL);
+		for (unsigned r = 0; r < repeat; r++) {
+			uint64_t t0 = now_ns();
+			struct cw_ruleset *rs = parse_step(full_parse ? NULL : brs, bt, bn, t, n);
+			fprintf(stderr, "%s parse: %.2f ms\n", full_parse ? "full" : "incremental",
+				(now_ns() - t0) / 1e6);
+			cw_ruleset_free(rs);
+		}
+		cw_ruleset_free(brs);
+		free(t);
+		free(bt);
+		return 0;
+	}
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=deltaprof%d", (int)getpid());
 	char *eal[] = {"deltaprof", "--no-huge", "--no-shconf",
