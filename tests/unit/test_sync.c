@@ -1127,9 +1127,9 @@ START_TEST(big_text_read_in_pieces)
 	size_t len;
 	char *t = gen_rules(300, 40000, 0, &len);
 	ck_assert_uint_gt(len, 2u << 20);
-	static const size_t sizes[] = {1u << 20,	   (1u << 20) + 1, (5u << 18) - 1,
-				       5u << 18,	   (5u << 18) + 1, 0 /* all of it */,
-				       (1u << 20) - 1 /* one GET */};
+	static const size_t sizes[] = {
+	    1u << 20,	    (1u << 20) + 1,    (5u << 18) - 1, 5u << 18,
+	    (5u << 18) + 1, 0 /* all of it */, (1u << 20) - 1 /* one GET */};
 	char err[256];
 	uint32_t got;
 	RC("CONFIG RESETSTAT");
@@ -1146,8 +1146,8 @@ START_TEST(big_text_read_in_pieces)
 			freeReplyObject(info);
 		}
 		size_t flen;
-		char *f = cw_sync_fetch_rules(raddr, (uint32_t)(1000 + i), &flen, &got, err,
-					      sizeof(err));
+		char *f =
+		    cw_sync_fetch_rules(raddr, (uint32_t)(1000 + i), &flen, &got, err, sizeof(err));
 		ck_assert_msg(f != NULL, "%s", err);
 		ck_assert_uint_eq(flen, n);
 		ck_assert(!memcmp(f, t, n) && f[n] == 0);
