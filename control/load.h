@@ -51,4 +51,18 @@ int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t
 struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
 				    const struct cw_snapshot *base, char *err, size_t errlen);
 
+/* The active rule set and the very text buffer it was parsed from (cw_ruleset_parse_delta). */
+struct cw_compile_prev {
+	const struct cw_ruleset *rs;
+	const char *text;
+	size_t len;
+};
+/* cw_compile_text for the gateway's activations: the text is parsed incrementally against prev
+ * (NULL: a full parse), and the rule set keeps what the next incremental parse needs. Same
+ * result and errors as cw_compile_text. */
+struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t version,
+					  const struct cw_snapshot *base,
+					  const struct cw_compile_prev *prev, char *err,
+					  size_t errlen);
+
 #endif

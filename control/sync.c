@@ -51,6 +51,10 @@ struct compiler {
 	const char *job_text; /* owned by the control thread (inflight) */
 	size_t job_len;
 	const struct cw_snapshot *job_base;
+	/* the active rule set and its text, for the incremental parse; they stay alive while the
+	 * job runs (only a result of this thread replaces them) */
+	struct cw_compile_prev job_prev;
+	bool job_has_prev;
 	/* result */
 	bool has_result;
 	uint64_t res_req;
@@ -64,6 +68,7 @@ struct rules_req {
 	uint32_t version;
 	char *text;
 	size_t len;
+	uint64_t fetch_start, fetch_ns; /* reading the text from Redis (the log splits the time) */
 };
 
 struct cw_sync {
@@ -277,11 +282,17 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
 	return a && b && al == bl && !memcmp(a, b, al);
 }
 
-static void publish(struct cw_sync *s, struct cw_snapshot *snap, uint32_t version, char *text,
-		    size_t len, uint64_t build_ns)
+/* Makes snap (compiled from r's text, taken over) the active rule set. */
+static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_req *r,
+		    uint64_t build_ns)
 {
+	uint32_t version = r->version;
+	char *text = r->text;
+	size_t len = r->len;
 	bool delta = cw_snapshot_is_delta(snap);
+	uint64_t p0 = cw_mono_ns();
 	struct cw_snapshot *old = cw_engine_publish(s->e, snap, true);
+	uint64_t publish_ns = cw_mono_ns() - p0;
 	if (old && old != s->base && old != snap)
 		cw_snapshot_free(old);
 	if (!delta) {
@@ -304,8 +315,11 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, uint32_t versio
 		s->st.delta_activations++;
 	s->st.last_build_ns = build_ns;
 	pthread_mutex_unlock(&s->stats_mu);
-	logf_(s, "rule set v%" PRIu32 " active (%s build %.1f ms)", version,
-	      delta ? "delta" : "full", (double)build_ns / 1e6);
+	logf_(s,
+	      "rule set v%" PRIu32 " active (%s build %.1f ms; read %.1f ms, publish %.1f ms, "
+	      "%.1f ms since the read began)",
+	      version, delta ? "delta" : "full", (double)build_ns / 1e6, (double)r->fetch_ns / 1e6,
+	      (double)publish_ns / 1e6, (double)(cw_mono_ns() - r->fetch_start) / 1e6);
 	if (s->cfg.on_ruleset) {
 		char src[64];
 		snprintf(src, sizeof(src), "redis " CW_K_RULESET_PREFIX "%" PRIu32, version);
@@ -345,6 +359,10 @@ static void submit(struct cw_sync *s)
 	s->comp.job_text = s->inflight.text;
 	s->comp.job_len = s->inflight.len;
 	s->comp.job_base = s->base;
+	s->comp.job_has_prev = s->active && s->active_text;
+	if (s->comp.job_has_prev)
+		s->comp.job_prev = (struct cw_compile_prev){cw_snapshot_ruleset(s->active),
+							    s->active_text, s->active_len};
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
 	set_pending_stat(s);
@@ -353,7 +371,7 @@ static void submit(struct cw_sync *s)
 /* The latest word on which rule set to run: version with text (taken over). `sync_build`
  * compiles in this thread (the initial load, before the compile thread exists). */
 static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_t len,
-			  bool sync_build)
+			  uint64_t fetch_start, bool sync_build)
 {
 	if (version == s->version && same_text(text, len, s->active_text, s->active_len)) {
 		free(text);
@@ -373,17 +391,21 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		return;
 	}
 	req_free(&s->pending);
-	s->pending = (struct rules_req){++s->next_req, version, text, len};
+	s->pending = (struct rules_req){++s->next_req, version,	    text,
+					len,	       fetch_start, cw_mono_ns() - fetch_start};
 	s->want_req = s->pending.req;
 	if (sync_build) {
 		struct rules_req r = s->pending;
 		memset(&s->pending, 0, sizeof(s->pending));
 		char err[512];
 		uint64_t t0 = cw_mono_ns();
+		struct cw_compile_prev prev = {s->active ? cw_snapshot_ruleset(s->active) : NULL,
+					       s->active_text, s->active_len};
 		struct cw_snapshot *snap =
-		    cw_compile_text(r.text, r.len, r.version, s->base, err, sizeof(err));
+		    cw_compile_text_delta(r.text, r.len, r.version, s->base,
+					  prev.rs && prev.text ? &prev : NULL, err, sizeof(err));
 		if (snap)
-			publish(s, snap, r.version, r.text, r.len, cw_mono_ns() - t0);
+			publish(s, snap, &r, cw_mono_ns() - t0);
 		else {
 			refuse(s, err);
 			free(r.text);
@@ -417,7 +439,7 @@ static void take_result(struct cw_sync *s)
 			cw_snapshot_free(snap);
 		free(r.text);
 	} else if (snap) {
-		publish(s, snap, r.version, r.text, r.len, ns);
+		publish(s, snap, &r, ns);
 	} else {
 		refuse(s, err);
 		free(r.text);
@@ -442,12 +464,14 @@ static void *compile_main(void *arg)
 		const char *text = c->job_text;
 		size_t len = c->job_len;
 		const struct cw_snapshot *base = c->job_base;
+		struct cw_compile_prev prev = c->job_prev;
+		bool has_prev = c->job_has_prev;
 		pthread_mutex_unlock(&c->mu);
 
 		char err[512] = "";
 		uint64_t t0 = cw_mono_ns();
-		struct cw_snapshot *snap =
-		    cw_compile_text(text, len, version, base, err, sizeof(err));
+		struct cw_snapshot *snap = cw_compile_text_delta(
+		    text, len, version, base, has_prev ? &prev : NULL, err, sizeof(err));
 		uint64_t ns = cw_mono_ns() - t0;
 
 		pthread_mutex_lock(&c->mu);
@@ -537,6 +561,7 @@ static int full_load(struct cw_sync *s, bool sync_build)
 	uint32_t version = 0;
 	char *text;
 	size_t len;
+	uint64_t fetch_start = cw_mono_ns();
 	int rc = cw_load_ruleset_text(s->ev, &version, &text, &len, err, sizeof(err));
 	if (rc < 0 && !s->ev->err) {
 		/* the active version names a text that is not there: refuse, keep going */
@@ -572,7 +597,7 @@ static int full_load(struct cw_sync *s, bool sync_build)
 	      n.ents, n.ent_changes, n.ent_removed, n.ent_bad, n.senders, n.sender_removed,
 	      n.sender_bad, version ? "v" : "none ", version, (double)(cw_mono_ns() - t0) / 1e6);
 	if (rc > 0)
-		request_rules(s, version, text, len, sync_build);
+		request_rules(s, version, text, len, fetch_start, sync_build);
 	update_counts_stat(s);
 	return 0;
 }
@@ -639,6 +664,7 @@ static enum apply_result apply_ruleset(struct cw_sync *s, const redisReply *f)
 		return MALFORMED;
 	char err[512], *text;
 	size_t len;
+	uint64_t t0 = cw_mono_ns();
 	int rc = cw_load_ruleset_text(s->ev, &version, &text, &len, err, sizeof(err));
 	if (rc < 0) {
 		if (s->ev->err)
@@ -646,7 +672,7 @@ static enum apply_result apply_ruleset(struct cw_sync *s, const redisReply *f)
 		refuse(s, err);
 		return APPLIED;
 	}
-	request_rules(s, version, text, len, false);
+	request_rules(s, version, text, len, t0, false);
 	return APPLIED;
 }
 

@@ -59,6 +59,12 @@ void cw_lex_init(struct cw_lexer *lx, const char *text, size_t len, struct cw_pa
 bool cw_lex_at_statement(const struct cw_lexer *lx);
 /* Starts reading the statement the lexer stands on (after TK_EOS, at a statement's line). */
 void cw_lex_begin_statement(struct cw_lexer *lx);
+/* Where the statement the lexer stands on ends: the start of the next statement (or the end of
+ * the text), so that its comments and blank lines belong to it; *lines is the line ends in it. */
+size_t cw_lex_statement_end(const struct cw_lexer *lx, uint32_t *lines);
+/* Moves past the statement the lexer stands on without reading it (the incremental parse reuses
+ * it): to `end` from cw_lex_statement_end, `lines` lines further. */
+void cw_lex_skip_statement(struct cw_lexer *lx, size_t end, uint32_t lines);
 /* Next token of the current statement; TK_EOS (repeatedly) once it is over. */
 void cw_lex_next(struct cw_lexer *lx, struct cw_tok *t);
 

@@ -209,9 +209,13 @@ struct parser {
 	struct cw_u64range *tmpr, *tmpr2;
 	uint32_t n_tmpr, cap_tmpr, cap_tmpr2;
 	bool oom, expansion_reported, profiles_reported;
-	bool in_list;  /* inside `in (...)`: a ')' there is not a stray one */
-	char desc[48]; /* describe() writes here */
+	bool in_list;		    /* inside `in (...)`: a ')' there is not a stray one */
+	char desc[48];		    /* describe() writes here */
+	struct cw_parse_memo *memo; /* being recorded for cw_ruleset_parse_delta, or NULL */
+	struct reuse *ru;	    /* the base statements are taken from, or NULL */
 };
+
+static bool memo_log_uscc(struct parser *p, uint32_t index);
 
 /* What a parse step found: the value is good, bad (reported, read past), or the statement is
  * broken (reported, stop reading it). */
@@ -869,14 +873,14 @@ static int64_t intern_uscc(struct parser *p, const char *s)
 	while (p->uscc_slots[j]) {
 		uint32_t i = p->uscc_slots[j] - 1;
 		if (!memcmp(rs->uscc[i], s, 18))
-			return i;
+			return memo_log_uscc(p, i) ? (int64_t)i : -1;
 		j = (j + 1) & p->uscc_mask;
 	}
 	if (!grow((void **)&rs->uscc, &p->cap_uscc, (uint64_t)rs->n_uscc + 1, sizeof(*rs->uscc)))
 		return -1;
 	memcpy(rs->uscc[rs->n_uscc], s, 18);
 	p->uscc_slots[j] = rs->n_uscc + 1;
-	return rs->n_uscc++;
+	return memo_log_uscc(p, rs->n_uscc) ? (int64_t)rs->n_uscc++ : -1;
 }
 
 /* One value of a list field into p->tmp (or p->tmpr for hs). */
@@ -1532,6 +1536,390 @@ static void set_defaults(struct cw_ruleset *rs)
 	rs->tolerance_bp = 0;
 }
 
+/* ---- incremental parse (cw_ruleset_parse_delta) ----
+ *
+ * A rule set that goes live while 100 k rules are loaded must not wait for the whole text to be
+ * parsed again (DESIGN §8: <= 20 ms). The parse that made the active rule set recorded where each
+ * rule and profile statement sits in its text (the memo); the next parse splits its text into
+ * statements by layout alone (cw_lex_statement_end), and a rule or profile statement whose bytes
+ * equal one of the base's is taken over from the base rule set instead of being read: the same
+ * bytes at another line give the same result apart from the line. Everything whole-file is
+ * still checked here (duplicate ids and prefixes, the expansion and profile limits; version,
+ * salt, limit and class statements are always parsed), and USCCs are interned in the order the
+ * statement would intern them (the memo's log), so the pools come out byte-identical to a full
+ * parse. Any error at all throws the attempt away and a full parse reports, so errors are the
+ * full parse's own. */
+
+/* One rule or profile statement of a parsed text. */
+struct memo_stmt {
+	uint64_t key;	  /* the rule id, or the profile's key in p->prefixes */
+	uint32_t off;	  /* where it starts in the text */
+	uint32_t len;	  /* up to the next statement: its comments and blank lines belong to it */
+	uint32_t lines;	  /* line ends in it */
+	uint32_t item;	  /* index into rs->rules or rs->profiles */
+	uint32_t log_off; /* the USCCs it interned, in order: memo->log[log_off, +log_n) */
+	uint32_t log_n;
+	bool rule;  /* else a profile */
+	bool taken; /* taken over from the base (else parsed) */
+};
+
+struct cw_parse_memo {
+	const char *text; /* the buffer it was made from (only compared with base_text) */
+	size_t text_len;
+	struct memo_stmt *v; /* in text order */
+	uint32_t n, cap;
+	uint32_t *log; /* indices into rs->uscc */
+	uint32_t n_log, cap_log;
+	bool bad; /* something could not be recorded: do not keep it */
+};
+
+/* The base an incremental parse takes statements from. */
+struct reuse {
+	const struct cw_ruleset *rs;
+	const struct cw_parse_memo *m;
+	const char *text;
+	uint32_t cursor;		/* the base statement expected next */
+	uint32_t misses;		/* statements not found near the cursor */
+	bool *used_rule, *used_profile; /* taken over: each base statement once */
+	uint32_t *slots;		/* by stmt_hash, index + 1 into m->v; built on demand */
+	size_t mask;
+};
+
+/* Statements compared with those just after the cursor, and misses before the hash table is
+ * built: edits of a few statements never pay for the table, moved blocks do once. */
+#define REUSE_WINDOW	  4
+#define REUSE_TABLE_AFTER 16
+
+static void memo_free(struct cw_parse_memo *m)
+{
+	if (!m)
+		return;
+	free(m->v);
+	free(m->log);
+	free(m);
+}
+
+static bool memo_log_uscc(struct parser *p, uint32_t index)
+{
+	struct cw_parse_memo *m = p->memo;
+	if (!m)
+		return true;
+	if (!grow((void **)&m->log, &m->cap_log, (uint64_t)m->n_log + 1, sizeof(*m->log)))
+		return false;
+	m->log[m->n_log++] = index;
+	return true;
+}
+
+/* The index of an interned USCC, or -1. */
+static int64_t find_uscc(const struct parser *p, const char *s)
+{
+	const struct cw_ruleset *rs = p->rs;
+	if (!p->uscc_slots)
+		return -1;
+	for (size_t j = uscc_hash(s) & p->uscc_mask; p->uscc_slots[j]; j = (j + 1) & p->uscc_mask)
+		if (!memcmp(rs->uscc[p->uscc_slots[j] - 1], s, 18))
+			return p->uscc_slots[j] - 1;
+	return -1;
+}
+
+/* The start (keyword and id or prefix), the end and the length: enough to spread statements;
+ * a match is always confirmed on the whole text. */
+static uint32_t stmt_hash(const char *s, size_t n)
+{
+	uint64_t h = n, w;
+	size_t k = n < 24 ? n : 24;
+	for (size_t i = 0; i < k; i += 8) {
+		w = 0;
+		memcpy(&w, s + i, k - i < 8 ? k - i : 8);
+		h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+	}
+	if (n > 8) {
+		memcpy(&w, s + n - 8, 8);
+		h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+	}
+	return (uint32_t)mix64(h);
+}
+
+static bool reuse_table(struct reuse *ru)
+{
+	size_t cap = 1024;
+	while (cap < (size_t)ru->m->n * 2)
+		cap *= 2;
+	ru->slots = calloc(cap, sizeof(*ru->slots));
+	if (!ru->slots)
+		return false;
+	ru->mask = cap - 1;
+	for (uint32_t i = 0; i < ru->m->n; i++) {
+		const struct memo_stmt *e = &ru->m->v[i];
+		size_t j = stmt_hash(ru->text + e->off, e->len) & ru->mask;
+		while (ru->slots[j])
+			j = (j + 1) & ru->mask;
+		ru->slots[j] = i + 1;
+	}
+	return true;
+}
+
+static bool same_stmt(struct reuse *ru, const struct memo_stmt *e, const char *s, uint32_t len,
+		      bool rule)
+{
+	bool *used = rule ? ru->used_rule : ru->used_profile;
+	if (e->len != len || e->rule != rule || used[e->item] || memcmp(ru->text + e->off, s, len))
+		return false;
+	used[e->item] = true;
+	return true;
+}
+
+/* The base statement with exactly this text, not taken yet; NULL if none. */
+static const struct memo_stmt *find_base(struct reuse *ru, const char *s, uint32_t len, bool rule)
+{
+	const struct cw_parse_memo *m = ru->m;
+	for (uint32_t d = 0; d < REUSE_WINDOW && ru->cursor + d < m->n; d++) {
+		const struct memo_stmt *e = &m->v[ru->cursor + d];
+		if (same_stmt(ru, e, s, len, rule)) {
+			ru->cursor += d + 1;
+			return e;
+		}
+	}
+	if (++ru->misses < REUSE_TABLE_AFTER || (!ru->slots && !reuse_table(ru)))
+		return NULL;
+	for (size_t j = stmt_hash(s, len) & ru->mask; ru->slots[j]; j = (j + 1) & ru->mask) {
+		const struct memo_stmt *e = &m->v[ru->slots[j] - 1];
+		if (same_stmt(ru, e, s, len, rule)) {
+			ru->cursor = (uint32_t)(e - m->v) + 1;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Appends a base list to the pool of the same kind (kind 0 hs, 1 u16, 2 USCC). */
+static bool reuse_list_copy(struct parser *p, struct cw_list *l, int kind)
+{
+	const struct cw_ruleset *b = p->ru->rs;
+	struct cw_ruleset *rs = p->rs;
+	if (kind == 0) {
+		if (!grow((void **)&rs->hs_ranges, &p->cap_hs, (uint64_t)rs->n_hs_ranges + l->n,
+			  sizeof(*rs->hs_ranges)))
+			return false;
+		for (uint32_t i = 0; i < l->n; i++) /* a few: a loop beats a memcpy call */
+			rs->hs_ranges[rs->n_hs_ranges + i] = b->hs_ranges[l->off + i];
+		l->off = rs->n_hs_ranges;
+		rs->n_hs_ranges += l->n;
+		return true;
+	}
+	if (kind == 1) {
+		if (!grow((void **)&rs->u16, &p->cap_u16, (uint64_t)rs->n_u16 + l->n,
+			  sizeof(*rs->u16)))
+			return false;
+		for (uint32_t i = 0; i < l->n; i++)
+			rs->u16[rs->n_u16 + i] = b->u16[l->off + i];
+		l->off = rs->n_u16;
+		rs->n_u16 += l->n;
+		return true;
+	}
+	if (!grow((void **)&rs->u32, &p->cap_u32, (uint64_t)rs->n_u32 + l->n, sizeof(*rs->u32)))
+		return false;
+	uint32_t *v = rs->u32 + rs->n_u32;
+	for (uint32_t i = 0; i < l->n; i++) {
+		/* the statement's log interned it already; the list is sorted by the new index */
+		int64_t k = find_uscc(p, b->uscc[b->u32[l->off + i]]);
+		if (k < 0)
+			return false;
+		uint32_t j = i;
+		for (; j && v[j - 1] > (uint32_t)k; j--)
+			v[j] = v[j - 1];
+		v[j] = (uint32_t)k;
+	}
+	l->off = rs->n_u32;
+	rs->n_u32 += l->n;
+	return true;
+}
+
+static inline bool reuse_list(struct parser *p, struct cw_list *l, int kind)
+{
+	return !l->n || reuse_list_copy(p, l, kind); /* most lists of a rule are empty */
+}
+
+/* Takes base rule e->item over as the rule of the statement at `line`. False: an error was
+ * recorded (the caller's full parse will report it). */
+static bool reuse_rule(struct parser *p, const struct memo_stmt *e, uint32_t line)
+{
+	const struct cw_ruleset *b = p->ru->rs;
+	const struct cw_parse_memo *bm = p->ru->m;
+	struct cw_ruleset *rs = p->rs;
+	struct cw_rule r = b->rules[e->item];
+	r.line = line;
+	for (uint32_t k = 0; k < e->log_n; k++)
+		if (intern_uscc(p, b->uscc[bm->log[e->log_off + k]]) < 0)
+			goto oom;
+	if (r.reason != UINT32_MAX) {
+		const char *t = b->strings + r.reason;
+		size_t n = strlen(t) + 1;
+		uint32_t cap = p->cap_strings;
+		if (rs->strings_len + n > UINT32_MAX ||
+		    !grow((void **)&rs->strings, &cap, rs->strings_len + n, 1))
+			goto oom;
+		p->cap_strings = cap;
+		memcpy(rs->strings + rs->strings_len, t, n);
+		r.reason = (uint32_t)rs->strings_len;
+		rs->strings_len += n;
+	}
+	if (!r.never && (!reuse_list(p, &r.hs, 0) || !reuse_list(p, &r.origin, 1) ||
+			 !reuse_list(p, &r.country, 1) || !reuse_list(p, &r.declarant, 2) ||
+			 !reuse_list(p, &r.owner, 2) || !reuse_list(p, &r.trade_mode, 1) ||
+			 !reuse_list(p, &r.port, 1) || !reuse_list(p, &r.transport, 1)))
+		goto oom;
+	if (r.expanded > CW_MAX_EXPANDED - (rs->n_expanded < CW_MAX_EXPANDED ? rs->n_expanded
+									     : CW_MAX_EXPANDED)) {
+		cw_lex_error_at(&p->lx, line, 1, "too many rules after `in` expansion");
+		return false;
+	}
+	if (!grow((void **)&rs->rules, &p->cap_rules, (uint64_t)rs->n_rules + 1,
+		  sizeof(*rs->rules)))
+		goto oom;
+	rs->rules[rs->n_rules++] = r;
+	rs->n_expanded += r.expanded;
+	return true;
+oom:
+	oom(p);
+	return false;
+}
+
+static bool reuse_profile(struct parser *p, const struct memo_stmt *e, uint32_t line)
+{
+	struct cw_ruleset *rs = p->rs;
+	if (rs->n_profiles >= CW_MAX_PROFILES) {
+		cw_lex_error_at(&p->lx, line, 1, "too many profiles");
+		return false;
+	}
+	if (!grow((void **)&rs->profiles, &p->cap_profiles, (uint64_t)rs->n_profiles + 1,
+		  sizeof(*rs->profiles))) {
+		oom(p);
+		return false;
+	}
+	struct cw_profile *pf = &rs->profiles[rs->n_profiles++];
+	*pf = p->ru->rs->profiles[e->item];
+	pf->line = line;
+	return true;
+}
+
+static bool idmap_has(const struct idmap *m, uint64_t key)
+{
+	if (!m->keys)
+		return false;
+	for (size_t j = mix64(key) & m->mask; m->keys[j]; j = (j + 1) & m->mask)
+		if (m->keys[j] == key)
+			return true;
+	return false;
+}
+
+static uint64_t profile_key(const struct cw_profile *pf)
+{
+	uint64_t v = 0;
+	word_uint(pf->prefix, pf->len, &v);
+	return v << 4 | pf->len; /* as stmt_profile keys p->prefixes */
+}
+
+/* Rules and profiles taken over are unique among themselves (they were in the base, each is
+ * taken once); only those that were parsed are in p->rule_ids and p->prefixes. A clash
+ * between the two groups is a duplicate. */
+static void reuse_check_duplicates(struct parser *p)
+{
+	const struct cw_parse_memo *m = p->memo;
+	if (m->bad) { /* the record is incomplete: let the full parse judge */
+		cw_lex_error_at(&p->lx, 1, 1, "incomplete record");
+		return;
+	}
+	if (!p->rule_ids.n && !p->prefixes.n)
+		return;
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct memo_stmt *e = &m->v[i];
+		if (e->taken && idmap_has(e->rule ? &p->rule_ids : &p->prefixes, e->key)) {
+			cw_lex_error_at(&p->lx, 1, 1, "duplicate");
+			return;
+		}
+	}
+}
+
+static bool is_word(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* s starts with the keyword w of length k (a constant: the compare is inlined). */
+static inline bool starts_with_word(const char *s, size_t n, const char *w, size_t k)
+{
+	return n >= k && !memcmp(s, w, k) && (n == k || !is_word(s[k]));
+}
+
+/* One statement with the memo kept: rule and profile statements are recorded (and taken from
+ * the base when their text is there); the others are parsed as usual. */
+static void memo_statement(struct parser *p)
+{
+	struct cw_lexer *lx = &p->lx;
+	struct cw_ruleset *rs = p->rs;
+	struct cw_parse_memo *m = p->memo;
+	size_t start = lx->pos;
+	uint32_t line = lx->line, lines;
+	size_t end = cw_lex_statement_end(lx, &lines);
+	const char *s = lx->s + start;
+	uint32_t n = (uint32_t)(end - start);
+	bool rule = starts_with_word(s, n, "rule", 4);
+	if (!rule && !starts_with_word(s, n, "profile", 7)) {
+		parse_statement(p);
+		return;
+	}
+	struct memo_stmt e = {
+	    .off = (uint32_t)start, .len = n, .lines = lines, .rule = rule, .log_off = m->n_log};
+	const struct memo_stmt *be = p->ru ? find_base(p->ru, s, n, rule) : NULL;
+	if (be) {
+		bool ok = rule ? reuse_rule(p, be, line) : reuse_profile(p, be, line);
+		cw_lex_skip_statement(lx, end, lines);
+		if (!ok)
+			return;
+	} else {
+		uint32_t items = rule ? rs->n_rules : rs->n_profiles, errors = lx->n_errors;
+		parse_statement(p);
+		if (lx->n_errors != errors)
+			return;
+		/* cannot happen: the lexer ends statements where cw_lex_statement_end does */
+		if (lx->pos != end || (rule ? rs->n_rules : rs->n_profiles) != items + 1)
+			m->bad = true;
+	}
+	e.item = (rule ? rs->n_rules : rs->n_profiles) - 1;
+	e.taken = be != NULL;
+	e.key = be ? be->key : rule ? rs->rules[e.item].id : profile_key(&rs->profiles[e.item]);
+	e.log_n = m->n_log - e.log_off;
+	if (!grow((void **)&m->v, &m->cap, (uint64_t)m->n + 1, sizeof(*m->v)))
+		m->bad = true;
+	else
+		m->v[m->n++] = e;
+}
+
+/* Room for a rule set the size of the base, so that nothing is copied while it grows. */
+static bool presize(struct parser *p, const struct reuse *ru)
+{
+	const struct cw_ruleset *b = ru->rs;
+	struct cw_ruleset *rs = p->rs;
+	uint32_t cap_strings = p->cap_strings;
+	bool ok =
+	    grow((void **)&rs->rules, &p->cap_rules, b->n_rules, sizeof(*rs->rules)) &&
+	    grow((void **)&rs->profiles, &p->cap_profiles, b->n_profiles, sizeof(*rs->profiles)) &&
+	    grow((void **)&rs->hs_ranges, &p->cap_hs, b->n_hs_ranges, sizeof(*rs->hs_ranges)) &&
+	    grow((void **)&rs->u16, &p->cap_u16, b->n_u16, sizeof(*rs->u16)) &&
+	    grow((void **)&rs->u32, &p->cap_u32, b->n_u32, sizeof(*rs->u32)) &&
+	    grow((void **)&rs->uscc, &p->cap_uscc, b->n_uscc, sizeof(*rs->uscc)) &&
+	    (b->strings_len > UINT32_MAX ||
+	     grow((void **)&rs->strings, &cap_strings, b->strings_len, 1)) &&
+	    grow((void **)&p->memo->v, &p->memo->cap, ru->m->n, sizeof(*p->memo->v)) &&
+	    grow((void **)&p->memo->log, &p->memo->cap_log, ru->m->n_log, sizeof(*p->memo->log));
+	p->cap_strings = cap_strings;
+	return ok;
+}
+
+/* ---- driver ---- */
+
 static void parser_free(struct parser *p)
 {
 	idmap_free(&p->rule_ids);
@@ -1541,10 +1929,14 @@ static void parser_free(struct parser *p)
 	free(p->tmp);
 	free(p->tmpr);
 	free(p->tmpr2);
+	memo_free(p->memo);
 	free(p);
 }
 
-struct cw_ruleset *cw_ruleset_parse(const char *text, size_t len, struct cw_parse_errors *errs)
+/* A full parse (ru NULL) or one that takes statements over from ru; with want_memo the result
+ * records its statements for the next incremental parse. */
+static struct cw_ruleset *parse_text(const char *text, size_t len, struct reuse *ru, bool want_memo,
+				     struct cw_parse_errors *errs)
 {
 	if (errs)
 		errs->n = errs->total = 0;
@@ -1565,6 +1957,14 @@ struct cw_ruleset *cw_ruleset_parse(const char *text, size_t len, struct cw_pars
 	set_defaults(rs);
 	if (!text)
 		len = 0;
+	if (want_memo && len <= UINT32_MAX && (p->memo = calloc(1, sizeof(*p->memo))))
+		p->memo->text = text, p->memo->text_len = len;
+	if (ru && (!p->memo || !presize(p, ru))) {
+		parser_free(p);
+		cw_ruleset_free(rs);
+		return NULL;
+	}
+	p->ru = ru;
 	cw_lex_init(&p->lx, text ? text : "", len, errs);
 	if (!cw_lex_at_statement(&p->lx)) {
 		/* lines before the first statement may only hold comments */
@@ -1578,20 +1978,60 @@ struct cw_ruleset *cw_ruleset_parse(const char *text, size_t len, struct cw_pars
 			advance(p);
 		p->lx.quiet = false;
 	}
-	while (!p->oom && cw_lex_at_statement(&p->lx))
-		parse_statement(p);
+	while (!p->oom && cw_lex_at_statement(&p->lx)) {
+		if (p->memo)
+			memo_statement(p);
+		else
+			parse_statement(p);
+	}
+	if (ru && !p->lx.n_errors)
+		reuse_check_duplicates(p);
 	if (!p->line_version)
 		cw_lex_error_at(&p->lx, 1, 1, "missing version: the rule set needs `version N`");
 	if (!p->line_salt)
 		cw_lex_error_at(&p->lx, 1, 1,
 				"missing salt: the rule set needs `salt` and 32 hex digits");
 	bool failed = p->lx.n_errors > 0;
+	if (!failed && p->memo && !p->memo->bad) {
+		rs->memo = p->memo;
+		p->memo = NULL;
+	}
 	parser_free(p);
 	if (failed) {
 		cw_ruleset_free(rs);
 		return NULL;
 	}
 	return rs;
+}
+
+struct cw_ruleset *cw_ruleset_parse(const char *text, size_t len, struct cw_parse_errors *errs)
+{
+	return parse_text(text, len, NULL, false, errs);
+}
+
+struct cw_ruleset *cw_ruleset_parse_delta(const char *text, size_t len,
+					  const struct cw_ruleset *base, const char *base_text,
+					  size_t base_len, struct cw_parse_errors *errs)
+{
+	if (text && base && base->memo && base_text == base->memo->text &&
+	    base->memo->text_len == base_len) {
+		struct reuse ru = {.rs = base, .m = base->memo, .text = base_text};
+		ru.used_rule = calloc((size_t)base->n_rules + 1, sizeof(bool));
+		ru.used_profile = calloc((size_t)base->n_profiles + 1, sizeof(bool));
+		struct cw_ruleset *rs = NULL;
+		if (ru.used_rule && ru.used_profile)
+			rs = parse_text(text, len, &ru, true, NULL);
+		free(ru.used_rule);
+		free(ru.used_profile);
+		free(ru.slots);
+		if (rs) {
+			if (errs)
+				errs->n = errs->total = 0;
+			return rs;
+		}
+		/* an error somewhere: the full parse says which, exactly as it always does */
+	}
+	return parse_text(text, len, NULL, true, errs);
 }
 
 void cw_ruleset_free(struct cw_ruleset *rs)
@@ -1605,6 +2045,7 @@ void cw_ruleset_free(struct cw_ruleset *rs)
 	free(rs->u32);
 	free(rs->uscc);
 	free(rs->strings);
+	memo_free(rs->memo);
 	free(rs);
 }
 

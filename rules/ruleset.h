@@ -118,6 +118,10 @@ struct cw_ruleset {
 	uint32_t n_uscc;
 	char *strings;    /* reason texts */
 	size_t strings_len;
+
+	/* Private to rules/parse.c: where each rule and profile statement sits in the text it was
+	 * parsed from, for cw_ruleset_parse_delta. NULL unless that function made the rule set. */
+	struct cw_parse_memo *memo;
 };
 
 /* One compile error (§5: "line:column: message"). */
@@ -136,6 +140,18 @@ struct cw_parse_errors {
  * first error at least), else a rule set to release with cw_ruleset_free. */
 struct cw_ruleset *cw_ruleset_parse(const char *text, size_t len, struct cw_parse_errors *errs);
 void cw_ruleset_free(struct cw_ruleset *rs);
+
+/* The same result as cw_ruleset_parse(text) - the same rule set, or NULL with the same errors -
+ * but fast when text differs from base_text by a few statements: rule and profile statements
+ * whose text is byte-identical to one in base_text are taken over from base instead of being
+ * parsed again; every whole-file check (version, salt, limits, duplicate ids and prefixes,
+ * expansion and profile limits) is still made. base must be what this function returned for
+ * base_text, and base_text the very buffer it read, unchanged (the control plane keeps both for
+ * the active rule set); any other base (NULL, made by cw_ruleset_parse, another buffer) means a
+ * full parse. The result carries the record for the next call; base is only read. */
+struct cw_ruleset *cw_ruleset_parse_delta(const char *text, size_t len,
+					  const struct cw_ruleset *base, const char *base_text,
+					  size_t base_len, struct cw_parse_errors *errs);
 
 /* Formats "line:column: message" into buf. */
 void cw_parse_error_format(const struct cw_parse_error *e, char *buf, size_t cap);

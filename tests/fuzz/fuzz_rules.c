@@ -5,6 +5,9 @@
  * thread compiles whatever is there, so no input may crash it, leak, or yield a model that
  * breaks the invariants the table builder relies on. Besides the sanitizers, every accepted rule
  * set is checked here against those invariants, and every refused one must carry sane errors.
+ * The incremental parse (cw_ruleset_parse_delta, the gateway's path) must agree with the full
+ * one exactly: the input is also parsed against a base made of the input with one line left out
+ * (an edit of one line), and the result or the errors compared.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,8 +76,104 @@ static void check_rule(const struct cw_ruleset *rs, const struct cw_rule *r)
 	CHECK(expanded == r->expanded);
 }
 
+static bool same_errors(const struct cw_parse_errors *a, const struct cw_parse_errors *b)
+{
+	if (a->n != b->n || a->total != b->total)
+		return false;
+	for (uint32_t i = 0; i < a->n; i++)
+		if (a->v[i].line != b->v[i].line || a->v[i].column != b->v[i].column ||
+		    strcmp(a->v[i].msg, b->v[i].msg))
+			return false;
+	return true;
+}
+
+#define SAME_POOL(a, b, v, n)                                                                      \
+	((a)->n == (b)->n && (!(a)->n || !memcmp((a)->v, (b)->v, (a)->n * sizeof(*(a)->v))))
+
+static bool same_rule(const struct cw_rule *x, const struct cw_rule *y)
+{
+	const struct cw_list *lx[] = {&x->hs,	 &x->origin,	 &x->country, &x->declarant,
+				      &x->owner, &x->trade_mode, &x->port,    &x->transport};
+	const struct cw_list *ly[] = {&y->hs,	 &y->origin,	 &y->country, &y->declarant,
+				      &y->owner, &y->trade_mode, &y->port,    &y->transport};
+	for (int k = 0; k < 8; k++)
+		if (lx[k]->off != ly[k]->off || lx[k]->n != ly[k]->n)
+			return false;
+	return x->id == y->id && x->priority == y->priority && x->mode == y->mode &&
+	       x->reason == y->reason && x->line == y->line && x->never == y->never &&
+	       x->class_mask == y->class_mask && x->dir_mask == y->dir_mask &&
+	       x->msg_mask == y->msg_mask && x->doc_set == y->doc_set &&
+	       x->doc_clear == y->doc_clear && x->has_unit_value == y->has_unit_value &&
+	       !memcmp(&x->value, &y->value, sizeof(x->value)) &&
+	       !memcmp(&x->total_value, &y->total_value, sizeof(x->value)) &&
+	       !memcmp(&x->unit_value, &y->unit_value, sizeof(x->value)) &&
+	       !memcmp(&x->quantity, &y->quantity, sizeof(x->value)) && x->expanded == y->expanded;
+}
+
+static bool same_ruleset(const struct cw_ruleset *a, const struct cw_ruleset *b)
+{
+	if (a->version != b->version || memcmp(a->salt, b->salt, 16) ||
+	    a->limit_single != b->limit_single || a->limit_annual != b->limit_annual ||
+	    a->tolerance_bp != b->tolerance_bp || a->class_set != b->class_set ||
+	    memcmp(a->cls, b->cls, sizeof(a->cls)) || a->n_profiles != b->n_profiles ||
+	    a->n_rules != b->n_rules || a->n_expanded != b->n_expanded ||
+	    !SAME_POOL(a, b, hs_ranges, n_hs_ranges) || !SAME_POOL(a, b, u16, n_u16) ||
+	    !SAME_POOL(a, b, u32, n_u32) || !SAME_POOL(a, b, uscc, n_uscc) ||
+	    a->strings_len != b->strings_len ||
+	    (a->strings_len && memcmp(a->strings, b->strings, a->strings_len)))
+		return false;
+	for (uint32_t i = 0; i < a->n_profiles; i++) {
+		const struct cw_profile *x = &a->profiles[i], *y = &b->profiles[i];
+		if (x->len != y->len || memcmp(x->prefix, y->prefix, x->len) ||
+		    x->mode != y->mode || x->sample_bp != y->sample_bp ||
+		    x->docs_mask != y->docs_mask || x->strict != y->strict || x->line != y->line)
+			return false;
+	}
+	for (uint32_t i = 0; i < a->n_rules; i++)
+		if (!same_rule(&a->rules[i], &b->rules[i]))
+			return false;
+	return true;
+}
+
+/* The input parsed against a base that lacks one of its lines must give what the full parse of
+ * the input gives. */
+static void check_incremental(const uint8_t *data, size_t size)
+{
+	size_t lines = 1, drop, start = 0, end = size;
+	for (size_t i = 0; i < size; i++)
+		lines += data[i] == '\n';
+	drop = size ? data[size - 1] % lines : 0;
+	for (size_t i = 0, l = 0; i < size; i++)
+		if (data[i] == '\n' && ++l == drop)
+			start = i + 1;
+	const uint8_t *nl = memchr(data + start, '\n', size - start);
+	end = nl ? (size_t)(nl - data) + 1 : size;
+	char *base_text = malloc(size - (end - start) + 1);
+	if (!base_text)
+		return;
+	memcpy(base_text, data, start);
+	memcpy(base_text + start, data + end, size - end);
+	size_t base_len = size - (end - start);
+	struct cw_ruleset *base = cw_ruleset_parse_delta(base_text, base_len, NULL, NULL, 0, NULL);
+	struct cw_parse_error ef[4], ei[4];
+	struct cw_parse_errors full_errs = {ef, 0, 4, 0}, inc_errs = {ei, 0, 4, 0};
+	struct cw_ruleset *full = cw_ruleset_parse((const char *)data, size, &full_errs);
+	struct cw_ruleset *inc =
+	    cw_ruleset_parse_delta((const char *)data, size, base, base_text, base_len, &inc_errs);
+	CHECK((full == NULL) == (inc == NULL));
+	if (full)
+		CHECK(same_ruleset(full, inc));
+	else
+		CHECK(same_errors(&full_errs, &inc_errs));
+	cw_ruleset_free(full);
+	cw_ruleset_free(inc);
+	cw_ruleset_free(base);
+	free(base_text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	check_incremental(data, size);
 	struct cw_parse_error ev[4];
 	struct cw_parse_errors errs = {ev, 0, 4, 0};
 	struct cw_ruleset *rs = cw_ruleset_parse((const char *)data, size, &errs);

@@ -1118,6 +1118,74 @@ static char *gen_rules(uint32_t version, unsigned n, unsigned changed, size_t *l
 	return t;
 }
 
+/* Texts of 1 MB and more are read in 256 KB pieces inside one MULTI: every size around the
+ * piece boundaries comes back byte for byte, and a big set goes live and then changes as a
+ * delta through the incremental parse. */
+START_TEST(big_text_read_in_pieces)
+{
+	seed_state();
+	size_t len;
+	char *t = gen_rules(300, 40000, 0, &len);
+	ck_assert_uint_gt(len, 2u << 20);
+	static const size_t sizes[] = {
+	    1u << 20,	    (1u << 20) + 1,    (5u << 18) - 1, 5u << 18,
+	    (5u << 18) + 1, 0 /* all of it */, (1u << 20) - 1 /* one GET */};
+	char err[256];
+	uint32_t got;
+	RC("CONFIG RESETSTAT");
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i] ? sizes[i] : len;
+		RC("SET cw:ruleset:%u %b", (unsigned)(1000 + i), t, n);
+		if (n < 1u << 20) {
+			/* the big ones were read in pieces, not with GET (a failed piecewise read
+			 * would have fallen back to it) */
+			redisReply *info = redisCommand(R, "INFO commandstats");
+			ck_assert_ptr_nonnull(info);
+			ck_assert_ptr_nonnull(strstr(info->str, "cmdstat_getrange:calls="));
+			ck_assert_ptr_null(strstr(info->str, "cmdstat_get:calls="));
+			freeReplyObject(info);
+		}
+		size_t flen;
+		char *f =
+		    cw_sync_fetch_rules(raddr, (uint32_t)(1000 + i), &flen, &got, err, sizeof(err));
+		ck_assert_msg(f != NULL, "%s", err);
+		ck_assert_uint_eq(flen, n);
+		ck_assert(!memcmp(f, t, n) && f[n] == 0);
+		free(f);
+	}
+	struct cw_sync_config c = test_cfg();
+	sync_new(&c);
+	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
+	ck_assert_int_eq(cw_sync_start(sy), 0);
+	w_rules(300, t, true);
+	WAIT_FOR(cw_engine_version(eng) == 300);
+	free(t);
+	t = gen_rules(301, 40000, 3, &len);
+	uint64_t d0 = stats().delta_activations;
+	w_rules(301, t, true);
+	WAIT_FOR(cw_engine_version(eng) == 301);
+	WAIT_FOR(stats().delta_activations == d0 + 1);
+	const struct cw_ruleset *rs = cw_snapshot_ruleset(cw_engine_active(eng));
+	ck_assert_uint_eq(rs->n_rules, 40000);
+	ck_assert_uint_eq(rs->rules[2].mode, CWP_MODE_SUPERVISE);
+	ck_assert_uint_eq(rs->rules[3].mode, CWP_MODE_VERIFY);
+	ck_assert_uint_eq(rs->rules[39999].line, 40005);
+	free(t);
+}
+END_TEST
+
+/* Prints the control thread's log line for version v (how its time splits up). */
+static void print_activation_log(uint32_t v)
+{
+	char key[48];
+	snprintf(key, sizeof(key), "rule set v%u active", v);
+	pthread_mutex_lock(&log_mu);
+	const char *l = strstr(logbuf, key);
+	if (l)
+		fprintf(stderr, "    log: %.*s\n", (int)strcspn(l, "\n"), l);
+	pthread_mutex_unlock(&log_mu);
+}
+
 static uint64_t time_activation(uint32_t v, const char *text, size_t len)
 {
 	RC("SET cw:ruleset:%u %b", v, text, len);
@@ -1131,6 +1199,7 @@ static uint64_t time_activation(uint32_t v, const char *text, size_t len)
 	ck_assert_uint_eq(cw_engine_version(eng), v);
 	uint64_t ns = cw_mono_ns() - t0;
 	WAIT_FOR(stats().version == v); /* build time and kind are recorded just after */
+	print_activation_log(v);
 	return ns;
 }
 
@@ -1240,6 +1309,7 @@ static Suite *suite(void)
 	tcase_add_test(t, stats_and_journal_written);
 	tcase_add_test(t, plain_redis_cli_and_cwctl_writers);
 	tcase_add_test(t, one_shot_load_for_simulate);
+	tcase_add_test(t, big_text_read_in_pieces);
 	tcase_add_test(t, measure_latencies);
 	suite_add_tcase(s, t);
 	return s;
