@@ -260,12 +260,12 @@ int main(int argc, char **argv)
 		teardown();
 		return 3;
 	}
-	if (gw.opt.redis &&
-	    gw_redis_start(gw.opt.redis, gw.opt.node, gw.opt.no_wait, &sig_stop)) {
+	if (gw.opt.redis && gw_redis_start(gw.opt.redis, gw.opt.node, gw.opt.no_wait, &sig_stop)) {
 		/* interrupted while waiting for Redis is a clean stop; a setup failure is not */
 		rc = sig_stop ? 0 : 3;
 		if (sig_stop)
-			fprintf(stderr, "clearway: signal received before the first load, stopping\n");
+			fprintf(stderr,
+				"clearway: signal received before the first load, stopping\n");
 		teardown();
 		return rc;
 	}

@@ -26,12 +26,12 @@ static void usage(FILE *f, const char *prog)
 		"  --registry FILE         enterprises, CSV `uscc,class`\n"
 		"  --senders FILE          senders, CSV `id,prefixes,name`\n"
 		"Redis mode (instead of the files; docs/control-plane.md):\n"
-		"  --redis HOST:PORT|unix:PATH  follow the control plane in this Redis\n"
-		"  --node NAME             name in cw:node:NAME, cw:stats:NAME, cw:journal (default:\n"
-		"                          the host name)\n"
-		"  --no-wait               start the ports before the first load from Redis (until it\n"
-		"                          arrives DECL and LIST are rejected NO_RULESET and unknown\n"
-		"                          senders dropped); default: wait for it\n"
+		"  --redis HOST:PORT|unix:PATH  follow the control plane in Redis\n"
+		"  --node NAME             name in cw:node:, cw:stats:, cw:journal\n"
+		"                          (default: the host name)\n"
+		"  --no-wait               start before the first load from Redis\n"
+		"                          (until then NO_RULESET, unknown senders);\n"
+		"                          default: wait for it\n"
 		"protocol:\n"
 		"  --udp-port N            UDP port of CWP/1 (default %u)\n"
 		"  --replay-window N       replay window per sender (default 4096)\n"
@@ -205,14 +205,17 @@ static int set_num(struct gw_options *o, int opt, const char *name, const char *
 static int check_mode(const struct gw_options *o)
 {
 	if (o->redis) {
-		const char *file = o->rules ? "--rules" : o->registry ? "--registry"
-						 : o->senders ? "--senders" : NULL;
+		const char *file = o->rules	 ? "--rules"
+				   : o->registry ? "--registry"
+				   : o->senders	 ? "--senders"
+						 : NULL;
 		if (file) {
-			fprintf(stderr,
-				"clearway: %s cannot be combined with --redis: in Redis mode rules, "
-				"registry and senders come from Redis (load files there with "
-				"`cwctl push`, `cwctl ent import`, `cwctl sender set`)\n",
-				file);
+			fprintf(
+			    stderr,
+			    "clearway: %s cannot be combined with --redis: in Redis mode rules, "
+			    "registry and senders come from Redis (load files there with "
+			    "`cwctl push`, `cwctl ent import`, `cwctl sender set`)\n",
+			    file);
 			return -1;
 		}
 		struct cw_redis_addr a;

@@ -35,8 +35,7 @@ void gw_totals_collect(struct gw_totals *t)
 			t->first_rx_tsc = first;
 		if (last > t->last_tsc)
 			t->last_tsc = last;
-		const uint64_t *src =
-		    (const uint64_t *)cw_ctx_counters(gw_worker_ctx(wk));
+		const uint64_t *src = (const uint64_t *)cw_ctx_counters(gw_worker_ctx(wk));
 		uint64_t *dst = (uint64_t *)&t->eng;
 		for (size_t i = 0; i < ENG_NFIELDS; i++)
 			dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
