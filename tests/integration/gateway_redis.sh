@@ -53,9 +53,11 @@ stop_all() {
 	GW_PIDS=()
 	redis_kill
 	[ -z "${CW_KEEP:-}" ] || cp -r "$WORK" "$CW_KEEP"
+	rm -rf /var/run/dpdk/cwit-redis*-$$
 	cleanup
 }
 trap stop_all EXIT
+trap 'exit 143' TERM INT # the watchdog's TERM too: the EXIT trap then stops Redis
 R() { redis-cli -s "$SOCK" --raw "$@"; }
 ctl() { "$CWCTL" "$@" >>"$WORK/cwctl.log" 2>&1 || { tail -5 "$WORK/cwctl.log"; fail "cwctl $*"; }; }
 hget() { R HGET "$1" "$2"; }
