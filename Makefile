@@ -10,13 +10,17 @@
 #   dataplane       the packet path and main of `clearway`
 #   bench           cwgen, kernel baseline, benchmark drivers
 #
+#   dataplane/xdp   the XDP steering program for net_af_xdp  -> build/cw_steer.bpf.o
+#
 # Knobs: BUILD=dir, SAN=1 (ASan+UBSan), MARCH=... (default x86-64-v2; DPDK's own libraries pick
-# AVX2 paths at run time), FUZZ_SECONDS=N for `make fuzz`.
+# AVX2 paths at run time), FUZZ_SECONDS=N for `make fuzz`, XDP_PORT=N (the UDP port the XDP
+# program steers to the gateway, default 7350).
 
 BUILD   ?= build
 MARCH   ?= x86-64-v2
 SAN     ?= 0
 FUZZ_SECONDS ?= 60
+XDP_PORT ?= 7350
 
 CC      ?= cc
 PKGS    := libdpdk hiredis libbpf libpcap
@@ -61,10 +65,11 @@ endif
 ifneq ($(kbase_src),)
 PROGS += $(BUILD)/cwkbase
 endif
+PROGS += $(BUILD)/cw_steer.bpf.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(unit_src))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(tool_src))
 
-.PHONY: all test unit integration asan fuzz fuzz-build bench demo clean format setup
+.PHONY: FORCE all test unit integration asan fuzz fuzz-build bench demo clean format setup
 all: $(PROGS) $(UNIT_TESTS) $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
@@ -93,6 +98,18 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/testutil.c) $
 $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# The XDP program (BPF bytecode, loaded by net_af_xdp's xdp_prog=). <linux/bpf.h> and friends come
+# from linux-libc-dev, whose <asm/...> headers live in the multiarch directory that a BPF target
+# does not search by itself. The port is baked in; the stamp file rebuilds it when XDP_PORT changes.
+MULTIARCH  := $(shell gcc -print-multiarch 2>/dev/null)
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+$(BUILD)/obj/xdp-port: FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(XDP_PORT)" ] || echo "$(XDP_PORT)" >$@
+$(BUILD)/cw_steer.bpf.o: dataplane/xdp/cw_steer.bpf.c $(BUILD)/obj/xdp-port
+	clang $(BPF_CFLAGS) -DCW_UDP_PORT=$(XDP_PORT) -c $< -o $@
+FORCE:
 
 setup:
 	@bash scripts/setup.sh

@@ -51,6 +51,9 @@ void cw_engine_destroy(struct cw_engine *e);
 /* Compiles a parsed rule set into lookup tables (rte_lpm, rte_acl). Takes ownership of rs (freed
  * with the snapshot, or on failure). Slow for big rule sets: call off the packet path. */
 struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen);
+/* The same decisions without lookup tables for rules: every rule is evaluated in turn (§4.3d by
+ * plain comparison). The reference the ACL build is tested against; slow with many rules. */
+struct cw_snapshot *cw_snapshot_build_linear(struct cw_ruleset *rs, char *err, size_t errlen);
 /* Same result as cw_snapshot_build(rs), fast when rs differs from base's rule set by a few rules:
  * base tables are shared and the differences go to a small overlay (DESIGN §8: <= 20 ms). Falls
  * back to a full build when the difference is large. base must stay alive while the result is. */

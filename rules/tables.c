@@ -24,7 +24,7 @@
 #include "rules/stores.h"
 #include "rules/tables.h"
 
-#define SAT32 UINT32_MAX
+#define SAT32	UINT32_MAX
 #define NO_RULE UINT32_MAX
 
 enum {
@@ -57,23 +57,38 @@ RTE_ACL_RULE_DEF(cw_acl_rule, NUM_FIELDS);
 		 .offset = offsetof(struct cw_acl_key, member)}
 
 static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
-	FDEF(F_CLS_DIR, BITMASK, 1, 0, cls_dir),     FDEF(F_MSG_DOCS, BITMASK, 1, 1, msg_docs),
-	FDEF(F_TRANSPORT, RANGE, 1, 1, transport),   FDEF(F_TRADE_MODE, RANGE, 2, 1, trade_mode),
-	FDEF(F_PORT, RANGE, 2, 2, port),             FDEF(F_ORIGIN, RANGE, 2, 2, origin),
-	FDEF(F_COUNTRY, RANGE, 2, 3, country),       FDEF(F_HS_TAIL, RANGE, 1, 3, hs_tail),
-	FDEF(F_FLAGS, BITMASK, 1, 3, flags),         FDEF(F_HS8, RANGE, 4, 4, hs8),
-	FDEF(F_DECLARANT, RANGE, 4, 5, declarant),   FDEF(F_OWNER, RANGE, 4, 6, owner),
-	FDEF(F_QUANTITY, RANGE, 4, 7, quantity),     FDEF(F_VALUE, RANGE, 4, 8, value),
-	FDEF(F_TOTAL, RANGE, 4, 9, total_value),     FDEF(F_UNIT, RANGE, 4, 10, unit_value),
+    FDEF(F_CLS_DIR, BITMASK, 1, 0, cls_dir),   FDEF(F_MSG_DOCS, BITMASK, 1, 1, msg_docs),
+    FDEF(F_TRANSPORT, RANGE, 1, 1, transport), FDEF(F_TRADE_MODE, RANGE, 2, 1, trade_mode),
+    FDEF(F_PORT, RANGE, 2, 2, port),	       FDEF(F_ORIGIN, RANGE, 2, 2, origin),
+    FDEF(F_COUNTRY, RANGE, 2, 3, country),     FDEF(F_HS_TAIL, RANGE, 1, 3, hs_tail),
+    FDEF(F_FLAGS, BITMASK, 1, 3, flags),       FDEF(F_HS8, RANGE, 4, 4, hs8),
+    FDEF(F_DECLARANT, RANGE, 4, 5, declarant), FDEF(F_OWNER, RANGE, 4, 6, owner),
+    FDEF(F_QUANTITY, RANGE, 4, 7, quantity),   FDEF(F_VALUE, RANGE, 4, 8, value),
+    FDEF(F_TOTAL, RANGE, 4, 9, total_value),   FDEF(F_UNIT, RANGE, 4, 10, unit_value),
 };
 
 /* Rules whose ranges make one trie too big are split over several contexts (rte_acl gives up
  * past 8 tries); a key is classified in each and the best result per mode is kept. */
-#define MAX_ACL_PARTS 16
+#define MAX_ACL_PARTS 48
+
+/* Which items a context can match at all, from its rules: HS chapters (2 digits) and the
+ * combinations of class, direction and message kind. Items outside it are not classified in
+ * that context: with one context per rule shape, most contexts concern few items. */
+struct acl_filter {
+	uint64_t chapters[2]; /* bit c: chapter c (0..99) */
+	uint32_t combos;      /* bit combo_of(): cls * 4 + export * 2 + list */
+};
+
+#define NUM_COMBOS   24
+#define NUM_CHAPTERS 100
+
 struct cw_acl_set {
 	struct rte_acl_ctx *ctx[MAX_ACL_PARTS];
+	struct acl_filter filter[MAX_ACL_PARTS];
 	unsigned n_ctx;
 	uint32_t n_acl_rules;
+	/* the filters turned around: the contexts that admit a combination, a chapter */
+	uint64_t combo_ctx[NUM_COMBOS], chapter_ctx[NUM_CHAPTERS];
 };
 
 static _Atomic uint32_t generation; /* rte_acl/rte_lpm/rte_hash names must be unique */
@@ -93,7 +108,7 @@ static inline uint32_t sat32(uint64_t v)
 void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32_t decl_id,
 		     uint32_t owner_id)
 {
-	k->cls_dir = (uint8_t)~((1u << f->cls) | (1u << (5 + f->direction)));
+	k->cls_dir = (uint8_t) ~((1u << f->cls) | (1u << (5 + f->direction)));
 	k->pad0[0] = k->pad0[1] = k->pad0[2] = 0;
 	k->msg_docs = (uint8_t)((f->docs_mask >> 1) | (f->msg == CW_MSG_DECL ? 0x80 : 0x40));
 	k->transport = f->has_transport ? f->transport : 0;
@@ -155,9 +170,8 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 	}
 	char name[32];
 	name_object(name, sizeof(name), "lpm");
-	struct rte_lpm_config cfg = {.max_rules = n_short ? n_short : 1,
-				     .number_tbl8s = n_deep + 16,
-				     .flags = 0};
+	struct rte_lpm_config cfg = {
+	    .max_rules = n_short ? n_short : 1, .number_tbl8s = n_deep + 16, .flags = 0};
 	s->lpm = rte_lpm_create(name, SOCKET_ID_ANY, &cfg);
 	if (!s->lpm) {
 		snprintf(err, errlen, "profiles: rte_lpm_create: %s", rte_strerror(rte_errno));
@@ -181,7 +195,8 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 		const struct cw_profile *p = &rs->profiles[i];
 		int rc;
 		if (p->len <= 8) {
-			rc = rte_lpm_add(s->lpm, nibbles8(p->prefix, p->len), (uint8_t)(4 * p->len), i);
+			rc = rte_lpm_add(s->lpm, nibbles8(p->prefix, p->len), (uint8_t)(4 * p->len),
+					 i);
 		} else {
 			uint64_t key = long_key(digits_value(p->prefix, p->len), p->len);
 			rc = rte_hash_add_key_data(s->long_profiles, &key, (void *)(uintptr_t)i);
@@ -261,7 +276,8 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	struct rte_hash_parameters hp = {.name = name,
 					 .entries = n < 8 ? 16 : n * 2,
 					 .key_len = 18,
-					 .hash_func = cw_hash_key, /* keys sit unaligned in packets */
+					 .hash_func =
+					     cw_hash_key, /* keys sit unaligned in packets */
 					 .socket_id = SOCKET_ID_ANY};
 	s->intern = rte_hash_create(&hp);
 	if (!s->intern) {
@@ -271,7 +287,8 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	uint32_t next = 1;
 	if (b) { /* keep the base's ids: its ACL was built with them */
 		for (uint32_t i = 0; i < b->rs->n_uscc; i++)
-			rte_hash_add_key_data(s->intern, b->rs->uscc[i], (void *)(uintptr_t)(i + 1));
+			rte_hash_add_key_data(s->intern, b->rs->uscc[i],
+					      (void *)(uintptr_t)(i + 1));
 		next = b->rs->n_uscc + 1;
 	}
 	for (uint32_t i = 0; i < rs->n_uscc; i++) {
@@ -418,7 +435,8 @@ static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t p
 	set_range(&t->field[F_ORIGIN], 2, 0, 0xFFFF);
 	set_range(&t->field[F_COUNTRY], 2, 0, 0xFFFF);
 	set_range(&t->field[F_HS_TAIL], 1, 0, 99);
-	t->field[F_FLAGS].value.u8 = r->has_unit_value || r->unit_value.lo || r->unit_value.hi != UINT64_MAX ? 1 : 0;
+	t->field[F_FLAGS].value.u8 =
+	    r->has_unit_value || r->unit_value.lo || r->unit_value.hi != UINT64_MAX ? 1 : 0;
 	t->field[F_FLAGS].mask_range.u8 = t->field[F_FLAGS].value.u8;
 	set_range(&t->field[F_HS8], 4, 0, UINT32_MAX);
 	set_range(&t->field[F_DECLARANT], 4, 0, UINT32_MAX);
@@ -458,9 +476,8 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 		for (uint32_t i = 0; i < r->hs.n; i++)
 			n_hs += hs_pieces(rs->hs_ranges[r->hs.off + i], hsp + n_hs);
 	}
-	const struct cw_list lists[NUM_DIMS] = {{0, n_hs},     r->origin,     r->country,
-						r->declarant, r->owner,      r->trade_mode,
-						r->port,      r->transport};
+	const struct cw_list lists[NUM_DIMS] = {{0, n_hs}, r->origin,	  r->country, r->declarant,
+						r->owner,  r->trade_mode, r->port,    r->transport};
 	uint32_t idx[NUM_DIMS] = {0};
 	for (;;) {
 		for (int d = 0; d < NUM_DIMS; d++) {
@@ -481,10 +498,11 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 				break;
 			}
 			default: {
-				static const int field_of[NUM_DIMS] = {
-					[D_ORIGIN] = F_ORIGIN, [D_COUNTRY] = F_COUNTRY,
-					[D_TRADE] = F_TRADE_MODE, [D_PORT] = F_PORT,
-					[D_TRANSPORT] = F_TRANSPORT};
+				static const int field_of[NUM_DIMS] = {[D_ORIGIN] = F_ORIGIN,
+								       [D_COUNTRY] = F_COUNTRY,
+								       [D_TRADE] = F_TRADE_MODE,
+								       [D_PORT] = F_PORT,
+								       [D_TRANSPORT] = F_TRANSPORT};
 				int fi = field_of[d];
 				uint16_t v = rs->u16[lists[d].off + k];
 				set_range(&t.field[fi], field_defs[fi].size, v, v);
@@ -505,22 +523,115 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 		free(hsp);
 }
 
-static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *v, uint32_t n, int *rc)
+/* ---------------------------------------------------------------- ACL contexts
+ *
+ * Why rules are grouped: rte_acl merges all rules of a context into one trie, and a trie over
+ * several independent range fields grows with the product of their boundaries (a wildcard-HS
+ * "total_value >= X" rule is copied under every HS path of the "hs H and unit_value < Y"
+ * rules). Rules are therefore grouped by which amount fields they constrain, and each group gets
+ * its own context whose layout holds only the key words that some rule of the group uses: the
+ * build stays small and each classification walks fewer bytes. A group that still does not fit
+ * is halved until it does. */
+
+/* Key words (rte_acl input indexes) and the fields in each. */
+static const uint8_t word_of_field[NUM_FIELDS] = {
+    [F_CLS_DIR] = 0,  [F_MSG_DOCS] = 1, [F_TRANSPORT] = 1, [F_TRADE_MODE] = 1,
+    [F_PORT] = 2,     [F_ORIGIN] = 2,	[F_COUNTRY] = 3,   [F_HS_TAIL] = 3,
+    [F_FLAGS] = 3,    [F_HS8] = 4,	[F_DECLARANT] = 5, [F_OWNER] = 6,
+    [F_QUANTITY] = 7, [F_VALUE] = 8,	[F_TOTAL] = 9,	   [F_UNIT] = 10};
+#define NUM_WORDS 11
+
+/* Build-time ceiling of one context's run-time tables: past it rte_acl splits tries further
+ * or fails, and a failing group is halved. */
+#define ACL_MAX_SIZE (256u << 20)
+
+struct acl_layout {
+	unsigned n_fields;
+	uint8_t field[NUM_FIELDS]; /* compact position -> field of struct cw_acl_key */
+	struct rte_acl_field_def defs[NUM_FIELDS];
+};
+
+static bool field_is_wild(const struct rte_acl_field *f, unsigned fi)
 {
+	if (field_defs[fi].type == RTE_ACL_FIELD_TYPE_BITMASK)
+		return f->mask_range.u8 == 0;
+	switch (field_defs[fi].size) {
+	case 1:
+		return f->value.u8 == 0 && f->mask_range.u8 == UINT8_MAX;
+	case 2:
+		return f->value.u16 == 0 && f->mask_range.u16 == UINT16_MAX;
+	default:
+		return f->value.u32 == 0 && f->mask_range.u32 == UINT32_MAX;
+	}
+}
+
+/* The key words a rule constrains (bit w: word w). */
+static unsigned rule_shape(const struct cw_acl_rule *r)
+{
+	unsigned shape = 1;
+	for (unsigned fi = 0; fi < NUM_FIELDS; fi++)
+		if (!field_is_wild(&r->field[fi], fi))
+			shape |= 1u << word_of_field[fi];
+	return shape;
+}
+
+/* The words used by any of the rules; word 0 always (rte_acl wants a 1-byte first field). */
+static void layout_of(const struct cw_acl_rule *const *v, uint32_t n, struct acl_layout *l)
+{
+	bool used[NUM_WORDS] = {[0] = true};
+	for (uint32_t i = 0; i < n; i++)
+		for (unsigned fi = 0; fi < NUM_FIELDS; fi++)
+			if (!used[word_of_field[fi]] && !field_is_wild(&v[i]->field[fi], fi))
+				used[word_of_field[fi]] = true;
+	uint8_t input_of_word[NUM_WORDS] = {0};
+	unsigned n_inputs = 0;
+	for (unsigned w = 0; w < NUM_WORDS; w++)
+		if (used[w])
+			input_of_word[w] = (uint8_t)n_inputs++;
+	l->n_fields = 0;
+	for (unsigned fi = 0; fi < NUM_FIELDS; fi++) {
+		if (!used[word_of_field[fi]])
+			continue;
+		unsigned j = l->n_fields++;
+		l->field[j] = (uint8_t)fi;
+		l->defs[j] = field_defs[fi];
+		l->defs[j].field_index = (uint8_t)j;
+		l->defs[j].input_index = input_of_word[word_of_field[fi]];
+	}
+}
+
+static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *const *v, uint32_t n,
+					 const struct acl_layout *l, int *rc)
+{
+	size_t rule_size = RTE_ACL_RULE_SZ(l->n_fields);
+	uint8_t *packed = malloc(rule_size * n);
+	if (!packed) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct rte_acl_rule *r = (struct rte_acl_rule *)(packed + rule_size * i);
+		r->data = v[i]->data;
+		for (unsigned j = 0; j < l->n_fields; j++)
+			r->field[j] = v[i]->field[l->field[j]];
+	}
 	char name[32];
 	name_object(name, sizeof(name), "acl");
 	struct rte_acl_param p = {.name = name,
 				  .socket_id = SOCKET_ID_ANY,
-				  .rule_size = RTE_ACL_RULE_SZ(NUM_FIELDS),
+				  .rule_size = (uint32_t)rule_size,
 				  .max_rule_num = n};
 	struct rte_acl_ctx *ctx = rte_acl_create(&p);
 	if (!ctx) {
 		*rc = -rte_errno;
+		free(packed);
 		return NULL;
 	}
-	struct rte_acl_config cfg = {.num_categories = CWP_NUM_MODES, .num_fields = NUM_FIELDS};
-	memcpy(cfg.defs, field_defs, sizeof(field_defs));
-	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)v, n);
+	struct rte_acl_config cfg = {
+	    .num_categories = CWP_NUM_MODES, .num_fields = l->n_fields, .max_size = ACL_MAX_SIZE};
+	memcpy(cfg.defs, l->defs, sizeof(l->defs[0]) * l->n_fields);
+	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)packed, n);
+	free(packed);
 	if (*rc == 0)
 		*rc = rte_acl_build(ctx, &cfg);
 	if (*rc) {
@@ -530,18 +641,104 @@ static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *v, uint32_t n
 	return ctx;
 }
 
-/* Builds v[0..n) into set, halving the rule list while a part does not fit. */
-static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *v, uint32_t n)
+static unsigned combo_of(uint8_t cls, uint8_t direction, uint8_t msg)
+{
+	return cls * 4u + (direction == CWP_EXPORT ? 2u : 0u) + (msg == CW_MSG_LIST ? 1u : 0u);
+}
+
+static unsigned chapter_of(uint64_t hs)
+{
+	uint64_t c = hs / 100000000u;
+	return c > 99 ? 99 : (unsigned)c;
+}
+
+/* The filter of a context: what its rules' first two key bytes and HS ranges admit (exactly as
+ * rte_acl would test those bytes, documents left out: a superset of the items it can match). */
+static void filter_of(const struct cw_acl_rule *const *v, uint32_t n, struct acl_filter *flt)
+{
+	memset(flt, 0, sizeof(*flt));
+	for (uint8_t cls = 0; cls < 6; cls++)
+		for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
+			for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++) {
+				struct cw_item_facts f = {.msg = msg, .direction = dir, .cls = cls};
+				struct cw_acl_key k;
+				cw_acl_key_fill(&k, &f, 0, 0);
+				for (uint32_t i = 0; i < n; i++) {
+					const struct rte_acl_field *cd = &v[i]->field[F_CLS_DIR];
+					const struct rte_acl_field *md = &v[i]->field[F_MSG_DOCS];
+					uint8_t mm = md->mask_range.u8 & 0xC0;
+					if ((k.cls_dir & cd->mask_range.u8) == cd->value.u8 &&
+					    (k.msg_docs & mm) == (md->value.u8 & mm)) {
+						flt->combos |= 1u << combo_of(cls, dir, msg);
+						break;
+					}
+				}
+			}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rte_acl_field *h = &v[i]->field[F_HS8];
+		unsigned lo = chapter_of((uint64_t)h->value.u32 * 100),
+			 hi = chapter_of((uint64_t)h->mask_range.u32 * 100);
+		for (unsigned c = lo; c <= hi; c++)
+			flt->chapters[c / 64] |= 1ull << (c % 64);
+	}
+}
+
+/* The same filter for one rule evaluated rule by rule. */
+static void filter_of_rule(const struct cw_ruleset *rs, const struct cw_rule *r,
+			   struct acl_filter *flt)
+{
+	memset(flt, 0, sizeof(*flt));
+	for (uint8_t cls = 0; cls < 6; cls++)
+		for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
+			for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++)
+				if ((r->class_mask >> cls & 1) && (r->dir_mask >> dir & 1) &&
+				    (r->msg_mask & msg))
+					flt->combos |= 1u << combo_of(cls, dir, msg);
+	if (!r->hs.n) {
+		flt->chapters[0] = flt->chapters[1] = ~0ull;
+		return;
+	}
+	for (uint32_t i = 0; i < r->hs.n; i++) {
+		struct cw_u64range h = rs->hs_ranges[r->hs.off + i];
+		for (unsigned c = chapter_of(h.lo); c <= chapter_of(h.hi); c++)
+			flt->chapters[c / 64] |= 1ull << (c % 64);
+	}
+}
+
+/* Sets bit `bit` of combo_masks[k] / chapter_masks[k] for what flt admits. */
+static void invert_filter(const struct acl_filter *flt, unsigned bit, uint64_t *combo_masks,
+			  uint64_t *chapter_masks)
+{
+	for (unsigned k = 0; k < NUM_COMBOS; k++)
+		if ((flt->combos >> k) & 1)
+			combo_masks[k] |= 1ull << bit;
+	for (unsigned k = 0; k < NUM_CHAPTERS; k++)
+		if ((flt->chapters[k / 64] >> (k % 64)) & 1)
+			chapter_masks[k] |= 1ull << bit;
+}
+
+static bool filter_admits(const struct acl_filter *flt, unsigned combo, unsigned chapter)
+{
+	return ((flt->combos >> combo) & 1) &&
+	       ((flt->chapters[chapter / 64] >> (chapter % 64)) & 1);
+}
+
+/* Builds v[0..n) into set, halving the rule list while a part does not fit. Each part gets the
+ * layout of its own rules. */
+static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *const *v, uint32_t n)
 {
 	int rc;
 	if (set->n_ctx == MAX_ACL_PARTS)
 		return -ENOMEM;
-	struct rte_acl_ctx *ctx = acl_build_one(v, n, &rc);
+	struct acl_layout l;
+	layout_of(v, n, &l);
+	struct rte_acl_ctx *ctx = acl_build_one(v, n, &l, &rc);
 	if (ctx) {
+		filter_of(v, n, &set->filter[set->n_ctx]);
 		set->ctx[set->n_ctx++] = ctx;
 		return 0;
 	}
-	if (rc != -ENOMEM || n < 2)
+	if ((rc != -ENOMEM && rc != -ERANGE) || n < 2)
 		return rc;
 	rc = acl_build_parts(set, v, n / 2);
 	return rc ? rc : acl_build_parts(set, v + n / 2, n - n / 2);
@@ -556,7 +753,110 @@ static void acl_free(struct cw_acl_set *set)
 	free(set);
 }
 
-static struct cw_acl_set *acl_build(struct expander *x, char *err, size_t errlen)
+struct shaped {
+	uint32_t shape, index;
+};
+
+static int shaped_cmp(const void *a, const void *b)
+{
+	const struct shaped *x = a, *y = b;
+	if (x->shape != y->shape)
+		return x->shape < y->shape ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Rules that the ACL does not hold are evaluated one by one (exact, slower per rule). */
+struct slow_list {
+	struct cw_snapshot *s;
+	bool *mark; /* per rule index: already listed */
+};
+
+static void slow_add(struct slow_list *sl, uint32_t rule_index)
+{
+	struct cw_snapshot *s = sl->s;
+	if (!sl->mark[rule_index]) {
+		sl->mark[rule_index] = true;
+		filter_of_rule(s->rs, &s->rs->rules[rule_index], &s->slow_filter[s->n_slow]);
+		s->slow[s->n_slow++] = rule_index;
+	}
+}
+
+/* A group this small costs less checked rule by rule than classified in a context of its own. */
+#define MIN_ACL_GROUP 8
+
+static void group_to_slow(struct slow_list *sl, const struct cw_acl_rule *const *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		slow_add(sl, v[i]->data.userdata - 1);
+}
+
+/* One group into the set; when it is small, or does not fit in the contexts left, its rules go
+ * to the slow list instead: never a failed snapshot because of rte_acl's limits. */
+static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
+			   const struct cw_acl_rule *const *v, uint32_t n)
+{
+	if (n < MIN_ACL_GROUP) {
+		group_to_slow(sl, v, n);
+		return 0;
+	}
+	unsigned before = set->n_ctx;
+	int rc = acl_build_parts(set, v, n);
+	if (rc == 0)
+		return 0;
+	while (set->n_ctx > before)
+		rte_acl_free(set->ctx[--set->n_ctx]);
+	if (rc != -ENOMEM && rc != -ERANGE)
+		return rc;
+	group_to_slow(sl, v, n);
+	return 0;
+}
+
+struct group {
+	uint32_t start, n;
+};
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	return x->n != y->n ? (x->n > y->n ? -1 : 1)
+			    : (x->start > y->start) - (x->start < y->start);
+}
+
+/* Groups the expanded rules by shape (input order kept within a group) and builds the groups,
+ * biggest first, into the set. */
+static int acl_build_groups(struct cw_acl_set *set, struct slow_list *sl, const struct expander *x)
+{
+	struct shaped *sh = malloc(sizeof(*sh) * x->n);
+	const struct cw_acl_rule **order = malloc(sizeof(*order) * x->n);
+	struct group *groups = malloc(sizeof(*groups) * x->n);
+	uint32_t n_groups = 0;
+	int rc = 0;
+	if (!sh || !order || !groups) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < x->n; i++)
+		sh[i] = (struct shaped){rule_shape(&x->v[i]), i};
+	qsort(sh, x->n, sizeof(*sh), shaped_cmp);
+	for (uint32_t i = 0; i < x->n; i++)
+		order[i] = &x->v[sh[i].index];
+	for (uint32_t g = 0, end; g < x->n; g = end) {
+		for (end = g + 1; end < x->n && sh[end].shape == sh[g].shape;)
+			end++;
+		groups[n_groups++] = (struct group){g, end - g};
+	}
+	qsort(groups, n_groups, sizeof(*groups), group_cmp);
+	for (uint32_t g = 0; g < n_groups && !rc; g++)
+		rc = acl_build_group(set, sl, order + groups[g].start, groups[g].n);
+out:
+	free(sh);
+	free(order);
+	free(groups);
+	return rc;
+}
+
+static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, char *err,
+				    size_t errlen)
 {
 	struct cw_acl_set *set = calloc(1, sizeof(*set));
 	if (!set)
@@ -564,7 +864,9 @@ static struct cw_acl_set *acl_build(struct expander *x, char *err, size_t errlen
 	set->n_acl_rules = x->n;
 	if (!x->n)
 		return set; /* nothing to classify */
-	int rc = acl_build_parts(set, x->v, x->n);
+	int rc = acl_build_groups(set, sl, x);
+	for (unsigned c = 0; c < set->n_ctx && !rc; c++)
+		invert_filter(&set->filter[c], c, set->combo_ctx, set->chapter_ctx);
 	if (rc) {
 		snprintf(err, errlen, "rte_acl build of %u rules: %s", x->n, strerror(-rc));
 		acl_free(set);
@@ -608,21 +910,29 @@ static uint32_t acl_priority(const struct cw_snapshot *s, uint32_t rule_index)
 	return RTE_ACL_MAX_PRIORITY - 1 - s->rank[rule_index];
 }
 
-/* Rules [0, n_rules) selected by want[i] (NULL: all) go to the ACL or to the slow list. */
+/* Rules [0, n_rules) selected by want[i] (NULL: all) go to the ACL or to the slow list (all of
+ * them to the slow list in a linear snapshot). */
 static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *uscc_ids,
-				      const bool *want, char *err, size_t errlen)
+				      const bool *want, bool linear, char *err, size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
 	struct expander x = {.rs = rs, .uscc_ids = uscc_ids};
+	struct slow_list sl = {.s = s, .mark = calloc(rs->n_rules + 1, sizeof(bool))};
 	s->slow = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
-	if (!s->slow)
-		return NULL;
+	s->slow_filter = malloc(sizeof(struct acl_filter) * (rs->n_rules + 1));
+	struct cw_acl_set *set = NULL;
+	if (!s->slow || !s->slow_filter || !sl.mark)
+		goto out;
+	if (s->base) /* the base's slow rules that this delta keeps */
+		for (uint32_t k = 0; k < s->base->n_slow; k++)
+			if (s->base_map[s->base->slow[k]] != NO_RULE)
+				slow_add(&sl, s->base_map[s->base->slow[k]]);
 	for (uint32_t i = 0; i < rs->n_rules; i++) {
 		const struct cw_rule *r = &rs->rules[i];
 		if (r->never)
 			continue;
-		if (!rule_fits_acl(r)) {
-			s->slow[s->n_slow++] = i;
+		if (linear || !rule_fits_acl(r)) {
+			slow_add(&sl, i);
 			continue;
 		}
 		if (want && !want[i])
@@ -630,12 +940,15 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 		expand_rule(&x, r, i, acl_priority(s, i));
 		if (x.error) {
 			snprintf(err, errlen, "out of memory expanding rules");
-			free(x.v);
-			return NULL;
+			goto out;
 		}
 	}
-	struct cw_acl_set *set = acl_build(&x, err, errlen);
+	set = acl_build(&x, &sl, err, errlen);
+	for (uint32_t k = 0; set && k < s->n_slow && s->n_slow <= 64; k++)
+		invert_filter(&s->slow_filter[k], k, s->slow_combo, s->slow_chapter);
+out:
 	free(x.v);
+	free(sl.mark);
 	return set;
 }
 
@@ -663,7 +976,7 @@ static int build_common(struct cw_snapshot *s, uint32_t **uscc_ids, char *err, s
 	return 0;
 }
 
-struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen)
+static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err, size_t errlen)
 {
 	struct cw_snapshot *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -672,15 +985,26 @@ struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t e
 	}
 	s->rs = rs;
 	s->version = rs->version;
+	s->linear = linear;
 	uint32_t *ids = NULL;
 	if (build_common(s, &ids, err, errlen) < 0 ||
-	    !(s->acl = build_rules(s, ids, NULL, err, errlen))) {
+	    !(s->acl = build_rules(s, ids, NULL, linear, err, errlen))) {
 		free(ids);
 		cw_snapshot_free(s);
 		return NULL;
 	}
 	free(ids);
 	return s;
+}
+
+struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen)
+{
+	return build_full(rs, false, err, errlen);
+}
+
+struct cw_snapshot *cw_snapshot_build_linear(struct cw_ruleset *rs, char *err, size_t errlen)
+{
+	return build_full(rs, true, err, errlen);
 }
 
 /* ---------------------------------------------------------------- delta */
@@ -698,7 +1022,8 @@ static bool list_equal(const struct cw_ruleset *a, struct cw_list la, const stru
 		else if (kind == 1)
 			same = a->u16[la.off + i] == b->u16[lb.off + i];
 		else
-			same = !memcmp(a->uscc[a->u32[la.off + i]], b->uscc[b->u32[lb.off + i]], 18);
+			same =
+			    !memcmp(a->uscc[a->u32[la.off + i]], b->uscc[b->u32[lb.off + i]], 18);
 		if (!same)
 			return false;
 	}
@@ -773,6 +1098,8 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 		base = base->base; /* overlays are not stacked: diff against the full snapshot */
 	if (!base)
 		return cw_snapshot_build(rs, err, errlen);
+	if (base->linear)
+		return cw_snapshot_build_linear(rs, err, errlen);
 	const struct cw_ruleset *brs = base->rs;
 	uint64_t *bids = ids_sorted(brs);
 	bool *changed = calloc(rs->n_rules + 1, sizeof(bool));
@@ -809,7 +1136,7 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	s->base_map = base_map;
 	uint32_t *ids = NULL;
 	if (build_common(s, &ids, err, errlen) < 0 ||
-	    !(s->overlay = build_rules(s, ids, changed, err, errlen))) {
+	    !(s->overlay = build_rules(s, ids, changed, false, err, errlen))) {
 		free(ids);
 		free(changed);
 		cw_snapshot_free(s);
@@ -839,6 +1166,7 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	free(s->base_map);
 	free(s->rank);
 	free(s->slow);
+	free(s->slow_filter);
 	cw_ruleset_free(s->rs);
 	free(s);
 }
@@ -872,25 +1200,62 @@ static uint32_t linear_best_of_mode(const struct cw_ruleset *rs, uint8_t mode,
 	return best;
 }
 
-/* Per key and mode, the best rule (index + 1, 0 none) over all parts of the set. Within one
- * mode a lower rank wins, and ACL priorities are derived from ranks. */
+/* Per key and mode, the best rule (index + 1, 0 none) over all contexts of the set. Each
+ * context classifies only the keys its filter admits. Within one mode a lower rank wins, and ACL
+ * priorities are derived from ranks. */
 static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *set,
-			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n)
+			 const struct cw_acl_key *const *keys, const uint8_t *combo,
+			 const uint8_t *chapter, uint32_t *results, unsigned n)
 {
 	memset(results, 0, sizeof(uint32_t) * CWP_NUM_MODES * n);
 	if (!set)
 		return;
-	uint32_t part[64 * CWP_NUM_MODES];
-	for (unsigned c = 0; c < set->n_ctx; c++) {
-		uint32_t *out = c == 0 ? results : part;
-		rte_acl_classify(set->ctx[c], (const uint8_t **)keys, out, n, CWP_NUM_MODES);
-		if (c == 0)
-			continue;
-		const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
-		for (unsigned i = 0; i < n * CWP_NUM_MODES; i++)
-			if (part[i] && (!results[i] || rank[part[i] - 1] < rank[results[i] - 1]))
-				results[i] = part[i];
+	const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
+	uint8_t at[MAX_ACL_PARTS][64], count[MAX_ACL_PARTS] = {0};
+	uint64_t used = 0;
+	for (unsigned i = 0; i < n; i++) { /* which contexts each item goes to */
+		uint64_t m = set->combo_ctx[combo[i]] & set->chapter_ctx[chapter[i]];
+		used |= m;
+		for (; m; m &= m - 1) {
+			unsigned c = (unsigned)__builtin_ctzll(m);
+			at[c][count[c]++] = (uint8_t)i;
+		}
 	}
+	const struct cw_acl_key *sub[64];
+	uint32_t part[64 * CWP_NUM_MODES];
+	for (; used; used &= used - 1) {
+		unsigned c = (unsigned)__builtin_ctzll(used), m = count[c];
+		for (unsigned j = 0; j < m; j++)
+			sub[j] = keys[at[c][j]];
+		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, CWP_NUM_MODES);
+		for (unsigned j = 0; j < m; j++) {
+			uint32_t *r = &results[at[c][j] * CWP_NUM_MODES];
+			const uint32_t *p = &part[j * CWP_NUM_MODES];
+			for (unsigned k = 0; k < CWP_NUM_MODES; k++)
+				if (p[k] && (!r[k] || rank[p[k] - 1] < rank[r[k] - 1]))
+					r[k] = p[k];
+		}
+	}
+}
+
+/* The slow rules that may concern an item, tested rule by rule. */
+static void consider_slow(const struct cw_snapshot *s, const struct cw_item_facts *f, unsigned combo,
+			  unsigned chapter, uint32_t *best)
+{
+	const struct cw_ruleset *rs = s->rs;
+	if (s->n_slow <= 64) {
+		uint64_t m = s->slow_combo[combo] & s->slow_chapter[chapter];
+		for (; m; m &= m - 1) {
+			uint32_t k = s->slow[__builtin_ctzll(m)];
+			if (cw_rule_matches(rs, &rs->rules[k], f))
+				consider(rs, best, k);
+		}
+		return;
+	}
+	for (uint32_t k = 0; k < s->n_slow; k++)
+		if (filter_admits(&s->slow_filter[k], combo, chapter) &&
+		    cw_rule_matches(rs, &rs->rules[s->slow[k]], f))
+			consider(rs, best, s->slow[k]);
 }
 
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
@@ -899,11 +1264,17 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 	enum { CHUNK = 64 };
 	const struct cw_ruleset *rs = s->rs;
 	uint32_t res[CHUNK * CWP_NUM_MODES], ov[CHUNK * CWP_NUM_MODES];
+	uint8_t combo[CHUNK], chapter[CHUNK];
 	for (unsigned base = 0; base < n; base += CHUNK) {
 		unsigned m = n - base < CHUNK ? n - base : CHUNK;
-		classify_set(s, s->acl, keys + base, res, m);
+		for (unsigned i = 0; i < m; i++) {
+			const struct cw_item_facts *f = &facts[base + i];
+			combo[i] = (uint8_t)combo_of(f->cls, f->direction, f->msg);
+			chapter[i] = (uint8_t)chapter_of(f->hs);
+		}
+		classify_set(s, s->acl, keys + base, combo, chapter, res, m);
 		if (s->overlay)
-			classify_set(s, s->overlay, keys + base, ov, m);
+			classify_set(s, s->overlay, keys + base, combo, chapter, ov, m);
 		for (unsigned i = 0; i < m; i++) {
 			uint32_t b = NO_RULE;
 			const uint32_t *r = &res[i * CWP_NUM_MODES];
@@ -914,7 +1285,8 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 				uint32_t idx = r[mode] - 1;
 				if (s->base_map) {
 					idx = s->base_map[idx];
-					if (idx == NO_RULE) { /* removed: a lower base rule may win */
+					if (idx ==
+					    NO_RULE) { /* removed: a lower base rule may win */
 						removed |= 1u << mode;
 						continue;
 					}
@@ -929,14 +1301,13 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 					if (o[mode])
 						consider(rs, &b, o[mode] - 1);
 			}
-			for (uint32_t k = 0; k < s->n_slow; k++)
-				if (cw_rule_matches(rs, &rs->rules[s->slow[k]], &facts[base + i]))
-					consider(rs, &b, s->slow[k]);
+			consider_slow(s, &facts[base + i], combo[i], chapter[i], &b);
 			for (int mode = CWP_NUM_MODES - 1; removed && mode >= 0; mode--)
 				if ((removed & (1u << mode)) &&
 				    (b == NO_RULE || rs->rules[b].mode <= mode))
 					consider(rs, &b,
-						 linear_best_of_mode(rs, (uint8_t)mode, &facts[base + i]));
+						 linear_best_of_mode(rs, (uint8_t)mode,
+								     &facts[base + i]));
 			best[base + i] = b;
 		}
 	}

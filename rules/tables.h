@@ -24,26 +24,29 @@
 
 /* ACL search key of one item, multi-byte fields in network order (DESIGN §9). */
 struct cw_acl_key {
-	uint8_t cls_dir;  /* bits 0-5: all set but the class's; bits 6-7: all set but the direction's */
+	uint8_t
+	    cls_dir; /* bits 0-5: all set but the class's; bits 6-7: all set but the direction's */
 	uint8_t pad0[3];
-	uint8_t msg_docs; /* bits 0-5: documents present (doc d -> bit d-1); bits 6 (DECL) and 7 (LIST): all set but the kind's */
+	uint8_t msg_docs; /* bits 0-5: documents present (doc d -> bit d-1); bits 6 (DECL) and 7
+			     (LIST): all set but the kind's */
 	uint8_t transport;
 	uint16_t trade_mode;
 	uint16_t port;
 	uint16_t origin;
 	uint16_t country;
-	uint8_t hs_tail;  /* last 2 digits */
-	uint8_t flags;    /* bit 0: unit_value defined (weight > 0) */
-	uint32_t hs8;     /* first 8 digits as a number */
+	uint8_t hs_tail;    /* last 2 digits */
+	uint8_t flags;	    /* bit 0: unit_value defined (weight > 0) */
+	uint32_t hs8;	    /* first 8 digits as a number */
 	uint32_t declarant; /* interned id, 0 = none */
 	uint32_t owner;
 	uint32_t quantity;
-	uint32_t value;   /* saturated at 2^32 - 1 */
+	uint32_t value; /* saturated at 2^32 - 1 */
 	uint32_t total_value;
 	uint32_t unit_value;
 };
 
-struct cw_acl_set; /* one rte_acl context with its rule map */
+struct cw_acl_set; /* the rte_acl contexts of a snapshot (one per rule shape) */
+struct acl_filter;
 
 struct cw_snapshot {
 	struct cw_ruleset *rs;
@@ -56,14 +59,17 @@ struct cw_snapshot {
 	bool has_len9, has_len10;
 
 	/* targeting rules */
-	uint32_t *rank;            /* per rule index: 0 = best (priority desc, id asc) */
-	struct cw_acl_set *acl;    /* owned, or the base's when delta */
-	struct cw_acl_set *overlay;/* delta only: rules added or changed */
-	uint32_t *base_map;        /* delta only: base rule index -> own index, UINT32_MAX removed */
-	uint32_t *slow;            /* rule indices evaluated linearly */
+	uint32_t *rank;		    /* per rule index: 0 = best (priority desc, id asc) */
+	struct cw_acl_set *acl;	    /* owned, or the base's when delta */
+	struct cw_acl_set *overlay; /* delta only: rules added or changed */
+	uint32_t *base_map; /* delta only: base rule index -> own index, UINT32_MAX removed */
+	uint32_t *slow;	    /* rule indices evaluated linearly */
+	struct acl_filter *slow_filter; /* per slow rule: which items it can concern */
+	uint64_t slow_combo[24], slow_chapter[100]; /* n_slow <= 64: the filters turned around */
 	uint32_t n_slow;
-	struct rte_hash *intern;   /* USCC -> id (index in rs->uscc + 1) */
-	bool uses_parties;         /* some rule names a declarant or owner */
+	struct rte_hash *intern; /* USCC -> id (index in rs->uscc + 1) */
+	bool uses_parties;	 /* some rule names a declarant or owner */
+	bool linear;		 /* reference snapshot: every rule evaluated in order, no ACL */
 	const struct cw_snapshot *base;
 };
 
@@ -72,11 +78,11 @@ void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32
 		     uint32_t owner_id);
 
 /* Profile index for each of n 10-digit codes (bulk). */
-void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out,
-			unsigned n);
+void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n);
 
 /* Best rule index (or UINT32_MAX) for each of n keys: one bulk ACL classification, then the
- * overlay and the slow rules. facts is needed for the slow rules only. */
+ * overlay and the slow rules. facts gives the slow rules and the per-context filters their input.
+ */
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
 		       const struct cw_item_facts *facts, uint32_t *best, unsigned n);
 

@@ -5,10 +5,13 @@
 #
 # usage: tests/fuzz/run.sh SECONDS
 #
-# Seeds (each target writes its own with `TARGET --seeds IN.pcap... DIR`): the conformance
-# vectors (requests.pcap, responses.pcap from $CW_VECTORS, ../shared/vectors or
-# /work/shared/vectors) and any capture made by the tools under build/ and demo-out/ (cwgen
-# output). The corpus grows across runs in build-fuzz/corpus/NAME.
+# Seeds: the packet targets write their own with `TARGET --seeds IN.pcap... DIR` from the
+# conformance vectors (requests.pcap, responses.pcap from $CW_VECTORS, ../shared/vectors or
+# /work/shared/vectors), a cwgen workload made here with broken messages, IPv6 and VLAN frames
+# (build-fuzz/cwgen-seeds/), and any capture under build/ and demo-out/. fuzz_rules starts from
+# the vectors' rules.cw and cwgen's rules.cw cut into pieces of 30 statements (libFuzzer keeps
+# inputs short), with tests/fuzz/fuzz_rules.dict. The corpus grows across runs in
+# build-fuzz/corpus/NAME.
 set -u
 secs=${1:-}
 if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -eq 0 ]; then
@@ -31,9 +34,33 @@ for d in "${CW_VECTORS:-}" ../shared/vectors /work/shared/vectors; do
 		break
 	fi
 done
-for f in build/*.pcap build/*/*.pcap demo-out/*.pcap; do
+vectors_rules=
+for d in "${CW_VECTORS:-}" ../shared/vectors /work/shared/vectors; do
+	if [ -n "$d" ] && [ -f "$d/rules.cw" ]; then vectors_rules=$d/rules.cw; break; fi
+done
+gen=build-fuzz/cwgen-seeds
+if [ -x build/cwgen ] && [ ! -f "$gen/requests.pcap" ]; then
+	build/cwgen --seed 7 --messages 3000 --bad 0.3 --senders 8 --ipv6 0.3 --vlan 0.3 \
+		--out "$gen" >/dev/null 2>&1 || echo "cwgen seeds: cwgen failed (no corpus?)" >&2
+fi
+for f in build/*.pcap build/*/*.pcap demo-out/*.pcap "$gen"/*.pcap; do
 	pcaps+=("$f")
 done
+
+# Rule files cut into short inputs: the header (version, salt, limits) and 30 statements each.
+seed_rules() { # corpus dir, rule files...
+	local dir=$1; shift
+	local f
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		awk -v dir="$dir" -v base="$(basename "$(dirname "$f")")" '
+			/^(version|salt|limits)/ { head = head $0 "\n"; next }
+			/^(class|profile|rule) / { if (++n % 30 == 1) part++ }
+			{ body[part] = body[part] $0 "\n" }
+			END { for (p in body) printf "%s%s", head, body[p] > (dir "/seed-" base "-" p ".cw") }
+		' "$f"
+	done
+}
 
 crashed=0
 for bin in "${bins[@]}"; do
@@ -43,12 +70,16 @@ for bin in "${bins[@]}"; do
 	art=build-fuzz/artifacts/$name/
 	log=build-fuzz/$name.log
 	mkdir -p "$corpus" "$art"
-	if [ ${#pcaps[@]} -gt 0 ]; then
+	extra=()
+	if [ "$name" = fuzz_rules ]; then
+		seed_rules "$corpus" "$vectors_rules" "$gen/rules.cw"
+		extra=(-dict=tests/fuzz/fuzz_rules.dict)
+	elif [ ${#pcaps[@]} -gt 0 ]; then
 		"$bin" --seeds "${pcaps[@]}" "$corpus" >/dev/null || echo "$name: seeding failed" >&2
 	fi
 	before=$(find "$art" -type f | wc -l)
 	"$bin" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$art" \
-		-close_fd_mask=1 "$corpus" >"$log" 2>&1
+		-close_fd_mask=1 "${extra[@]}" "$corpus" >"$log" 2>&1
 	rc=$?
 	after=$(find "$art" -type f | wc -l)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
