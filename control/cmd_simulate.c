@@ -5,6 +5,10 @@
  * and tests compare the gateway with this single-threaded, deterministic twin: OUT.pcap holds
  * exactly the response frames a gateway would send (DESIGN §3.3). With --diff R2 the same traffic
  * is decided under a second rule set and every change is reported (the backtest).
+ *
+ * With --redis the inputs come from the control plane instead of files (control/sync.h
+ * cw_sync_load_all): the active rule set (or --version V), cw:ent and cw:senders, loaded exactly
+ * as a gateway's full load does, so the answers are those of a gateway that follows that Redis.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,6 +21,8 @@
 #include <rte_log.h>
 
 #include "control/cmds.h"
+#include "control/load.h"
+#include "control/sync.h"
 #include "dataplane/wire/cwp.h"
 #include "dataplane/wire/frame.h"
 #include "dataplane/wire/pcapio.h"
@@ -26,6 +32,10 @@
 
 struct sim_opts {
 	const char *rules, *registry, *senders, *in, *out, *diff;
+	const char *redis;    /* --redis: rules, registry and senders from there */
+	uint32_t version;     /* --version with --redis, 0: the active one */
+	uint32_t diff_version; /* --diff V with --redis: a stored version, 0: --diff is a file */
+	char label_a[64], label_b[64];
 	uint32_t replay_window;
 	unsigned mtu;
 	uint16_t udp_port;
@@ -73,14 +83,20 @@ static void usage(FILE *f)
 		"usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
 		"                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
 		"                      [--json] [--diff R2] [--linear]\n"
+		"       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
+		"                      --out OUT.pcap [...] [--diff R2|V2]\n"
 		"\n"
 		"Decides the requests of IN.pcap with the same engine as the gateway, offline and\n"
 		"single-threaded, and writes the response frames the gateway would send to OUT.pcap.\n"
 		"Without --senders every sender id is accepted from any address.\n"
+		"--redis    rules (the active version, or --version V), registry (cw:ent) and senders\n"
+		"           (cw:senders) from Redis, as a gateway on that Redis loads them.\n"
 		"--diff R2  decide the same traffic under R2 too and report what changes: a mode\n"
-		"           transition matrix, rule hits under both, example declarations.\n"
+		"           transition matrix, rule hits under both, example declarations. With\n"
+		"           --redis a number names a stored version (cw:ruleset:V2).\n"
 		"--linear   evaluate every rule in turn instead of the rte_acl tables: the slow\n"
 		"           reference the tables are checked against (same answers, or a bug).\n"
+		"           Not with --redis (rules from Redis are built as a gateway builds them).\n"
 		"Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
@@ -167,8 +183,47 @@ static int accept_all_senders(struct cw_engine *e, const struct capture *cap, ui
 	return 0;
 }
 
+/* Redis mode: registry, senders and the rule set `version` (0: active) as a gateway loads them;
+ * then, if `rules` is a file, that file's rule set instead (the --diff candidate). */
+static int setup_from_redis(struct run *r, const struct sim_opts *o, uint32_t version,
+			    const char *rules, char *label, size_t labellen)
+{
+	char err[512];
+	long v = cw_sync_load_all(r->e, o->redis, version, err, sizeof(err));
+	if (v < 0) {
+		fprintf(stderr, "cwctl simulate: %s: %s\n", o->redis, err);
+		/* Redis itself failing is the environment; a missing or broken rule set is input */
+		return strncmp(err, "redis", 5) ? CWCTL_BAD : CWCTL_ENV;
+	}
+	struct cw_store_stats st;
+	cw_engine_store_stats(r->e, &st);
+	if (rules) {
+		struct cw_snapshot *s = compile_rules(rules, false);
+		if (!s)
+			return CWCTL_BAD;
+		struct cw_snapshot *old = cw_engine_publish(r->e, s, true);
+		if (old)
+			cw_snapshot_free(old);
+		snprintf(label, labellen, "%s", rules);
+	} else {
+		snprintf(label, labellen, v ? CW_K_RULESET_PREFIX "%ld" : "(no rule set)", v);
+		if (!v)
+			fprintf(stderr, "cwctl simulate: %s is not set: DECL and LIST are rejected "
+					"NO_RULESET, as a gateway would\n",
+				CW_K_ACTIVE);
+	}
+	fprintf(stderr, "cwctl simulate: from %s: %s, %u enterprises, %u senders\n", o->redis,
+		label, st.registry, st.senders);
+	if (!st.senders)
+		fprintf(stderr, "cwctl simulate: %s is empty: every datagram is dropped as from an "
+				"unknown sender, as a gateway would\n",
+			CW_K_SENDERS);
+	return CWCTL_OK;
+}
+
+/* rules: a rule file; or with --redis, NULL for the stored `version` (0: active). */
 static int setup_engine(struct run *r, const struct sim_opts *o, const char *rules,
-			const struct capture *cap)
+			uint32_t version, const struct capture *cap, char *label, size_t labellen)
 {
 	struct cw_engine_config cfg;
 	char err[256];
@@ -181,6 +236,14 @@ static int setup_engine(struct run *r, const struct sim_opts *o, const char *rul
 		fprintf(stderr, "cwctl simulate: %s\n", err);
 		return CWCTL_ENV;
 	}
+	if (o->redis) {
+		int rc = setup_from_redis(r, o, version, rules, label, labellen);
+		if (rc != CWCTL_OK)
+			return rc;
+		r->ctx = cw_ctx_create(r->e, 0);
+		return r->ctx ? CWCTL_OK : CWCTL_ENV;
+	}
+	snprintf(label, labellen, "%s", rules);
 	struct cw_snapshot *s = compile_rules(rules, o->linear);
 	if (!s)
 		return CWCTL_BAD;
@@ -487,6 +550,7 @@ static void print_diff(const struct run *a, const struct run *b, const char *ra,
 static int parse_opts(int argc, char **argv, struct sim_opts *o)
 {
 	static const struct option lo[] = {
+		{"redis", required_argument, 0, 'R'},  {"version", required_argument, 0, 'V'},
 		{"rules", required_argument, 0, 'r'},  {"registry", required_argument, 0, 'e'},
 		{"senders", required_argument, 0, 's'}, {"in", required_argument, 0, 'i'},
 		{"out", required_argument, 0, 'o'},    {"replay-window", required_argument, 0, 'w'},
@@ -500,6 +564,14 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
+		case 'R': o->redis = optarg; break;
+		case 'V':
+			if (!cw_version_parse(optarg, &o->version)) {
+				fprintf(stderr, "cwctl simulate: --version wants 1..4294967295, not "
+						"'%s'\n", optarg);
+				return CWCTL_USAGE;
+			}
+			break;
 		case 'r': o->rules = optarg; break;
 		case 'e': o->registry = optarg; break;
 		case 's': o->senders = optarg; break;
@@ -515,11 +587,88 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		default: usage(stderr); return CWCTL_USAGE;
 		}
 	}
-	if (!o->rules || !o->registry || !o->in || !o->out || o->mtu < 200 || o->mtu > 65535) {
+	if (o->redis && (o->rules || o->registry || o->senders)) {
+		fprintf(stderr, "cwctl simulate: --redis takes rules, registry and senders from "
+				"Redis; drop --rules, --registry and --senders\n");
+		return CWCTL_USAGE;
+	}
+	if (o->redis && o->linear) {
+		fprintf(stderr, "cwctl simulate: --linear is for rule files, not --redis\n");
+		return CWCTL_USAGE;
+	}
+	if (o->version && !o->redis) {
+		fprintf(stderr, "cwctl simulate: --version needs --redis (a file has its own)\n");
+		return CWCTL_USAGE;
+	}
+	if ((!o->redis && (!o->rules || !o->registry)) || !o->in || !o->out || o->mtu < 200 ||
+	    o->mtu > 65535) {
 		usage(stderr);
 		return CWCTL_USAGE;
 	}
+	struct cw_redis_addr addr;
+	char aerr[300];
+	if (o->redis && cw_redis_addr_parse(o->redis, &addr, aerr, sizeof(aerr))) {
+		fprintf(stderr, "cwctl simulate: --redis: %s\n", aerr);
+		return CWCTL_USAGE;
+	}
+	/* with --redis, --diff 44 names cw:ruleset:44; anything else is a file */
+	if (o->redis && o->diff && o->diff[strspn(o->diff, "0123456789")] == '\0' &&
+	    !cw_version_parse(o->diff, &o->diff_version)) {
+		fprintf(stderr, "cwctl simulate: --diff %s: not a version\n", o->diff);
+		return CWCTL_USAGE;
+	}
 	return 0;
+}
+
+/* Everything a run holds, so that the process ends with nothing allocated (ASan builds). */
+static void run_free(struct run *r)
+{
+	if (r->ctx)
+		cw_ctx_destroy(r->ctx);
+	if (r->e)
+		cw_engine_destroy(r->e);
+	free(r->out);
+	free(r->hits);
+	memset(r, 0, sizeof(*r));
+}
+
+static void capture_free(struct capture *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].data);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+static int simulate(struct sim_opts *o, struct capture *cap, struct run *a, struct run *b)
+{
+	int rc = setup_engine(a, o, o->rules, o->version, cap, o->label_a, sizeof(o->label_a));
+	if (rc != CWCTL_OK)
+		return rc;
+	char err[256];
+	struct pcap_out *out = pcapout_open(o->out, err);
+	if (!out) {
+		fprintf(stderr, "cwctl simulate: %s\n", err);
+		return CWCTL_ENV;
+	}
+	run_traffic(a, o, cap, out, o->diff != NULL);
+	pcapout_close(out);
+	sort_hits(a);
+	if (o->json && !o->diff)
+		print_json(a);
+	else if (!o->json)
+		print_text(a, cap);
+	if (o->diff) {
+		const char *file = o->diff_version ? NULL : o->diff;
+		rc = setup_engine(b, o, file, file ? o->version : o->diff_version, cap, o->label_b,
+				  sizeof(o->label_b));
+		if (rc != CWCTL_OK)
+			return rc;
+		run_traffic(b, o, cap, NULL, true);
+		sort_hits(b);
+		print_diff(a, b, o->label_a, o->label_b, o->json);
+	}
+	return CWCTL_OK;
 }
 
 int cmd_simulate(int argc, char **argv)
@@ -529,34 +678,20 @@ int cmd_simulate(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? CWCTL_OK : rc;
 	struct capture cap = {0};
-	if (load_capture(o.in, &cap) < 0)
+	if (load_capture(o.in, &cap) < 0) {
+		capture_free(&cap);
 		return CWCTL_BAD;
+	}
 	if (eal_start() < 0) {
 		fprintf(stderr, "cwctl simulate: EAL init failed\n");
+		capture_free(&cap);
 		return CWCTL_ENV;
 	}
 	static struct run a, b;
-	if ((rc = setup_engine(&a, &o, o.rules, &cap)) != CWCTL_OK)
-		return rc;
-	char err[256];
-	struct pcap_out *out = pcapout_open(o.out, err);
-	if (!out) {
-		fprintf(stderr, "cwctl simulate: %s\n", err);
-		return CWCTL_ENV;
-	}
-	run_traffic(&a, &o, &cap, out, o.diff != NULL);
-	pcapout_close(out);
-	sort_hits(&a);
-	if (o.json && !o.diff)
-		print_json(&a);
-	else if (!o.json)
-		print_text(&a, &cap);
-	if (o.diff) {
-		if ((rc = setup_engine(&b, &o, o.diff, &cap)) != CWCTL_OK)
-			return rc;
-		run_traffic(&b, &o, &cap, NULL, true);
-		sort_hits(&b);
-		print_diff(&a, &b, o.rules, o.diff, o.json);
-	}
-	return CWCTL_OK;
+	rc = simulate(&o, &cap, &a, &b);
+	run_free(&a);
+	run_free(&b);
+	capture_free(&cap);
+	rte_eal_cleanup();
+	return rc;
 }

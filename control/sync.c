@@ -773,8 +773,13 @@ static int read_events(struct cw_sync *s)
 	redisReply *ex = rep[3];
 	int ret = 0;
 	if (ex->type != REDIS_REPLY_ARRAY || ex->elements != 2) {
-		logf_(s, "MULTI/EXEC read of %s: unexpected reply", CW_K_EVENTS);
-		ev_drop(s, "unexpected reply");
+		/* the first error says why (e.g. LOADING while a restarted Redis reads its AOF) */
+		const char *why = "unexpected reply";
+		for (int i = 3; i >= 0; i--)
+			if (rep[i]->type == REDIS_REPLY_ERROR)
+				why = rep[i]->str;
+		logf_(s, "MULTI/EXEC read of %s: %s", CW_K_EVENTS, why);
+		ev_drop(s, why);
 		ret = -1;
 		goto out;
 	}

@@ -36,7 +36,10 @@
 
 struct gw_options {
 	const char *rules, *registry, *senders; /* file mode */
-	const char *summary_json;		/* final summary as JSON too */
+	const char *redis;	  /* Redis mode (DESIGN §6): HOST:PORT or unix:PATH */
+	const char *node;	  /* --node, NULL: the host name */
+	bool no_wait;		  /* --no-wait: ports start before the first load */
+	const char *summary_json; /* final summary as JSON too */
 	uint16_t udp_port;
 	unsigned mtu;
 	uint64_t idle_exit_ms; /* 0: never */

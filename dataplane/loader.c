@@ -144,8 +144,11 @@ static int by_id(const void *a, const void *b)
 size_t gw_rule_hits(void (*fn)(uint32_t rule_id, uint64_t hits, void *arg), void *arg)
 {
 	struct hits h = {0};
-	for (unsigned w = 0; w < gw.n_workers; w++)
-		cw_ctx_rule_hits(gw_worker_ctx(gw.workers[w]), add_hit, &h);
+	for (unsigned w = 0; w < gw.n_workers; w++) {
+		const struct gw_worker *wk = __atomic_load_n(&gw.workers[w], __ATOMIC_ACQUIRE);
+		if (wk) /* NULL while main creates the workers */
+			cw_ctx_rule_hits(gw_worker_ctx(wk), add_hit, &h);
+	}
 	if (h.n)
 		qsort(h.v, h.n, sizeof(h.v[0]), by_id);
 	size_t out = 0;

@@ -1,10 +1,12 @@
 /*
- * main.c - `clearway`: EAL, file-mode loading, ports, workers, and the main lcore's loop.
+ * main.c - `clearway`: EAL, loading (files or Redis), ports, workers, and the main lcore's loop.
  *
  * Why this file exists: it ties the parts together in the order that matters (tables loaded
  * before any worker exists, so the first publish needs no grace period; ports started before the
  * workers poll them) and keeps the main lcore off the packet path: it sleeps, reloads the rule
  * file on SIGHUP, prints progress, watches for idleness and, at the end, prints the summary.
+ * In Redis mode (--redis) the control thread of dataplane/redis.c loads and follows instead of
+ * the files; SIGHUP then only logs that Redis is the source (changes go through `cwctl`).
  *
  * Exit codes: 0 clean stop, 1 the counters did not add up, 2 usage, 3 environment (EAL, ports,
  * files).
@@ -23,6 +25,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/gateway.h"
+#include "dataplane/redis.h"
 
 struct gw gw;
 
@@ -94,6 +97,10 @@ static int load_files(void)
 	return 0;
 }
 
+/* Worker contexts start offline for RCU: a control thread may publish a rule set before the
+ * workers are launched (or when the ports fail to start and they never are), and a publish
+ * waits only for online workers. Each worker goes online itself when it starts. The pointer is
+ * stored last (release): the control thread reads gw.workers[] for its counters meanwhile. */
 static int create_workers(void)
 {
 	unsigned lcore, i = 0;
@@ -101,12 +108,14 @@ static int create_workers(void)
 	{
 		if (i == GW_MAX_WORKERS)
 			break;
-		gw.workers[i] = gw_worker_create(i, lcore);
-		if (!gw.workers[i]) {
+		struct gw_worker *w = gw_worker_create(i, lcore);
+		if (!w) {
 			fprintf(stderr, "clearway: cannot create worker %u on lcore %u\n", i,
 				lcore);
 			return -1;
 		}
+		cw_ctx_offline(gw_worker_ctx(w));
+		__atomic_store_n(&gw.workers[i], w, __ATOMIC_RELEASE);
 		i++;
 	}
 	return 0;
@@ -115,6 +124,12 @@ static int create_workers(void)
 static void reload(void)
 {
 	char err[512];
+	if (gw.opt.redis) {
+		fprintf(stderr, "clearway: SIGHUP ignored: rules, registry and senders come from "
+				"Redis (cwctl activate; `redis-cli XADD cw:events '*' kind resync` "
+				"reloads everything)\n");
+		return;
+	}
 	if (!gw.opt.rules) {
 		fprintf(stderr, "clearway: SIGHUP: no --rules file to read again\n");
 		return;
@@ -193,6 +208,7 @@ static int finish(double started)
 
 static void teardown(void)
 {
+	gw_redis_stop(); /* no-op unless still running (a failed start) */
 	gw_ports_stop();
 	for (unsigned w = 0; w < gw.n_workers; w++)
 		gw_worker_destroy(gw.workers[w]);
@@ -240,8 +256,20 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 3;
 	}
-	if (load_files() || gw_journal_create(gw.opt.journal_size) || create_workers() ||
-	    gw_ports_start()) {
+	if ((!gw.opt.redis && load_files()) || gw_journal_create(gw.opt.journal_size)) {
+		teardown();
+		return 3;
+	}
+	if (gw.opt.redis && gw_redis_start(gw.opt.redis, gw.opt.node, gw.opt.no_wait, &sig_stop)) {
+		/* interrupted while waiting for Redis is a clean stop; a setup failure is not */
+		rc = sig_stop ? 0 : 3;
+		if (sig_stop)
+			fprintf(stderr,
+				"clearway: signal received before the first load, stopping\n");
+		teardown();
+		return rc;
+	}
+	if (create_workers() || gw_ports_start()) {
 		teardown();
 		return 3;
 	}
@@ -261,7 +289,11 @@ int main(int argc, char **argv)
 	__atomic_store_n(&gw.stop, 1, __ATOMIC_RELEASE);
 	rte_eal_mp_wait_lcore();
 
+	/* The summary before the control thread goes: gw_redis_stop() may replace a delta rule
+	 * set by its base, and the per-rule hits the summary prints refer to the set the workers
+	 * last used. The control thread's last words (journal, stats, state stopped) follow. */
 	rc = finish(started);
+	gw_redis_stop();
 	teardown();
 	return rc;
 }

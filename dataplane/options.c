@@ -1,8 +1,10 @@
 /*
  * options.c - the gateway's own command line (after EAL's `--`).
  *
- * Why this file exists: option parsing is kept apart from port setup and the main loop so that
- * the control helper can add `--redis` and `--node` here without touching the rest.
+ * Why this file exists: option parsing is kept apart from port setup and the main loop. The two
+ * ways to get rules, registry and senders exclude each other: files (--rules, --registry,
+ * --senders) or Redis (--redis, with --node and --no-wait); mixing them is a usage error, since a
+ * file would be silently overwritten by the first Redis event.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/redisx.h"
 #include "dataplane/gateway.h"
 
 static void usage(FILE *f, const char *prog)
@@ -22,6 +25,13 @@ static void usage(FILE *f, const char *prog)
 		"  --rules FILE            rule set (DESIGN §5); SIGHUP reads it again\n"
 		"  --registry FILE         enterprises, CSV `uscc,class`\n"
 		"  --senders FILE          senders, CSV `id,prefixes,name`\n"
+		"Redis mode (instead of the files; docs/control-plane.md):\n"
+		"  --redis HOST:PORT|unix:PATH  follow the control plane in Redis\n"
+		"  --node NAME             name in cw:node:, cw:stats:, cw:journal\n"
+		"                          (default: the host name)\n"
+		"  --no-wait               start before the first load from Redis\n"
+		"                          (until then NO_RULESET, unknown senders);\n"
+		"                          default: wait for it\n"
 		"protocol:\n"
 		"  --udp-port N            UDP port of CWP/1 (default %u)\n"
 		"  --replay-window N       replay window per sender (default 4096)\n"
@@ -78,6 +88,9 @@ enum {
 	OPT_MAN_CAP,
 	OPT_ECOM_CAP,
 	OPT_BUYER_CAP,
+	OPT_REDIS,
+	OPT_NODE,
+	OPT_NO_WAIT,
 	OPT_HELP,
 };
 
@@ -101,6 +114,9 @@ static const struct option longopts[] = {
     {"manifest-capacity", required_argument, NULL, OPT_MAN_CAP},
     {"ecom-capacity", required_argument, NULL, OPT_ECOM_CAP},
     {"buyer-capacity", required_argument, NULL, OPT_BUYER_CAP},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"no-wait", no_argument, NULL, OPT_NO_WAIT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -185,6 +201,43 @@ static int set_num(struct gw_options *o, int opt, const char *name, const char *
 	return 0;
 }
 
+/* Files or Redis, not both; the Redis-only options only with --redis. */
+static int check_mode(const struct gw_options *o)
+{
+	if (o->redis) {
+		const char *file = o->rules	 ? "--rules"
+				   : o->registry ? "--registry"
+				   : o->senders	 ? "--senders"
+						 : NULL;
+		if (file) {
+			fprintf(
+			    stderr,
+			    "clearway: %s cannot be combined with --redis: in Redis mode rules, "
+			    "registry and senders come from Redis (load files there with "
+			    "`cwctl push`, `cwctl ent import`, `cwctl sender set`)\n",
+			    file);
+			return -1;
+		}
+		struct cw_redis_addr a;
+		char err[300];
+		if (cw_redis_addr_parse(o->redis, &a, err, sizeof(err))) {
+			fprintf(stderr, "clearway: --redis: %s\n", err);
+			return -1;
+		}
+		if (o->node && (!*o->node || strlen(o->node) > 100)) {
+			fprintf(stderr, "clearway: --node wants a name of 1..100 characters\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (o->node || o->no_wait) {
+		fprintf(stderr, "clearway: %s only makes sense with --redis\n",
+			o->node ? "--node" : "--no-wait");
+		return -1;
+	}
+	return 0;
+}
+
 int gw_options_parse(int argc, char **argv, struct gw_options *o)
 {
 	const char *prog = "clearway";
@@ -206,6 +259,15 @@ int gw_options_parse(int argc, char **argv, struct gw_options *o)
 		case OPT_JSON:
 			o->summary_json = optarg;
 			break;
+		case OPT_REDIS:
+			o->redis = optarg;
+			break;
+		case OPT_NODE:
+			o->node = optarg;
+			break;
+		case OPT_NO_WAIT:
+			o->no_wait = true;
+			break;
 		case OPT_HELP:
 			usage(stdout, prog);
 			return 1;
@@ -222,5 +284,5 @@ int gw_options_parse(int argc, char **argv, struct gw_options *o)
 		usage(stderr, prog);
 		return -1;
 	}
-	return 0;
+	return check_mode(o);
 }

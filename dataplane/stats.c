@@ -25,14 +25,17 @@ void gw_totals_collect(struct gw_totals *t)
 	memset(t, 0, sizeof(*t));
 	t->workers = gw.n_workers;
 	for (unsigned w = 0; w < gw.n_workers; w++) {
+		/* NULL while main creates the workers (a control thread may already ask) */
+		const struct gw_worker *wk = __atomic_load_n(&gw.workers[w], __ATOMIC_ACQUIRE);
+		if (!wk)
+			continue;
 		uint64_t first, last;
-		gw_worker_read(gw.workers[w], &t->dp, &t->lat, &first, &last);
+		gw_worker_read(wk, &t->dp, &t->lat, &first, &last);
 		if (first && (!t->first_rx_tsc || first < t->first_rx_tsc))
 			t->first_rx_tsc = first;
 		if (last > t->last_tsc)
 			t->last_tsc = last;
-		const uint64_t *src =
-		    (const uint64_t *)cw_ctx_counters(gw_worker_ctx(gw.workers[w]));
+		const uint64_t *src = (const uint64_t *)cw_ctx_counters(gw_worker_ctx(wk));
 		uint64_t *dst = (uint64_t *)&t->eng;
 		for (size_t i = 0; i < ENG_NFIELDS; i++)
 			dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
@@ -257,8 +260,9 @@ bool gw_print_summary(FILE *f, const struct gw_totals *t, double wall_s)
 
 	fprintf(f,
 		"clearway summary: %.3f s running, %.3f s with traffic, %u worker%s, rule set "
-		"version %u\n",
-		wall_s, active, t->workers, t->workers == 1 ? "" : "s", ri.version);
+		"version %u%s%s%s\n",
+		wall_s, active, t->workers, t->workers == 1 ? "" : "s", ri.version,
+		ri.source[0] ? " (" : "", ri.source, ri.source[0] ? ")" : "");
 	fprintf(f, "  %-18s%" PRIu64 "\n", "packets in", t->dp.rx_packets);
 	fprintf(f, "  %-18s%" PRIu64 " datagrams, %" PRIu64 " messages, %.0f msgs/s\n", "answered",
 		e->answered_datagrams, e->messages,
@@ -361,6 +365,8 @@ int gw_write_summary_json(const char *path, const struct gw_totals *t, double wa
 	    f,
 	    "{\n  \"wall_s\": %.6f, \"active_s\": %.6f, \"workers\": %u, \"ruleset_version\": %u",
 	    wall_s, active, t->workers, ri.version);
+	fprintf(f, ", \"ruleset_source\": ");
+	json_str(f, ri.source);
 	fprintf(f,
 		",\n  \"rx_packets\": %" PRIu64 ", \"datagrams\": %" PRIu64
 		", \"answered_datagrams\": %" PRIu64 ", \"messages\": %" PRIu64
