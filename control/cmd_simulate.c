@@ -32,8 +32,8 @@
 
 struct sim_opts {
 	const char *rules, *registry, *senders, *in, *out, *diff;
-	const char *redis;    /* --redis: rules, registry and senders from there */
-	uint32_t version;     /* --version with --redis, 0: the active one */
+	const char *redis;     /* --redis: rules, registry and senders from there */
+	uint32_t version;      /* --version with --redis, 0: the active one */
 	uint32_t diff_version; /* --diff V with --redis: a stored version, 0: --diff is a file */
 	char label_a[64], label_b[64];
 	uint32_t replay_window;
@@ -73,39 +73,53 @@ struct run {
 	double seconds;
 	struct outcome *out;
 	size_t n_out, cap_out;
-	struct { uint32_t id; uint64_t hits; } *hits;
+	struct {
+		uint32_t id;
+		uint64_t hits;
+	} * hits;
 	size_t n_hits, cap_hits;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
-		"                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
-		"                      [--json] [--diff R2] [--linear]\n"
-		"       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
-		"                      --out OUT.pcap [...] [--diff R2|V2]\n"
-		"\n"
-		"Decides the requests of IN.pcap with the same engine as the gateway, offline and\n"
-		"single-threaded, and writes the response frames the gateway would send to OUT.pcap.\n"
-		"Without --senders every sender id is accepted from any address.\n"
-		"--redis    rules (the active version, or --version V), registry (cw:ent) and senders\n"
-		"           (cw:senders) from Redis, as a gateway on that Redis loads them.\n"
-		"--diff R2  decide the same traffic under R2 too and report what changes: a mode\n"
-		"           transition matrix, rule hits under both, example declarations. With\n"
-		"           --redis a number names a stored version (cw:ruleset:V2).\n"
-		"--linear   evaluate every rule in turn instead of the rte_acl tables: the slow\n"
-		"           reference the tables are checked against (same answers, or a bug).\n"
-		"           Not with --redis (rules from Redis are built as a gateway builds them).\n"
-		"Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
+	fprintf(
+	    f,
+	    "usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
+	    "                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
+	    "                      [--json] [--diff R2] [--linear]\n"
+	    "       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
+	    "                      --out OUT.pcap [...] [--diff R2|V2]\n"
+	    "\n"
+	    "Decides the requests of IN.pcap with the same engine as the gateway, offline and\n"
+	    "single-threaded, and writes the response frames the gateway would send to OUT.pcap.\n"
+	    "Without --senders every sender id is accepted from any address.\n"
+	    "--redis    rules (the active version, or --version V), registry (cw:ent) and senders\n"
+	    "           (cw:senders) from Redis, as a gateway on that Redis loads them.\n"
+	    "--diff R2  decide the same traffic under R2 too and report what changes: a mode\n"
+	    "           transition matrix, rule hits under both, example declarations. With\n"
+	    "           --redis a number names a stored version (cw:ruleset:V2).\n"
+	    "--linear   evaluate every rule in turn instead of the rte_acl tables: the slow\n"
+	    "           reference the tables are checked against (same answers, or a bug).\n"
+	    "           Not with --redis (rules from Redis are built as a gateway builds them).\n"
+	    "Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
 static int eal_start(void)
 {
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=cwsim%d", (int)getpid());
-	char *args[] = {"cwctl", "--no-huge", "--no-shconf", "--no-pci", "-l", "0", "-m", "2048",
-			"--log-level=lib.*:error", "--no-telemetry", prefix, NULL};
+	char *args[] = {"cwctl",
+			"--no-huge",
+			"--no-shconf",
+			"--no-pci",
+			"-l",
+			"0",
+			"-m",
+			"2048",
+			"--log-level=lib.*:error",
+			"--no-telemetry",
+			prefix,
+			NULL};
 	int argc = (int)(sizeof(args) / sizeof(args[0])) - 1;
 	return rte_eal_init(argc, args) < 0 ? -1 : 0;
 }
@@ -154,7 +168,8 @@ static struct cw_snapshot *compile_rules(const char *path, bool linear)
 	free(text);
 	if (!rs) {
 		for (uint32_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s:%u:%u: %s\n", path, ev[i].line, ev[i].column, ev[i].msg);
+			fprintf(stderr, "%s:%u:%u: %s\n", path, ev[i].line, ev[i].column,
+				ev[i].msg);
 		return NULL;
 	}
 	char err[256];
@@ -208,15 +223,17 @@ static int setup_from_redis(struct run *r, const struct sim_opts *o, uint32_t ve
 	} else {
 		snprintf(label, labellen, v ? CW_K_RULESET_PREFIX "%ld" : "(no rule set)", v);
 		if (!v)
-			fprintf(stderr, "cwctl simulate: %s is not set: DECL and LIST are rejected "
-					"NO_RULESET, as a gateway would\n",
+			fprintf(stderr,
+				"cwctl simulate: %s is not set: DECL and LIST are rejected "
+				"NO_RULESET, as a gateway would\n",
 				CW_K_ACTIVE);
 	}
 	fprintf(stderr, "cwctl simulate: from %s: %s, %u enterprises, %u senders\n", o->redis,
 		label, st.registry, st.senders);
 	if (!st.senders)
-		fprintf(stderr, "cwctl simulate: %s is empty: every datagram is dropped as from an "
-				"unknown sender, as a gateway would\n",
+		fprintf(stderr,
+			"cwctl simulate: %s is empty: every datagram is dropped as from an "
+			"unknown sender, as a gateway would\n",
 			CW_K_SENDERS);
 	return CWCTL_OK;
 }
@@ -293,7 +310,8 @@ struct slot {
 static void write_answers(struct pcap_out *out, const struct slot *s, unsigned mtu,
 			  uint64_t *responses)
 {
-	static uint8_t payloads[CWP_MAX_MSGS][CWP_DGRAM_HDR_LEN + CWP_MAX_MSGS * CWP_VERDICT_MSG_LEN];
+	static uint8_t payloads[CWP_MAX_MSGS]
+			       [CWP_DGRAM_HDR_LEN + CWP_MAX_MSGS * CWP_VERDICT_MSG_LEN];
 	static uint8_t frame[16384];
 	uint16_t lens[CWP_MAX_MSGS];
 	unsigned per = cwp_verdicts_per_dgram(mtu, s->fi.ipv6 ? 40 : 20);
@@ -327,9 +345,9 @@ static int run_traffic(struct run *r, const struct sim_opts *o, const struct cap
 				r->frames_dropped[d]++;
 				continue;
 			}
-			s->answered = cw_burst_add(r->ctx, s->fi.payload, s->fi.payload_len,
-						   s->fi.src_ip, s->fi.ipv6, s->v, &s->n,
-						   &s->sender) == CW_DROP_NONE;
+			s->answered =
+			    cw_burst_add(r->ctx, s->fi.payload, s->fi.payload_len, s->fi.src_ip,
+					 s->fi.ipv6, s->v, &s->n, &s->sender) == CW_DROP_NONE;
 		}
 		cw_burst_end(r->ctx);
 		for (size_t i = 0; i < m; i++) {
@@ -400,9 +418,11 @@ static void print_text(const struct run *r, const struct capture *cap)
 	printf("\ndropped frames:");
 	for (unsigned d = 1; d < FRAME_DROP_NUM; d++)
 		if (r->frames_dropped[d])
-			printf(" %s %lu", frame_drop_name((enum frame_drop)d), r->frames_dropped[d]);
+			printf(" %s %lu", frame_drop_name((enum frame_drop)d),
+			       r->frames_dropped[d]);
 	printf(" | datagrams: header %lu, unknown sender %lu, source %lu\n",
-	       k->drops[CW_DROP_HEADER], k->drops[CW_DROP_UNKNOWN_SENDER], k->drops[CW_DROP_SOURCE]);
+	       k->drops[CW_DROP_HEADER], k->drops[CW_DROP_UNKNOWN_SENDER],
+	       k->drops[CW_DROP_SOURCE]);
 	printf("top rules:");
 	for (size_t i = 0; i < r->n_hits && i < 10; i++)
 		printf(" #%u %lu", r->hits[i].id, r->hits[i].hits);
@@ -418,8 +438,8 @@ static void print_json(const struct run *r)
 	       "\"response_datagrams\":%lu,\"messages\":%lu,\"duplicates\":%lu,\"green\":%lu,",
 	       r->frames, k->datagrams, k->answered_datagrams, r->responses, k->messages,
 	       k->duplicates, k->green);
-	printf("\"status\":{\"DECIDED\":%lu,\"ACCEPTED\":%lu,\"REJECTED\":%lu},",
-	       k->by_status[0], k->by_status[1], k->by_status[2]);
+	printf("\"status\":{\"DECIDED\":%lu,\"ACCEPTED\":%lu,\"REJECTED\":%lu},", k->by_status[0],
+	       k->by_status[1], k->by_status[2]);
 	printf("\"modes\":{");
 	for (unsigned m = 0; m < CWP_NUM_MODES; m++)
 		printf("%s\"%s\":%lu", m ? "," : "", cwp_mode_name((uint8_t)m), k->by_mode[m]);
@@ -436,7 +456,8 @@ static void print_json(const struct run *r)
 	       k->drops[CW_DROP_SOURCE]);
 	printf("\"top_rules\":[");
 	for (size_t i = 0; i < r->n_hits && i < 20; i++)
-		printf("%s{\"rule\":%u,\"hits\":%lu}", i ? "," : "", r->hits[i].id, r->hits[i].hits);
+		printf("%s{\"rule\":%u,\"hits\":%lu}", i ? "," : "", r->hits[i].id,
+		       r->hits[i].hits);
 	printf("],\"seconds\":%.6f,\"msgs_per_s\":%.0f}\n", r->seconds,
 	       r->seconds > 0 ? (double)k->messages / r->seconds : 0.0);
 }
@@ -444,8 +465,12 @@ static void print_json(const struct run *r)
 /* ---------------------------------------------------------------- --diff */
 
 /* Outcome class for the transition matrix: a mode, ACCEPTED, or a reject code. */
-enum { OC_MODES = CWP_NUM_MODES, OC_ACCEPTED = OC_MODES, OC_REJECT0 = OC_MODES + 1,
-       OC_NUM = OC_REJECT0 + CWP_NUM_REJECTS };
+enum {
+	OC_MODES = CWP_NUM_MODES,
+	OC_ACCEPTED = OC_MODES,
+	OC_REJECT0 = OC_MODES + 1,
+	OC_NUM = OC_REJECT0 + CWP_NUM_REJECTS
+};
 
 static unsigned outcome_class(const struct outcome *o)
 {
@@ -499,11 +524,12 @@ static void print_diff(const struct run *a, const struct run *b, const char *ra,
 			for (unsigned y = 0; y < OC_NUM; y++) {
 				if (!matrix[x][y])
 					continue;
-				printf("%s{\"from\":\"%s\",\"to\":\"%s\",\"count\":%lu,\"examples\":[",
-				       first ? "" : ",", class_label(x), class_label(y),
-				       matrix[x][y]);
+				printf(
+				    "%s{\"from\":\"%s\",\"to\":\"%s\",\"count\":%lu,\"examples\":[",
+				    first ? "" : ",", class_label(x), class_label(y), matrix[x][y]);
 				first = false;
-				for (unsigned e = 0; x != y && e < EXAMPLES && e < matrix[x][y]; e++)
+				for (unsigned e = 0; x != y && e < EXAMPLES && e < matrix[x][y];
+				     e++)
 					printf("%s{\"sender\":%u,\"seq\":%lu,\"ref\":\"%.20s\"}",
 					       e ? "," : "", ex[x][y][e]->sender, ex[x][y][e]->seq,
 					       ex[x][y][e]->ref);
@@ -549,14 +575,21 @@ static void print_diff(const struct run *a, const struct run *b, const char *ra,
 
 static int parse_opts(int argc, char **argv, struct sim_opts *o)
 {
-	static const struct option lo[] = {
-		{"redis", required_argument, 0, 'R'},  {"version", required_argument, 0, 'V'},
-		{"rules", required_argument, 0, 'r'},  {"registry", required_argument, 0, 'e'},
-		{"senders", required_argument, 0, 's'}, {"in", required_argument, 0, 'i'},
-		{"out", required_argument, 0, 'o'},    {"replay-window", required_argument, 0, 'w'},
-		{"mtu", required_argument, 0, 'm'},    {"udp-port", required_argument, 0, 'p'},
-		{"json", no_argument, 0, 'j'}, {"linear", no_argument, 0, 'L'},         {"diff", required_argument, 0, 'd'},
-		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	static const struct option lo[] = {{"redis", required_argument, 0, 'R'},
+					   {"version", required_argument, 0, 'V'},
+					   {"rules", required_argument, 0, 'r'},
+					   {"registry", required_argument, 0, 'e'},
+					   {"senders", required_argument, 0, 's'},
+					   {"in", required_argument, 0, 'i'},
+					   {"out", required_argument, 0, 'o'},
+					   {"replay-window", required_argument, 0, 'w'},
+					   {"mtu", required_argument, 0, 'm'},
+					   {"udp-port", required_argument, 0, 'p'},
+					   {"json", no_argument, 0, 'j'},
+					   {"linear", no_argument, 0, 'L'},
+					   {"diff", required_argument, 0, 'd'},
+					   {"help", no_argument, 0, 'h'},
+					   {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
 	o->udp_port = CWP_DEFAULT_PORT;
@@ -564,27 +597,57 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'R': o->redis = optarg; break;
+		case 'R':
+			o->redis = optarg;
+			break;
 		case 'V':
 			if (!cw_version_parse(optarg, &o->version)) {
-				fprintf(stderr, "cwctl simulate: --version wants 1..4294967295, not "
-						"'%s'\n", optarg);
+				fprintf(stderr,
+					"cwctl simulate: --version wants 1..4294967295, not "
+					"'%s'\n",
+					optarg);
 				return CWCTL_USAGE;
 			}
 			break;
-		case 'r': o->rules = optarg; break;
-		case 'e': o->registry = optarg; break;
-		case 's': o->senders = optarg; break;
-		case 'i': o->in = optarg; break;
-		case 'o': o->out = optarg; break;
-		case 'w': o->replay_window = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'm': o->mtu = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'p': o->udp_port = (uint16_t)strtoul(optarg, NULL, 10); break;
-		case 'j': o->json = true; break;
-		case 'L': o->linear = true; break;
-		case 'd': o->diff = optarg; break;
-		case 'h': usage(stdout); return -1;
-		default: usage(stderr); return CWCTL_USAGE;
+		case 'r':
+			o->rules = optarg;
+			break;
+		case 'e':
+			o->registry = optarg;
+			break;
+		case 's':
+			o->senders = optarg;
+			break;
+		case 'i':
+			o->in = optarg;
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'w':
+			o->replay_window = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'm':
+			o->mtu = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			o->udp_port = (uint16_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'L':
+			o->linear = true;
+			break;
+		case 'd':
+			o->diff = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			usage(stderr);
+			return CWCTL_USAGE;
 		}
 	}
 	if (o->redis && (o->rules || o->registry || o->senders)) {

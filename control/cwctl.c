@@ -10,21 +10,28 @@
 #include "control/cmds.h"
 
 static const struct cwctl_cmd commands[] = {
-	{"decode", cmd_decode, "decode --in X.pcap [--json]          show every datagram and message"},
-	{"check", cmd_check, "check RULES                            compile a rule set, report errors"},
-	{"simulate", cmd_simulate,
-	 "simulate --rules R --registry E [--senders S] --in IN.pcap --out OUT.pcap [--json] [--diff R2]"},
-	{"push", cmd_push, "push RULES [--activate]                compile, then store cw:ruleset:<v>"},
-	{"activate", cmd_activate, "activate V                             make stored version V active"},
-	{"rollback", cmd_rollback, "rollback                               back to the version active before"},
-	{"status", cmd_status, "status [--json]                        every gateway: version, status, lag"},
-	{"diff", cmd_diff, "diff V1 V2 [-U N] [--json]             text diff of two stored rule sets"},
-	{"ent", cmd_ent,
-	 "ent import CSV [--replace] | set USCC CLASS | del USCC | get USCC | classify FACTS.csv [--apply]"},
-	{"sender", cmd_sender, "sender set ID \"PREFIXES\" NAME | del ID | list [--json]"},
-	{"stats", cmd_stats, "stats [--node N] [--watch] [--json]    counters and rule hits per gateway"},
-	{"journal", cmd_journal,
-	 "journal [--follow] [--mode M] [--node N] [--sender ID] [--count N] [--json]"},
+    {"decode", cmd_decode, "decode --in X.pcap [--json]          show every datagram and message"},
+    {"check", cmd_check,
+     "check RULES                            compile a rule set, report errors"},
+    {"simulate", cmd_simulate,
+     "simulate --rules R --registry E [--senders S] --in IN.pcap --out OUT.pcap [--json] [--diff "
+     "R2]"},
+    {"push", cmd_push, "push RULES [--activate]                compile, then store cw:ruleset:<v>"},
+    {"activate", cmd_activate,
+     "activate V                             make stored version V active"},
+    {"rollback", cmd_rollback,
+     "rollback                               back to the version active before"},
+    {"status", cmd_status,
+     "status [--json]                        every gateway: version, status, lag"},
+    {"diff", cmd_diff, "diff V1 V2 [-U N] [--json]             text diff of two stored rule sets"},
+    {"ent", cmd_ent,
+     "ent import CSV [--replace] | set USCC CLASS | del USCC | get USCC | classify FACTS.csv "
+     "[--apply]"},
+    {"sender", cmd_sender, "sender set ID \"PREFIXES\" NAME | del ID | list [--json]"},
+    {"stats", cmd_stats,
+     "stats [--node N] [--watch] [--json]    counters and rule hits per gateway"},
+    {"journal", cmd_journal,
+     "journal [--follow] [--mode M] [--node N] [--sender ID] [--count N] [--json]"},
 };
 
 static void usage(FILE *f)

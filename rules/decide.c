@@ -17,12 +17,13 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include "rules/hits.h"
 #include "rules/engine_int.h"
 #include "rules/siphash.h"
 
 #define CHUNK_MSGS  512
 #define CHUNK_ITEMS 4096
-#define NO_RULE     UINT32_MAX
+#define NO_RULE	    UINT32_MAX
 
 /* One message of the chunk, from framing to verdict. */
 struct pending {
@@ -30,19 +31,17 @@ struct pending {
 	struct cwp_msg m;
 	struct cw_sender *sender;
 	struct cwp_verdict *out;
-	uint8_t frame;   /* enum cwp_frame_result: OK or BROKEN */
+	uint8_t frame;	 /* enum cwp_frame_result: OK or BROKEN */
 	uint8_t decoded; /* enum cwp_reject from cwp_decode_body */
-	uint8_t cls;     /* DECL/LIST: the declarant's class (pass 1) */
-	uint32_t item0;  /* DECL/LIST: index of its first item in the chunk's item arrays */
+	uint8_t cls;	 /* DECL/LIST: the declarant's class (pass 1) */
+	uint32_t item0;	 /* DECL/LIST: index of its first item in the chunk's item arrays */
 };
 
 struct cw_ctx {
 	struct cw_engine *e;
 	unsigned worker_id;
 	struct cw_snapshot *snap; /* for the current burst */
-	const struct cw_snapshot *hits_snap;
-	uint64_t *hits;           /* per rule index of hits_snap */
-	uint32_t hits_cap;
+	struct cw_hits hits;	  /* per rule of the snapshot last used (readable by others) */
 	struct cw_counters cnt;
 
 	uint32_t n_msgs, n_items;
@@ -79,7 +78,7 @@ void cw_ctx_destroy(struct cw_ctx *c)
 		return;
 	rte_rcu_qsbr_thread_offline(c->e->qs, c->worker_id);
 	rte_rcu_qsbr_thread_unregister(c->e->qs, c->worker_id);
-	free(c->hits);
+	cw_hits_free(&c->hits);
 	rte_free(c);
 }
 
@@ -105,30 +104,15 @@ const struct cw_counters *cw_ctx_counters(const struct cw_ctx *c)
 
 void cw_ctx_rule_hits(const struct cw_ctx *c, void (*fn)(uint32_t, uint64_t, void *), void *arg)
 {
-	if (!c->hits_snap)
-		return;
-	const struct cw_ruleset *rs = c->hits_snap->rs;
-	for (uint32_t i = 0; i < rs->n_rules && i < c->hits_cap; i++)
-		if (c->hits[i])
-			fn(rs->rules[i].id, c->hits[i], arg);
+	cw_hits_collect((struct cw_hits *)&c->hits, fn, arg);
 }
 
 /* Per-rule hit counters follow the snapshot in use; a new snapshot starts them at zero. */
 static void track_hits(struct cw_ctx *c)
 {
-	if (!c->snap || c->snap == c->hits_snap)
-		return;
-	uint32_t n = c->snap->rs->n_rules;
-	if (n > c->hits_cap) {
-		uint64_t *h = realloc(c->hits, sizeof(uint64_t) * n);
-		if (!h)
-			return;
-		c->hits = h;
-		c->hits_cap = n;
-	}
-	if (c->hits)
-		memset(c->hits, 0, sizeof(uint64_t) * c->hits_cap);
-	c->hits_snap = c->snap;
+	cw_hits_reclaim(&c->hits);
+	if (c->snap && c->snap->serial != c->hits.serial)
+		cw_hits_switch(&c->hits, c->snap->rs, c->snap->serial);
 }
 
 /* ---------------------------------------------------------------- pass 1 */
@@ -209,15 +193,16 @@ static void lookup_classes(struct cw_ctx *c)
 	for (uint32_t i = 0; i <= c->n_msgs; i++) {
 		if (i < c->n_msgs && wants_decision(&c->msgs[i])) {
 			struct pending *p = &c->msgs[i];
-			keys[n] = p->raw.type == CWP_DECL ? p->m.u.decl.declarant : p->m.u.list.ebiz;
+			keys[n] =
+			    p->raw.type == CWP_DECL ? p->m.u.decl.declarant : p->m.u.list.ebiz;
 			who[n++] = p;
 		}
 		if (n == RTE_HASH_LOOKUP_BULK_MAX || (i == c->n_msgs && n)) {
 			uint64_t hit = 0;
 			rte_hash_lookup_bulk_data(c->e->registry, keys, n, &hit, data);
 			for (unsigned k = 0; k < n; k++)
-				who[k]->cls = (hit >> k) & 1 ? (uint8_t)(uintptr_t)data[k]
-							     : CW_CLS_UNKNOWN;
+				who[k]->cls =
+				    (hit >> k) & 1 ? (uint8_t)(uintptr_t)data[k] : CW_CLS_UNKNOWN;
 			n = 0;
 		}
 	}
@@ -394,9 +379,9 @@ static void decide(struct cw_ctx *c, const struct pending *p, const struct cw_ec
 		}
 		uint32_t best = c->best[j];
 		if (best != NO_RULE) {
-			add(&a, rs->rules[best].mode, CWP_RSN_TARGET, (uint16_t)i, rs->rules[best].id);
-			if (c->hits && best < c->hits_cap)
-				c->hits[best]++;
+			add(&a, rs->rules[best].mode, CWP_RSN_TARGET, (uint16_t)i,
+			    rs->rules[best].id);
+			cw_hits_count(&c->hits, best);
 		}
 	}
 
@@ -453,7 +438,7 @@ static uint16_t store_manifest(struct cw_ctx *c, const struct cwp_manifest *m)
 		rec.n_hs4++;
 	}
 	return cw_store_put(c->e->manifests, m->transport_doc, &rec) < 0 ? CWP_REJ_STORE_FULL
-									  : CWP_OK;
+									 : CWP_OK;
 }
 
 static uint16_t store_part(struct cw_ctx *c, const struct pending *p)
@@ -465,8 +450,8 @@ static uint16_t store_part(struct cw_ctx *c, const struct pending *p)
 				       p->m.u.order.amount);
 		break;
 	case CWP_PAYMENT:
-		rc = cw_ecom_set_payment(c->e->ecom, p->m.u.payment.order_no,
-					 p->m.u.payment.buyer, p->m.u.payment.amount);
+		rc = cw_ecom_set_payment(c->e->ecom, p->m.u.payment.order_no, p->m.u.payment.buyer,
+					 p->m.u.payment.amount);
 		break;
 	default:
 		rc = cw_ecom_set_waybill(c->e->ecom, p->m.u.waybill.order_no,

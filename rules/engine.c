@@ -38,12 +38,12 @@ static struct rte_hash *make_hash(const char *what, uint32_t n, uint32_t entries
 	char name[32];
 	snprintf(name, sizeof(name), "cw%s%u", what, n);
 	struct rte_hash_parameters p = {
-		.name = name,
-		.entries = entries < 16 ? 16 : entries,
-		.key_len = key_len,
-		.hash_func = cw_hash_key,
-		.socket_id = socket,
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
+	    .name = name,
+	    .entries = entries < 16 ? 16 : entries,
+	    .key_len = key_len,
+	    .hash_func = cw_hash_key,
+	    .socket_id = socket,
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
 	};
 	struct rte_hash *h = rte_hash_create(&p);
 	if (!h)
@@ -204,7 +204,7 @@ void cw_registry_clear(struct cw_engine *e)
 	const void *key;
 	void *data;
 	uint32_t it = 0;
-	char (*keys)[18] = malloc(18 * (size_t)(e->n_registry + 1));
+	char(*keys)[18] = malloc(18 * (size_t)(e->n_registry + 1));
 	uint32_t n = 0;
 	if (!keys)
 		return;
@@ -249,8 +249,9 @@ long cw_registry_load_csv(struct cw_engine *e, const char *path, char *err, size
 		int cls = n == 2 ? cw_class_parse(fld[1], strlen(fld[1])) : -1;
 		if (n != 2 || strlen(fld[0]) != 18 || cls < 0 ||
 		    cw_registry_set(e, fld[0], (enum cw_class)cls) != 0) {
-			snprintf(err, errlen, "%s:%ld: expected `uscc,class` (18 code characters, a "
-					      "class name), or the registry is full",
+			snprintf(err, errlen,
+				 "%s:%ld: expected `uscc,class` (18 code characters, a "
+				 "class name), or the registry is full",
 				 path, lineno);
 			fclose(f);
 			return -1;

@@ -32,14 +32,14 @@ struct cw_ctx;
 struct cw_snapshot;
 
 struct cw_engine_config {
-	uint32_t max_workers;      /* contexts that may exist at once (RCU readers) */
-	uint32_t replay_window;    /* W of §3.5, default 4096 */
-	uint32_t registry_capacity;/* enterprises, default 1 << 20 */
-	uint32_t max_senders;      /* default 1024 */
-	uint32_t manifest_capacity;/* default 1 << 18 */
-	uint32_t ecom_capacity;    /* orders, default 1 << 19 */
-	uint32_t buyer_capacity;   /* default 1 << 19 */
-	int socket_id;             /* NUMA socket for tables, SOCKET_ID_ANY (-1) default */
+	uint32_t max_workers;	    /* contexts that may exist at once (RCU readers) */
+	uint32_t replay_window;	    /* W of §3.5, default 4096 */
+	uint32_t registry_capacity; /* enterprises, default 1 << 20 */
+	uint32_t max_senders;	    /* default 1024 */
+	uint32_t manifest_capacity; /* default 1 << 18 */
+	uint32_t ecom_capacity;	    /* orders, default 1 << 19 */
+	uint32_t buyer_capacity;    /* default 1 << 19 */
+	int socket_id;		    /* NUMA socket for tables, SOCKET_ID_ANY (-1) default */
 };
 void cw_engine_config_defaults(struct cw_engine_config *c);
 
@@ -64,11 +64,11 @@ const struct cw_ruleset *cw_snapshot_ruleset(const struct cw_snapshot *s);
 bool cw_snapshot_is_delta(const struct cw_snapshot *s);
 /* How a snapshot's rules are held: for operators and benchmarks (docs/engine.md). */
 struct cw_snapshot_stats {
-	uint32_t rules;        /* rules of the rule set */
+	uint32_t rules;	       /* rules of the rule set */
 	uint32_t acl_contexts; /* rte_acl contexts (one or more per rule shape), overlay included */
 	uint32_t acl_rules;    /* rules as rte_acl holds them, after `in` and HS-range expansion */
 	uint32_t linear_rules; /* rules evaluated one by one (small shape groups, huge amounts) */
-	bool delta;            /* shares its base's tables and adds an overlay */
+	bool delta;	       /* shares its base's tables and adds an overlay */
 };
 void cw_snapshot_stats(const struct cw_snapshot *s, struct cw_snapshot_stats *st);
 
@@ -80,9 +80,10 @@ const struct cw_snapshot *cw_engine_active(const struct cw_engine *e);
 uint32_t cw_engine_version(const struct cw_engine *e); /* 0 when none */
 
 /* Enterprise registry: USCC (18 code characters) -> class. Single writer. */
-int cw_registry_set(struct cw_engine *e, const char uscc[18], enum cw_class cls); /* 0, -ENOSPC, -EINVAL */
-int cw_registry_del(struct cw_engine *e, const char uscc[18]);                   /* 0, -ENOENT */
-int cw_registry_get(const struct cw_engine *e, const char uscc[18]);             /* class or -1 */
+int cw_registry_set(struct cw_engine *e, const char uscc[18],
+		    enum cw_class cls);				     /* 0, -ENOSPC, -EINVAL */
+int cw_registry_del(struct cw_engine *e, const char uscc[18]);	     /* 0, -ENOENT */
+int cw_registry_get(const struct cw_engine *e, const char uscc[18]); /* class or -1 */
 uint32_t cw_registry_count(const struct cw_engine *e);
 void cw_registry_clear(struct cw_engine *e);
 /* Loads a `uscc,class` CSV (header line first). Returns rows loaded or -1 (err filled). */
@@ -117,25 +118,25 @@ void cw_engine_store_stats(const struct cw_engine *e, struct cw_store_stats *st)
 /* Why a datagram gets no answer at all (§3.4 step 1). */
 enum cw_drop {
 	CW_DROP_NONE = 0,
-	CW_DROP_HEADER,        /* any cwp_dgram_err: see the ctx counters for which */
+	CW_DROP_HEADER, /* any cwp_dgram_err: see the ctx counters for which */
 	CW_DROP_UNKNOWN_SENDER,
-	CW_DROP_SOURCE,        /* source address outside the sender's prefixes */
+	CW_DROP_SOURCE, /* source address outside the sender's prefixes */
 	CW_DROP_NUM,
 };
 
 struct cw_counters {
-	uint64_t datagrams;                  /* handed to cw_burst_add */
+	uint64_t datagrams; /* handed to cw_burst_add */
 	uint64_t answered_datagrams;
 	uint64_t drops[CW_DROP_NUM];
 	uint64_t header_errs[CWP_DG_NUM_ERRS];
-	uint64_t messages;                   /* verdicts produced */
-	uint64_t by_type[8];                 /* index: type 1..6, 0 = unknown */
+	uint64_t messages;   /* verdicts produced */
+	uint64_t by_type[8]; /* index: type 1..6, 0 = unknown */
 	uint64_t by_status[3];
-	uint64_t by_mode[CWP_NUM_MODES];     /* DECIDED verdicts by mode */
+	uint64_t by_mode[CWP_NUM_MODES]; /* DECIDED verdicts by mode */
 	uint64_t rejects[CWP_NUM_REJECTS];
 	uint64_t duplicates;
 	uint64_t green;
-	uint64_t reasons[10];                /* contributions kept in verdicts, by reason code */
+	uint64_t reasons[10]; /* contributions kept in verdicts, by reason code */
 };
 
 /* worker_id: 0..max_workers-1, unique among live contexts. */
@@ -175,17 +176,17 @@ unsigned cw_encode_responses(const struct cwp_verdict *v, unsigned n, uint32_t s
 /* Plain, slow evaluation of §4.3d over a rule set (tests and the overlay fallback): the winning
  * rule for (header, item), or NULL. Exposed for the property tests. */
 struct cw_item_facts {
-	uint8_t msg;              /* CW_MSG_DECL or CW_MSG_LIST */
-	uint8_t direction;        /* CWP_IMPORT / CWP_EXPORT */
-	uint8_t cls;              /* enum cw_class */
-	uint8_t docs_mask;        /* bit 1 << doc_type */
+	uint8_t msg;	   /* CW_MSG_DECL or CW_MSG_LIST */
+	uint8_t direction; /* CWP_IMPORT / CWP_EXPORT */
+	uint8_t cls;	   /* enum cw_class */
+	uint8_t docs_mask; /* bit 1 << doc_type */
 	bool has_owner, has_country, has_transport;
-	const char *declarant;    /* [18] */
-	const char *owner;        /* [18] or NULL */
+	const char *declarant;	  /* [18] */
+	const char *owner;	  /* [18] or NULL */
 	uint16_t origin, country; /* packed letters */
 	uint16_t trade_mode, port;
 	uint8_t transport;
-	uint64_t hs;              /* 10-digit code as a number */
+	uint64_t hs; /* 10-digit code as a number */
 	uint64_t value, total_value, quantity;
 	uint64_t gross_weight_g;
 };

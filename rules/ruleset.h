@@ -31,14 +31,14 @@ const char *cw_class_name(enum cw_class c);
 int cw_class_parse(const char *s, size_t len);
 
 struct cw_class_policy {
-	uint8_t mode;       /* enum cwp_mode */
+	uint8_t mode;	    /* enum cwp_mode */
 	uint16_t sample_bp; /* basis points, 0..10000 */
 };
 
 struct cw_profile {
 	char prefix[10];    /* digits, not NUL terminated */
-	uint8_t len;        /* 1..10 */
-	uint8_t mode;       /* default declare */
+	uint8_t len;	    /* 1..10 */
+	uint8_t mode;	    /* default declare */
 	uint16_t sample_bp; /* default 0 */
 	uint8_t docs_mask;  /* bit (1 << doc_type) */
 	bool strict;
@@ -66,46 +66,47 @@ struct cw_list {
 struct cw_rule {
 	uint32_t id;
 	uint16_t priority;
-	uint8_t mode;        /* enum cwp_mode */
-	uint32_t reason;     /* offset of a NUL-terminated string in rs->strings, UINT32_MAX none */
+	uint8_t mode;	 /* enum cwp_mode */
+	uint32_t reason; /* offset of a NUL-terminated string in rs->strings, UINT32_MAX none */
 	uint32_t line;
-	bool never;          /* the conditions contradict each other: never matches (masks 0) */
+	bool never; /* the conditions contradict each other: never matches (masks 0) */
 
-	uint8_t class_mask;  /* bit per enum cw_class, CW_CLASS_ALL = any */
-	uint8_t dir_mask;    /* CW_DIR_* */
-	uint8_t msg_mask;    /* CW_MSG_* */
-	uint8_t doc_set;     /* documents that must be present (bit 1 << doc_type) */
-	uint8_t doc_clear;   /* documents that must be absent */
+	uint8_t class_mask; /* bit per enum cw_class, CW_CLASS_ALL = any */
+	uint8_t dir_mask;   /* CW_DIR_* */
+	uint8_t msg_mask;   /* CW_MSG_* */
+	uint8_t doc_set;    /* documents that must be present (bit 1 << doc_type) */
+	uint8_t doc_clear;  /* documents that must be absent */
 
-	struct cw_list hs;        /* rs->hs_ranges: disjoint sorted ranges over the 10-digit code */
-	struct cw_list origin;    /* rs->u16: two letters packed as (c0 << 8) | c1 */
-	struct cw_list country;   /* rs->u16, as origin; never matches a LIST */
+	struct cw_list hs;	  /* rs->hs_ranges: disjoint sorted ranges over the 10-digit code */
+	struct cw_list origin;	  /* rs->u16: two letters packed as (c0 << 8) | c1 */
+	struct cw_list country;	  /* rs->u16, as origin; never matches a LIST */
 	struct cw_list declarant; /* rs->u32: index into rs->uscc */
-	struct cw_list owner;     /* rs->u32: index into rs->uscc; never matches a blank owner */
-	struct cw_list trade_mode;/* rs->u16 */
-	struct cw_list port;      /* rs->u16 */
-	struct cw_list transport; /* rs->u16 (values 0..255); never matches a LIST */
+	struct cw_list owner;	  /* rs->u32: index into rs->uscc; never matches a blank owner */
+	struct cw_list trade_mode; /* rs->u16 */
+	struct cw_list port;	   /* rs->u16 */
+	struct cw_list transport;  /* rs->u16 (values 0..255); never matches a LIST */
 
-	struct cw_u64range value, total_value, unit_value, quantity; /* CW_RANGE_ANY = no condition */
+	struct cw_u64range value, total_value, unit_value,
+	    quantity;	     /* CW_RANGE_ANY = no condition */
 	bool has_unit_value; /* a unit_value condition exists: a weight of 0 never matches */
 
-	uint64_t expanded;   /* ACL rules it becomes: product of the list sizes; 0 if never */
+	uint64_t expanded; /* ACL rules it becomes: product of the list sizes; 0 if never */
 };
 
 struct cw_ruleset {
 	uint32_t version;
 	uint8_t salt[16];
-	uint64_t limit_single;   /* minor units, default 500000 */
-	uint64_t limit_annual;   /* minor units, default 2600000 */
-	uint32_t tolerance_bp;   /* default 0 */
+	uint64_t limit_single; /* minor units, default 500000 */
+	uint64_t limit_annual; /* minor units, default 2600000 */
+	uint32_t tolerance_bp; /* default 0 */
 	struct cw_class_policy cls[CW_NUM_CLASSES];
-	uint8_t class_set;       /* bit per class set by a `class` statement; others: defaults */
+	uint8_t class_set; /* bit per class set by a `class` statement; others: defaults */
 
 	struct cw_profile *profiles; /* in file order; prefixes unique */
 	uint32_t n_profiles;
-	struct cw_rule *rules;       /* in file order; ids unique */
+	struct cw_rule *rules; /* in file order; ids unique */
 	uint32_t n_rules;
-	uint64_t n_expanded;         /* sum of rules[i].expanded */
+	uint64_t n_expanded; /* sum of rules[i].expanded */
 
 	/* pools the lists point into */
 	struct cw_u64range *hs_ranges;
@@ -116,7 +117,7 @@ struct cw_ruleset {
 	uint32_t n_u32;
 	char (*uscc)[18]; /* interned USCCs named by rules, each once */
 	uint32_t n_uscc;
-	char *strings;    /* reason texts */
+	char *strings; /* reason texts */
 	size_t strings_len;
 
 	/* Private to rules/parse.c: where each rule and profile statement sits in the text it was
@@ -133,7 +134,7 @@ struct cw_parse_error {
 struct cw_parse_errors {
 	struct cw_parse_error *v; /* up to `cap` errors are kept */
 	uint32_t n, cap;
-	uint32_t total;           /* errors found (may exceed cap) */
+	uint32_t total; /* errors found (may exceed cap) */
 };
 
 /* Parses and checks a whole rule set. Returns NULL if there was any error (errs filled, the

@@ -60,7 +60,8 @@ struct cw_store *cw_store_create(const char *name, uint32_t capacity, uint32_t k
 	s->capacity = capacity;
 	s->key_len = key_len;
 	s->val_len = val_len;
-	s->slot_size = (uint32_t)(sizeof(struct slot_hdr) + ((key_len + 7) & ~7u) + ((val_len + 7) & ~7u));
+	s->slot_size =
+	    (uint32_t)(sizeof(struct slot_hdr) + ((key_len + 7) & ~7u) + ((val_len + 7) & ~7u));
 	s->slots = rte_zmalloc_socket(name, n * s->slot_size, 64, socket_id);
 	if (!s->slots) {
 		rte_free(s);
@@ -154,9 +155,8 @@ static void write_begin(struct slot_hdr *h)
 {
 	for (;;) {
 		uint32_t v = atomic_load_explicit(&h->seq, memory_order_relaxed);
-		if (!(v & 1) && atomic_compare_exchange_weak_explicit(&h->seq, &v, v + 1,
-								      memory_order_acquire,
-								      memory_order_relaxed))
+		if (!(v & 1) && atomic_compare_exchange_weak_explicit(
+				    &h->seq, &v, v + 1, memory_order_acquire, memory_order_relaxed))
 			break;
 		rte_pause();
 	}
@@ -278,8 +278,8 @@ int cw_ledger_charge(struct cw_store *s, uint64_t buyer, uint64_t amount, uint64
 	do {
 		if ((unsigned __int128)cur + amount > limit)
 			return 1;
-	} while (!atomic_compare_exchange_weak_explicit(total, &cur, cur + amount,
-							memory_order_acq_rel, memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(
+	    total, &cur, cur + amount, memory_order_acq_rel, memory_order_relaxed));
 	return 0;
 }
 

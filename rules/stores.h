@@ -22,10 +22,10 @@ struct cw_store;
 struct cw_manifest_rec {
 	char consignee[18]; /* blank = none */
 	uint8_t n_hs4;
-	uint16_t hs4[50];   /* sorted, unique */
+	uint16_t hs4[50]; /* sorted, unique */
 };
 
-#define CW_ECOM_ORDER   0x1
+#define CW_ECOM_ORDER	0x1
 #define CW_ECOM_PAYMENT 0x2
 #define CW_ECOM_WAYBILL 0x4
 struct cw_ecom_rec {

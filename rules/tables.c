@@ -91,7 +91,8 @@ struct cw_acl_set {
 	uint64_t combo_ctx[NUM_COMBOS], chapter_ctx[NUM_CHAPTERS];
 };
 
-static _Atomic uint32_t generation; /* rte_acl/rte_lpm/rte_hash names must be unique */
+static _Atomic uint32_t generation;	 /* rte_acl/rte_lpm/rte_hash names must be unique */
+static _Atomic uint64_t snapshot_serial; /* tells snapshots apart even at a reused address */
 
 static void name_object(char *buf, size_t cap, const char *kind)
 {
@@ -987,6 +988,7 @@ static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *
 	}
 	s->rs = rs;
 	s->version = rs->version;
+	s->serial = atomic_fetch_add(&snapshot_serial, 1) + 1;
 	s->linear = linear;
 	uint32_t *ids = NULL;
 	if (build_common(s, &ids, err, errlen) < 0 ||
@@ -1133,6 +1135,7 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	}
 	s->rs = rs;
 	s->version = rs->version;
+	s->serial = atomic_fetch_add(&snapshot_serial, 1) + 1;
 	s->base = base;
 	s->acl = base->acl;
 	s->base_map = base_map;
@@ -1255,8 +1258,8 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 }
 
 /* The slow rules that may concern an item, tested rule by rule. */
-static void consider_slow(const struct cw_snapshot *s, const struct cw_item_facts *f, unsigned combo,
-			  unsigned chapter, uint32_t *best)
+static void consider_slow(const struct cw_snapshot *s, const struct cw_item_facts *f,
+			  unsigned combo, unsigned chapter, uint32_t *best)
 {
 	const struct cw_ruleset *rs = s->rs;
 	if (s->n_slow <= 64) {

@@ -51,6 +51,7 @@ struct acl_filter;
 struct cw_snapshot {
 	struct cw_ruleset *rs;
 	uint32_t version;
+	uint64_t serial; /* unique per snapshot built in this process, from 1 */
 	char tag[24];
 
 	/* profiles */
@@ -64,7 +65,7 @@ struct cw_snapshot {
 	struct cw_acl_set *overlay; /* delta only: rules added or changed */
 	uint32_t *base_map; /* delta only: base rule index -> own index, UINT32_MAX removed */
 	uint32_t *slow;	    /* rule indices evaluated linearly */
-	struct acl_filter *slow_filter; /* per slow rule: which items it can concern */
+	struct acl_filter *slow_filter;		    /* per slow rule: which items it can concern */
 	uint64_t slow_combo[24], slow_chapter[100]; /* n_slow <= 64: the filters turned around */
 	uint32_t n_slow;
 	struct rte_hash *intern; /* USCC -> id (index in rs->uscc + 1) */

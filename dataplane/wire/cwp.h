@@ -14,30 +14,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CWP_MAGIC           "CWP1"
-#define CWP_DEFAULT_PORT    7350
-#define CWP_DGRAM_HDR_LEN   24
-#define CWP_MSG_HDR_LEN     4
-#define CWP_MAX_MSGS        64
-#define CWP_MAX_ITEMS       50
-#define CWP_MAX_DOCS        8
-#define CWP_ITEM_LEN        32
-#define CWP_DOCREF_LEN      24
+#define CWP_MAGIC	      "CWP1"
+#define CWP_DEFAULT_PORT      7350
+#define CWP_DGRAM_HDR_LEN     24
+#define CWP_MSG_HDR_LEN	      4
+#define CWP_MAX_MSGS	      64
+#define CWP_MAX_ITEMS	      50
+#define CWP_MAX_DOCS	      8
+#define CWP_ITEM_LEN	      32
+#define CWP_DOCREF_LEN	      24
 #define CWP_MANIFEST_ITEM_LEN 16
-#define CWP_VERDICT_LEN     72
-#define CWP_VERDICT_MSG_LEN (CWP_MSG_HDR_LEN + CWP_VERDICT_LEN)  /* 76 */
-#define CWP_REF_LEN         20
-#define CWP_MAX_REASONS     4
-#define CWP_FLAG_RESPONSE   0x0001
-#define CWP_ITEM_HDR        0xFFFF /* Reason.item for the header */
+#define CWP_VERDICT_LEN	      72
+#define CWP_VERDICT_MSG_LEN   (CWP_MSG_HDR_LEN + CWP_VERDICT_LEN) /* 76 */
+#define CWP_REF_LEN	      20
+#define CWP_MAX_REASONS	      4
+#define CWP_FLAG_RESPONSE     0x0001
+#define CWP_ITEM_HDR	      0xFFFF /* Reason.item for the header */
 
 /* Fixed body sizes (the part before the arrays) */
-#define CWP_DECL_FIXED      96
-#define CWP_MANIFEST_FIXED  72
-#define CWP_ORDER_LEN       64
-#define CWP_PAYMENT_LEN     56
-#define CWP_WAYBILL_LEN     64
-#define CWP_LIST_FIXED      104
+#define CWP_DECL_FIXED	   96
+#define CWP_MANIFEST_FIXED 72
+#define CWP_ORDER_LEN	   64
+#define CWP_PAYMENT_LEN	   56
+#define CWP_WAYBILL_LEN	   64
+#define CWP_LIST_FIXED	   104
 
 enum cwp_type {
 	CWP_DECL = 0x01,
@@ -62,7 +62,7 @@ enum cwp_mode {
 
 /* Verdict flags */
 #define CWP_VFLAG_DUPLICATE 0x01
-#define CWP_VFLAG_GREEN     0x02
+#define CWP_VFLAG_GREEN	    0x02
 
 enum cwp_reject {
 	CWP_OK = 0,
@@ -105,12 +105,12 @@ enum cwp_direction { CWP_IMPORT = 1, CWP_EXPORT = 2 };
 /* Why a datagram is dropped without an answer (§3.4 step 1, header part). */
 enum cwp_dgram_err {
 	CWP_DG_OK = 0,
-	CWP_DG_SHORT,      /* fewer than 24 bytes */
-	CWP_DG_MAGIC,      /* not "CWP1" */
-	CWP_DG_COUNT,      /* count 0 or over 64 */
-	CWP_DG_FLAGS,      /* RESPONSE or another flag bit set */
-	CWP_DG_SENDER,     /* sender_id 0 */
-	CWP_DG_SEQ,        /* seq 0 or seq + count - 1 past 2^64 - 1 */
+	CWP_DG_SHORT,  /* fewer than 24 bytes */
+	CWP_DG_MAGIC,  /* not "CWP1" */
+	CWP_DG_COUNT,  /* count 0 or over 64 */
+	CWP_DG_FLAGS,  /* RESPONSE or another flag bit set */
+	CWP_DG_SENDER, /* sender_id 0 */
+	CWP_DG_SEQ,    /* seq 0 or seq + count - 1 past 2^64 - 1 */
 	CWP_DG_NUM_ERRS,
 };
 
@@ -123,7 +123,7 @@ struct cwp_dgram_hdr {
 
 /* One message as framed by §3.4 step 2a: type and the bytes it claims. */
 struct cwp_raw_msg {
-	uint64_t seq;        /* s = seq + k */
+	uint64_t seq; /* s = seq + k */
 	uint8_t type;
 	uint16_t length;     /* header included */
 	const uint8_t *msg;  /* points at the message header */
@@ -149,7 +149,7 @@ enum cwp_frame_result {
 
 /* Character fields are views into the datagram: exactly the field's width, space padded. */
 struct cwp_item_view {
-	const char *hs;     /* [10] digits */
+	const char *hs;	    /* [10] digits */
 	const char *origin; /* [2] alpha */
 	uint32_t quantity;
 	uint64_t value;
@@ -157,32 +157,32 @@ struct cwp_item_view {
 };
 
 struct cwp_decl {
-	const char *decl_no;       /* [18] */
-	const char *declarant;     /* [18] */
-	const char *owner;         /* [18], may be blank */
+	const char *decl_no;	   /* [18] */
+	const char *declarant;	   /* [18] */
+	const char *owner;	   /* [18], may be blank */
 	const char *transport_doc; /* [20], may be blank */
 	const char *trade_country; /* [2] */
-	const char *currency;      /* [3] */
+	const char *currency;	   /* [3] */
 	uint8_t direction;
 	uint16_t trade_mode;
 	uint16_t customs_port;
 	uint8_t transport_mode;
 	uint8_t doc_count;
 	uint8_t item_count;
-	uint8_t docs_mask;         /* bit (1 << doc_type) for each DocRef present */
+	uint8_t docs_mask; /* bit (1 << doc_type) for each DocRef present */
 	uint64_t total_value;
-	const uint8_t *docs;       /* DocRef[doc_count] */
-	const uint8_t *items;      /* Item[item_count], read with cwp_item_at() */
+	const uint8_t *docs;  /* DocRef[doc_count] */
+	const uint8_t *items; /* Item[item_count], read with cwp_item_at() */
 };
 
 struct cwp_manifest {
-	const char *transport_doc; /* [20] */
-	const char *consignee;     /* [18], may be blank */
-	const char *conveyance;    /* [16] */
-	const char *port_loading;  /* [5] */
-	const char *port_discharge;/* [5] */
+	const char *transport_doc;  /* [20] */
+	const char *consignee;	    /* [18], may be blank */
+	const char *conveyance;	    /* [16] */
+	const char *port_loading;   /* [5] */
+	const char *port_discharge; /* [5] */
 	uint8_t item_count;
-	const uint8_t *items;      /* ManifestItem[item_count], read with cwp_manifest_item_at() */
+	const uint8_t *items; /* ManifestItem[item_count], read with cwp_manifest_item_at() */
 };
 
 struct cwp_order {
@@ -194,30 +194,30 @@ struct cwp_order {
 };
 
 struct cwp_payment {
-	const char *order_no;   /* [20] */
+	const char *order_no;	/* [20] */
 	const char *payment_no; /* [20] */
 	uint64_t buyer;
 	uint64_t amount;
 };
 
 struct cwp_waybill {
-	const char *order_no;   /* [20] */
+	const char *order_no;	/* [20] */
 	const char *waybill_no; /* [20] */
-	const char *carrier;    /* [18] */
+	const char *carrier;	/* [18] */
 };
 
 struct cwp_list {
-	const char *list_no;    /* [18] */
-	const char *order_no;   /* [20] */
+	const char *list_no;	/* [18] */
+	const char *order_no;	/* [20] */
 	const char *waybill_no; /* [20] */
-	const char *ebiz;       /* [18] */
-	const char *currency;   /* [3] */
+	const char *ebiz;	/* [18] */
+	const char *currency;	/* [3] */
 	uint8_t item_count;
 	uint16_t trade_mode;
 	uint16_t customs_port;
 	uint64_t buyer;
 	uint64_t total_value;
-	const uint8_t *items;   /* Item[item_count] */
+	const uint8_t *items; /* Item[item_count] */
 };
 
 /* A message whose body passed §3.4 step 2c. */
@@ -307,7 +307,7 @@ struct cwp_docref_in {
 };
 struct cwp_decl_in {
 	char decl_no[19], declarant[19], owner[19], transport_doc[21], trade_country[3],
-		currency[4];
+	    currency[4];
 	uint8_t direction;
 	uint16_t trade_mode, customs_port;
 	uint8_t transport_mode, doc_count, item_count;
@@ -354,12 +354,12 @@ size_t cwp_put_waybill(uint8_t *out, size_t cap, const struct cwp_waybill_in *m)
 size_t cwp_put_list(uint8_t *out, size_t cap, const struct cwp_list_in *m);
 
 /* ---- names (for tools, logs, JSON) ---- */
-const char *cwp_type_name(uint8_t type);       /* "DECL", ..., "0x42" style is the caller's */
-const char *cwp_status_name(uint8_t status);   /* "DECIDED", "ACCEPTED", "REJECTED" */
-const char *cwp_mode_name(uint8_t mode);       /* "declare" .. "supervise", "-" for 255 */
-const char *cwp_reject_name(uint16_t code);    /* "MALFORMED" .. "STORE_FULL", "" for 0 */
-const char *cwp_reason_name(uint16_t code);    /* "CLASS" .. "ECOM_MISMATCH" */
-const char *cwp_doc_name(uint8_t doc);         /* "LICENCE" .. "CITES" */
+const char *cwp_type_name(uint8_t type);     /* "DECL", ..., "0x42" style is the caller's */
+const char *cwp_status_name(uint8_t status); /* "DECIDED", "ACCEPTED", "REJECTED" */
+const char *cwp_mode_name(uint8_t mode);     /* "declare" .. "supervise", "-" for 255 */
+const char *cwp_reject_name(uint16_t code);  /* "MALFORMED" .. "STORE_FULL", "" for 0 */
+const char *cwp_reason_name(uint16_t code);  /* "CLASS" .. "ECOM_MISMATCH" */
+const char *cwp_doc_name(uint8_t doc);	     /* "LICENCE" .. "CITES" */
 const char *cwp_dgram_err_name(enum cwp_dgram_err e);
 
 /* Unaligned-safe little-endian loads and stores. */

@@ -16,14 +16,14 @@
 /* Why a frame is not a CWP datagram for us (counted by the caller). */
 enum frame_drop {
 	FRAME_OK = 0,
-	FRAME_DROP_L2,        /* truncated Ethernet, not IPv4/IPv6, more than one VLAN tag */
-	FRAME_DROP_L3,        /* truncated or invalid IP header, IP length past the frame */
-	FRAME_DROP_FRAGMENT,  /* IPv4 MF/offset, IPv6 fragment header */
-	FRAME_DROP_NOT_UDP,   /* another protocol (IPv6 extension headers other than fragment too) */
-	FRAME_DROP_L4,        /* truncated UDP, UDP length inconsistent */
-	FRAME_DROP_IP_CSUM,   /* bad IPv4 header checksum */
-	FRAME_DROP_UDP_CSUM,  /* bad non-zero UDP checksum (IPv6: zero is bad too) */
-	FRAME_DROP_PORT,      /* UDP destination port is not ours */
+	FRAME_DROP_L2,	     /* truncated Ethernet, not IPv4/IPv6, more than one VLAN tag */
+	FRAME_DROP_L3,	     /* truncated or invalid IP header, IP length past the frame */
+	FRAME_DROP_FRAGMENT, /* IPv4 MF/offset, IPv6 fragment header */
+	FRAME_DROP_NOT_UDP,  /* another protocol (IPv6 extension headers other than fragment too) */
+	FRAME_DROP_L4,	     /* truncated UDP, UDP length inconsistent */
+	FRAME_DROP_IP_CSUM,  /* bad IPv4 header checksum */
+	FRAME_DROP_UDP_CSUM, /* bad non-zero UDP checksum (IPv6: zero is bad too) */
+	FRAME_DROP_PORT,     /* UDP destination port is not ours */
 	FRAME_DROP_NUM,
 };
 
@@ -33,10 +33,10 @@ struct frame_info {
 	uint16_t vlan_tci;
 	bool ipv6;
 	uint8_t src_ip[16], dst_ip[16]; /* IPv4 in the first 4 bytes */
-	uint16_t src_port, dst_port;    /* host order */
-	uint16_t l3_off, l4_off;        /* offsets in the frame */
-	uint16_t ip_hdr_len;            /* 20 (options allowed in IPv4: ihl*4) or 40 */
-	const uint8_t *payload;         /* UDP payload */
+	uint16_t src_port, dst_port;	/* host order */
+	uint16_t l3_off, l4_off;	/* offsets in the frame */
+	uint16_t ip_hdr_len;		/* 20 (options allowed in IPv4: ihl*4) or 40 */
+	const uint8_t *payload;		/* UDP payload */
 	uint16_t payload_len;
 };
 

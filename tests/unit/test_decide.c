@@ -11,9 +11,9 @@
 #include "rules/tables.h"
 #include "tests/unit/testutil.h"
 
-#define HDR "version 7\nsalt 00112233445566778899aabbccddeeff\n"
+#define HDR	  "version 7\nsalt 00112233445566778899aabbccddeeff\n"
 #define DECLARANT "91310000MA1FL0000X"
-#define OWNER "91310000MA1FL0001Y"
+#define OWNER	  "91310000MA1FL0001Y"
 static const uint8_t SRC[4] = {10, 1, 2, 3};
 
 static struct cw_engine *eng;
@@ -194,6 +194,45 @@ START_TEST(target_tie_break)
 	ck_assert_uint_eq(v.mode, CWP_MODE_VERIFY);
 	ck_assert_uint_eq(v.reason_count, 1);
 	expect_reason(&v, 0, CWP_RSN_TARGET, 0, 10);
+	teardown();
+}
+END_TEST
+
+static void sum_hits(uint32_t id, uint64_t hits, void *arg)
+{
+	uint64_t *h = arg; /* h[0]: rule 10, h[1]: rule 50, h[2]: others */
+	h[id == 10 ? 0 : id == 50 ? 1 : 2] += hits;
+}
+
+/* Per-rule hits stay readable after the snapshot they were counted under is freed (a worker
+ * idle since the swap), and restart from zero with the next snapshot the worker uses. */
+START_TEST(rule_hits_outlive_snapshot)
+{
+	setup_rules(HDR "class unknown mode declare\nrule 10 mode verify when hs 84\n");
+	struct cwp_decl_in d;
+	base_decl(&d, "8471300000");
+	decide_decl(&d);
+	decide_decl(&d);
+	char err[256];
+	const char *t2 = HDR "class unknown mode declare\nrule 50 mode sample when hs 84\n";
+	struct cw_parse_error ev[4];
+	struct cw_parse_errors errs = {.v = ev, .cap = 4};
+	struct cw_snapshot *s2 =
+	    cw_snapshot_build(cw_ruleset_parse(t2, strlen(t2), &errs), err, sizeof(err));
+	ck_assert_msg(s2 != NULL, "%s", err);
+	cw_ctx_offline(ctx); /* idle worker: the swap does not wait for it */
+	cw_engine_publish(eng, s2, false);
+	uint64_t h[3] = {0};
+	cw_ctx_rule_hits(ctx, sum_hits, h); /* the first snapshot is gone by now */
+	ck_assert_uint_eq(h[0], 2);
+	ck_assert_uint_eq(h[1] + h[2], 0);
+	cw_ctx_online(ctx);
+	struct cwp_verdict v = decide_decl(&d);
+	ck_assert_uint_eq(v.mode, CWP_MODE_SAMPLE);
+	memset(h, 0, sizeof(h));
+	cw_ctx_rule_hits(ctx, sum_hits, h);
+	ck_assert_uint_eq(h[0] + h[2], 0);
+	ck_assert_uint_eq(h[1], 1);
 	teardown();
 }
 END_TEST
@@ -441,29 +480,57 @@ static uint64_t rnd(uint64_t n)
 static const char *CCS[] = {"DE", "BR", "AR", "US", "CN"};
 static const char *USCCS[] = {DECLARANT, OWNER, "ABCDEFGHIJKLMNOPQR"};
 static const char *CLASSES[] = {"aeo", "good", "warning", "dishonest", "serious", "unknown"};
-static const char *DOCS[] = {"LICENCE", "QUARANTINE", "ORIGIN_CERT", "THIRD_PARTY_CERT",
-			     "INSPECTION_CERT", "CITES"};
+static const char *DOCS[] = {"LICENCE",		 "QUARANTINE",	    "ORIGIN_CERT",
+			     "THIRD_PARTY_CERT", "INSPECTION_CERT", "CITES"};
 static const char *MODES[] = {"declare", "verify", "sample", "supervise"};
 
 static void random_condition(char *p)
 {
 	static const char *ops[] = {"<", "<=", ">", ">=", "="};
 	switch (rnd(14)) {
-	case 0: sprintf(p, "hs %02u", (unsigned)rnd(100)); break;
-	case 1: sprintf(p, "hs %04u..%04u", 8400 + (unsigned)rnd(50), 8450 + (unsigned)rnd(50)); break;
-	case 2: sprintf(p, "hs in (%02u, 8471%02u)", (unsigned)rnd(100), (unsigned)rnd(100)); break;
-	case 3: sprintf(p, "origin in (%s, %s)", CCS[rnd(5)], CCS[rnd(5)]); break;
-	case 4: sprintf(p, "country %s", CCS[rnd(5)]); break;
-	case 5: sprintf(p, "class in (%s, %s)", CLASSES[rnd(6)], CLASSES[rnd(6)]); break;
-	case 6: sprintf(p, "%s %s", rnd(2) ? "declarant" : "owner", USCCS[rnd(3)]); break;
-	case 7: sprintf(p, "%s %u", rnd(2) ? "port" : "transport", (unsigned)rnd(4)); break;
-	case 8: sprintf(p, "direction %s", rnd(2) ? "import" : "export"); break;
-	case 9: sprintf(p, "msg %s", rnd(2) ? "decl" : "list"); break;
-	case 10: sprintf(p, "%s %s", rnd(2) ? "doc" : "nodoc", DOCS[rnd(6)]); break;
-	case 11: sprintf(p, "%s %s %u.%02u", rnd(2) ? "value" : "unit_value", ops[rnd(5)],
-			 (unsigned)rnd(2000), (unsigned)rnd(100)); break;
-	case 12: sprintf(p, "total_value %s %s", ops[rnd(5)], rnd(4) ? "500.00" : "50000000.00"); break;
-	default: sprintf(p, "quantity %s %u", ops[rnd(5)], (unsigned)rnd(20)); break;
+	case 0:
+		sprintf(p, "hs %02u", (unsigned)rnd(100));
+		break;
+	case 1:
+		sprintf(p, "hs %04u..%04u", 8400 + (unsigned)rnd(50), 8450 + (unsigned)rnd(50));
+		break;
+	case 2:
+		sprintf(p, "hs in (%02u, 8471%02u)", (unsigned)rnd(100), (unsigned)rnd(100));
+		break;
+	case 3:
+		sprintf(p, "origin in (%s, %s)", CCS[rnd(5)], CCS[rnd(5)]);
+		break;
+	case 4:
+		sprintf(p, "country %s", CCS[rnd(5)]);
+		break;
+	case 5:
+		sprintf(p, "class in (%s, %s)", CLASSES[rnd(6)], CLASSES[rnd(6)]);
+		break;
+	case 6:
+		sprintf(p, "%s %s", rnd(2) ? "declarant" : "owner", USCCS[rnd(3)]);
+		break;
+	case 7:
+		sprintf(p, "%s %u", rnd(2) ? "port" : "transport", (unsigned)rnd(4));
+		break;
+	case 8:
+		sprintf(p, "direction %s", rnd(2) ? "import" : "export");
+		break;
+	case 9:
+		sprintf(p, "msg %s", rnd(2) ? "decl" : "list");
+		break;
+	case 10:
+		sprintf(p, "%s %s", rnd(2) ? "doc" : "nodoc", DOCS[rnd(6)]);
+		break;
+	case 11:
+		sprintf(p, "%s %s %u.%02u", rnd(2) ? "value" : "unit_value", ops[rnd(5)],
+			(unsigned)rnd(2000), (unsigned)rnd(100));
+		break;
+	case 12:
+		sprintf(p, "total_value %s %s", ops[rnd(5)], rnd(4) ? "500.00" : "50000000.00");
+		break;
+	default:
+		sprintf(p, "quantity %s %u", ops[rnd(5)], (unsigned)rnd(20));
+		break;
 	}
 }
 
@@ -473,8 +540,9 @@ static char *random_rules(unsigned n)
 	char *t = malloc(cap);
 	len += (size_t)sprintf(t, HDR);
 	for (unsigned i = 0; i < n; i++) {
-		len += (size_t)sprintf(t + len, "rule %u priority %u mode %s when ", 1 + i * 3 + (unsigned)rnd(3),
-				       (unsigned)rnd(4), MODES[rnd(4)]);
+		len +=
+		    (size_t)sprintf(t + len, "rule %u priority %u mode %s when ",
+				    1 + i * 3 + (unsigned)rnd(3), (unsigned)rnd(4), MODES[rnd(4)]);
 		unsigned k = 1 + (unsigned)rnd(3);
 		for (unsigned c = 0; c < k; c++) {
 			char cond[96];
@@ -521,7 +589,8 @@ static void check_tables_against_linear(struct cw_snapshot *s, unsigned n_items)
 	for (unsigned round = 0; round < n_items / N; round++) {
 		for (unsigned i = 0; i < N; i++) {
 			random_facts(&facts[i]);
-			cw_acl_key_fill(&keys[i], &facts[i], cw_intern_lookup(s, facts[i].declarant),
+			cw_acl_key_fill(&keys[i], &facts[i],
+					cw_intern_lookup(s, facts[i].declarant),
 					cw_intern_lookup(s, facts[i].owner));
 			kp[i] = &keys[i];
 		}
@@ -561,7 +630,8 @@ START_TEST(property_acl_equals_linear)
 			line[1] = '#';
 			line = strstr(line + 1, "\nrule ");
 		}
-		struct cw_snapshot *d = cw_snapshot_build_delta(s, parse_or_die(t2), err, sizeof(err));
+		struct cw_snapshot *d =
+		    cw_snapshot_build_delta(s, parse_or_die(t2), err, sizeof(err));
 		ck_assert_msg(d != NULL, "%s", err);
 		ck_assert(cw_snapshot_is_delta(d));
 		check_tables_against_linear(d, 4096);
@@ -582,6 +652,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, profile_docs_and_green);
 	tcase_add_test(tc, target_tie_break);
 	tcase_add_test(tc, reasons_first_four_distinct);
+	tcase_add_test(tc, rule_hits_outlive_snapshot);
 	tcase_add_test(tc, manifest_check);
 	tcase_add_test(tc, store_full);
 	tcase_add_test(tc, ecommerce_checks_and_quotas);

@@ -28,8 +28,10 @@ void tu_eal_init(void)
 		return;
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=cwtest%d", (int)getpid());
-	char *args[] = {"test", "--no-huge", "--no-shconf", "--no-pci", "-l", "0", "-m", "1024",
-			"--log-level=lib.*:error", prefix, NULL};
+	char *args[] = {"test",	    "--no-huge", "--no-shconf",
+			"--no-pci", "-l",	 "0",
+			"-m",	    "1024",	 "--log-level=lib.*:error",
+			prefix,	    NULL};
 	int argc = (int)(sizeof(args) / sizeof(args[0])) - 1;
 	if (rte_eal_init(argc, args) < 0) {
 		fprintf(stderr, "EAL init failed\n");

@@ -1,0 +1,105 @@
+/*
+ * hits.c - per-worker rule hit counters (see hits.h for why they look like this).
+ *
+ * The protocol: a reader increments `readers`, loads `cur`, copies, decrements. The worker
+ * stores a new `cur`, then loads `readers`: both sides use sequentially consistent atomics, so
+ * when the worker sees no reader after its store, every later reader loads the new block and
+ * the old one can go; otherwise the old block is retired and freed by a later reclaim that sees
+ * no reader. Counts themselves are relaxed atomics: a reader may see a count one behind.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/hits.h"
+
+struct hits_block {
+	struct hits_block *next; /* in the retired list */
+	uint32_t n;
+	uint32_t *ids;
+	uint64_t count[];
+};
+
+static struct hits_block *block_new(const struct cw_ruleset *rs)
+{
+	uint32_t n = rs ? rs->n_rules : 0;
+	struct hits_block *b = calloc(1, sizeof(*b) + sizeof(uint64_t) * n);
+	if (!b)
+		return NULL;
+	b->ids = malloc(sizeof(uint32_t) * (n ? n : 1));
+	if (!b->ids) {
+		free(b);
+		return NULL;
+	}
+	b->n = n;
+	for (uint32_t i = 0; i < n; i++)
+		b->ids[i] = rs->rules[i].id;
+	return b;
+}
+
+static void block_free(struct hits_block *b)
+{
+	if (b) {
+		free(b->ids);
+		free(b);
+	}
+}
+
+void cw_hits_switch(struct cw_hits *h, const struct cw_ruleset *rs, uint64_t serial)
+{
+	struct hits_block *b = block_new(rs);
+	/* out of memory: no counting until the next switch, and say so by an empty block */
+	struct hits_block *old = atomic_exchange(&h->cur, b);
+	h->serial = serial;
+	if (!old)
+		return;
+	if (atomic_load(&h->readers) == 0) {
+		block_free(old);
+	} else {
+		old->next = h->retired;
+		h->retired = old;
+	}
+}
+
+void cw_hits_count(struct cw_hits *h, uint32_t i)
+{
+	struct hits_block *b = atomic_load_explicit(&h->cur, memory_order_relaxed);
+	if (b && i < b->n)
+		atomic_store_explicit((_Atomic uint64_t *)&b->count[i],
+				      atomic_load_explicit((_Atomic uint64_t *)&b->count[i],
+							   memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+}
+
+void cw_hits_reclaim(struct cw_hits *h)
+{
+	if (!h->retired || atomic_load(&h->readers) != 0)
+		return;
+	while (h->retired) {
+		struct hits_block *b = h->retired;
+		h->retired = b->next;
+		block_free(b);
+	}
+}
+
+void cw_hits_collect(struct cw_hits *h, void (*fn)(uint32_t, uint64_t, void *), void *arg)
+{
+	atomic_fetch_add(&h->readers, 1);
+	struct hits_block *b = atomic_load(&h->cur);
+	for (uint32_t i = 0; b && i < b->n; i++) {
+		uint64_t v = atomic_load_explicit((_Atomic uint64_t *)&b->count[i],
+						  memory_order_relaxed);
+		if (v)
+			fn(b->ids[i], v, arg);
+	}
+	atomic_fetch_sub(&h->readers, 1);
+}
+
+void cw_hits_free(struct cw_hits *h)
+{
+	block_free(atomic_exchange(&h->cur, NULL));
+	while (h->retired) {
+		struct hits_block *b = h->retired;
+		h->retired = b->next;
+		block_free(b);
+	}
+}

@@ -1,0 +1,41 @@
+/*
+ * hits.h - per-worker hit counters of the targeting rules, readable from another thread.
+ *
+ * Why this file exists: a worker counts the hits of the rules of the snapshot it uses, by rule
+ * index; the control thread (cw:stats) and the final summary read them by rule id, at any time,
+ * while rule sets come and go. The counters therefore carry their own copy of the rule ids and
+ * never point into a snapshot (which RCU may free while a worker is idle), and a block replaced
+ * on a rule-set change is freed only once no reader can still be copying it. The worker never
+ * waits: readers announce themselves in a counter, and a block that might still be read is
+ * retired and freed later.
+ */
+#ifndef CW_RULES_HITS_H
+#define CW_RULES_HITS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "rules/ruleset.h"
+
+struct hits_block;
+
+struct cw_hits {
+	_Atomic(struct hits_block *) cur; /* written by the worker, read by readers */
+	struct hits_block *retired;       /* worker only: replaced blocks not freed yet */
+	_Atomic uint32_t readers;         /* readers copying right now */
+	uint64_t serial;                  /* snapshot serial the current block counts for */
+};
+
+/* Worker: counts for the rules of rs from now on (serial: the snapshot's), all at zero. */
+void cw_hits_switch(struct cw_hits *h, const struct cw_ruleset *rs, uint64_t serial);
+/* Worker: one hit of rule index i of the current rule set. */
+void cw_hits_count(struct cw_hits *h, uint32_t i);
+/* Worker: frees retired blocks when no reader is copying. Cheap when there is none. */
+void cw_hits_reclaim(struct cw_hits *h);
+/* Any thread: calls fn for every rule with hits > 0 in the current block. */
+void cw_hits_collect(struct cw_hits *h, void (*fn)(uint32_t rule_id, uint64_t hits, void *arg),
+		     void *arg);
+/* Owner, when no reader can run any more. */
+void cw_hits_free(struct cw_hits *h);
+
+#endif
