@@ -143,13 +143,24 @@ static void blast(const struct kb_capture *cap, const struct blast_opts *o, stru
 {
 	size_t next = 0;
 	s->first = kb_now();
+	double progress = kb_now();
+	uint64_t seen = 0;
 	while (next < cap->n) {
 		send_batch(cap, &next, o, s);
 		drain(s);
+		if (s->answers != seen || s->sent_msgs - s->answers < o->window) {
+			seen = s->answers;
+			progress = kb_now();
+		} else if (kb_now() - progress > 5.0) {
+			fprintf(
+			    stderr,
+			    "cwkbase blast: no answer for 5 s with the window full, giving up\n");
+			return;
+		}
 	}
 	/* The tail: wait for the last answers, up to two seconds without progress. */
 	double t = kb_now();
-	uint64_t seen = s->answers;
+	seen = s->answers;
 	while (s->answers < s->sent_msgs && kb_now() - t < 2.0) {
 		drain(s);
 		if (s->answers != seen) {

@@ -15,6 +15,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: cwkbase serve --rules R --registry E --senders S [--core C] [--port P]\n"
 	    "                     [--idle-exit MS] [--json FILE] [--ready FILE] [--mem MB]\n"
+	    "                     [--huge-dir DIR]\n"
 	    "       cwkbase blast --in REQUESTS.pcap [--core C] [--port P] [--window N]\n"
 	    "                     [--json FILE]\n"
 	    "       cwkbase pace [EAL options] -- --in REQUESTS.pcap --rate MSGS_PER_S\n"

@@ -11,6 +11,7 @@
  * rate is set; with --rate 0 they are retried, which measures the most the gateway takes.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,14 @@
 
 #define PACE_BURST 32
 #define DATA_ROOM  (4096 + RTE_PKTMBUF_HEADROOM)
+
+static volatile sig_atomic_t stop_now;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_now = 1;
+}
 
 struct pace_opts {
 	const char *in, *json;
@@ -165,7 +174,7 @@ static void pace_loop(struct pacer *p, const struct pace_opts *o, struct pace_st
 	uint16_t cnt[PACE_BURST];
 	uint16_t held = 0; /* frames built and not yet accepted (kept only with --rate 0) */
 	uint64_t now;
-	while ((now = rte_rdtsc()) < stop) {
+	while ((now = rte_rdtsc()) < stop && !stop_now) {
 		while (held < PACE_BURST && (per_msg == 0 || due <= (double)now)) {
 			const struct kb_frame *f = &p->cap->v[p->next];
 			struct rte_mbuf *m = make_frame(p->mp, f, p->pass, p->span);
@@ -288,6 +297,8 @@ int kb_pace(int argc, char **argv)
 		fprintf(stderr, "cwkbase pace: cannot start port %u\n", o.port);
 		return 3;
 	}
+	signal(SIGINT, on_signal); /* SIGINT/SIGTERM end the run early, with a report */
+	signal(SIGTERM, on_signal);
 	struct pacer p = {.cap = &cap, .span = span, .mp = mp};
 	struct pace_stats st = {0};
 	pace_loop(&p, &o, &st);

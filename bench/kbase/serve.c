@@ -30,7 +30,7 @@
 #define RESP_SIZE (CWP_DGRAM_HDR_LEN + CWP_MAX_MSGS * CWP_VERDICT_MSG_LEN)
 
 struct serve_opts {
-	const char *rules, *registry, *senders, *json, *ready;
+	const char *rules, *registry, *senders, *json, *ready, *huge_dir;
 	unsigned core, mem_mb, idle_ms;
 	uint16_t port;
 };
@@ -40,25 +40,27 @@ struct serve_stats {
 	double first, last;
 };
 
-static int start_eal(unsigned core, unsigned mem_mb)
+/* EAL on the worker core: hugepages from huge_dir when given (in memory, no files), else 4 KB
+ * pages, like the gateway's two modes. */
+static int start_eal(unsigned core, unsigned mem_mb, const char *huge_dir)
 {
 	char lcore[16], prefix[48], mem[16];
 	snprintf(lcore, sizeof(lcore), "%u", core);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=cwkbase%d", (int)getpid());
 	snprintf(mem, sizeof(mem), "%u", mem_mb);
-	char *args[] = {"cwkbase",
-			"--no-huge",
-			"--no-shconf",
-			"--no-pci",
-			"-l",
-			lcore,
-			"-m",
-			mem,
-			"--log-level=lib.*:error",
-			"--no-telemetry",
-			prefix,
-			NULL};
-	return rte_eal_init((int)(sizeof(args) / sizeof(args[0])) - 1, args) < 0 ? -1 : 0;
+	char *args[16] = {
+	    "cwkbase",	      "--no-pci", "-l", lcore, "-m", mem, "--log-level=lib.*:error",
+	    "--no-telemetry", prefix};
+	int n = 9;
+	if (huge_dir) {
+		args[n++] = "--in-memory";
+		args[n++] = "--huge-dir";
+		args[n++] = (char *)huge_dir;
+	} else {
+		args[n++] = "--no-huge";
+		args[n++] = "--no-shconf";
+	}
+	return rte_eal_init(n, args) < 0 ? -1 : 0;
 }
 
 static struct cw_snapshot *compile_rules(const char *path)
@@ -276,12 +278,17 @@ static void write_json(const struct serve_opts *o, const struct serve_stats *st,
 
 static int parse_serve(int argc, char **argv, struct serve_opts *o)
 {
-	static const struct option lo[] = {
-	    {"rules", required_argument, NULL, 'r'},   {"registry", required_argument, NULL, 'e'},
-	    {"senders", required_argument, NULL, 's'}, {"core", required_argument, NULL, 'c'},
-	    {"port", required_argument, NULL, 'p'},    {"idle-exit", required_argument, NULL, 'i'},
-	    {"json", required_argument, NULL, 'j'},    {"ready", required_argument, NULL, 'y'},
-	    {"mem", required_argument, NULL, 'm'},     {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"rules", required_argument, NULL, 'r'},
+					   {"registry", required_argument, NULL, 'e'},
+					   {"senders", required_argument, NULL, 's'},
+					   {"core", required_argument, NULL, 'c'},
+					   {"port", required_argument, NULL, 'p'},
+					   {"idle-exit", required_argument, NULL, 'i'},
+					   {"json", required_argument, NULL, 'j'},
+					   {"ready", required_argument, NULL, 'y'},
+					   {"mem", required_argument, NULL, 'm'},
+					   {"huge-dir", required_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
 	*o = (struct serve_opts){.core = 1, .port = 7350, .idle_ms = 500, .mem_mb = 2048};
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -313,6 +320,9 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
 		case 'm':
 			o->mem_mb = (unsigned)atoi(optarg);
 			break;
+		case 'h':
+			o->huge_dir = optarg;
+			break;
 		default:
 			return -1;
 		}
@@ -329,7 +339,7 @@ int kb_serve(int argc, char **argv)
 	struct serve_opts o;
 	if (parse_serve(argc, argv, &o) < 0)
 		return 2;
-	if (start_eal(o.core, o.mem_mb) < 0) {
+	if (start_eal(o.core, o.mem_mb, o.huge_dir) < 0) {
 		fprintf(stderr, "cwkbase: EAL init failed\n");
 		return 3;
 	}
