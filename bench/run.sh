@@ -396,7 +396,10 @@ exp_updates() {
 		metric "update_$step" live_ms "$ms" ms
 		sleep 3
 	done
-	kill -INT "$ppid"; wait "$ppid"
+	# $ppid is the subshell running pace(); its child is `timeout`, which passes SIGINT on to
+	# the generator (which then writes its report).
+	pkill -INT -P "$ppid" timeout 2>/dev/null
+	wait "$ppid"
 	sleep 0.5
 	cw_stop
 	$PY updates "$OUT/updates.json" "$OUT/pace-updates.json" "$OUT/updates.err" "$OUT" >>"$OUT/metrics.csv"
