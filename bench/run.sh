@@ -1,0 +1,461 @@
+#!/usr/bin/env bash
+# bench/run.sh - the benchmarks of DESIGN §8 (`make bench`).
+#
+# Why this file exists: every performance figure the project quotes comes from here, measured
+# the same way each time and always next to a baseline from the same run (testpmd io-forwarding,
+# the engine behind kernel sockets), so that numbers from a noisy or different machine still
+# compare. docs/benchmarks.md explains each experiment and its limits.
+#
+# Knobs (environment variables):
+#   QUICK=1            small run (about 5 minutes): fewer messages, 1 000 rules, fewer points
+#   OUT=DIR            results directory (default bench/results/<UTC timestamp>); a copy goes to
+#                      bench/results/latest/ unless LATEST=0
+#   WORKER=N           CPU of the worker under test (default 1)
+#   GEN_CORE=N         CPU of generators and main lcores (default 0)
+#   SEED=N             cwgen seed (default 1)
+#   MESSAGES=N         messages of the main workload (QUICK 200 000, full 1 000 000)
+#   ENTERPRISES=N      registry size (default 1 000 000)
+#   RULES=N            targeting rules (QUICK 1 000, full 10 000)
+#   PROFILES=N         commodity profiles (default 5 000)
+#   EXPERIMENTS="..."  subset of: ceiling clearway kernel latency scaling updates simulate
+#   HUGE=auto|0        reserve 2 MB hugepages for the run when possible (auto), or never (0)
+#   HUGE_MB=N          how much to reserve (default 4096)
+#   STEP_TIMEOUT=S     longest any one process may run (QUICK 180, full 1200)
+#   LAT_SECONDS=S      traffic per latency point (QUICK 3, full 10)
+#   WORK=DIR           scratch directory for workloads (default a mktemp dir, removed at the end)
+#   KEEP_WORK=1        keep WORK
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=$ROOT/build
+PY="python3 $ROOT/bench/lib/cwbench.py"
+QUICK=${QUICK:-0}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${OUT:-$ROOT/bench/results/$STAMP}
+WORKER=${WORKER:-1}
+GEN_CORE=${GEN_CORE:-0}
+SEED=${SEED:-1}
+ENTERPRISES=${ENTERPRISES:-1000000}
+PROFILES=${PROFILES:-5000}
+HUGE=${HUGE:-auto}
+HUGE_MB=${HUGE_MB:-4096}
+if [ "$QUICK" = 1 ]; then
+	MESSAGES=${MESSAGES:-200000}
+	RULES=${RULES:-1000}
+	STEP_TIMEOUT=${STEP_TIMEOUT:-180}
+	LAT_SECONDS=${LAT_SECONDS:-3}
+	SCALE_MESSAGES=${SCALE_MESSAGES:-50000}
+else
+	MESSAGES=${MESSAGES:-1000000}
+	RULES=${RULES:-10000}
+	STEP_TIMEOUT=${STEP_TIMEOUT:-1200}
+	LAT_SECONDS=${LAT_SECONDS:-10}
+	SCALE_MESSAGES=${SCALE_MESSAGES:-300000}
+fi
+EXPERIMENTS=${EXPERIMENTS:-ceiling clearway kernel latency scaling updates simulate}
+WORK=${WORK:-$(mktemp -d /tmp/cwbench.XXXXXX)}
+TAG=cwb$$
+mkdir -p "$OUT" "$WORK"
+LOG=$OUT/run.log
+: >"$OUT/metrics.csv"
+: >"$OUT/notes.txt"
+
+say() { echo "[bench $(date +%H:%M:%S)] $*" | tee -a "$LOG" >&2; }
+note() { echo "$*" >>"$OUT/notes.txt"; say "note: $*"; }
+metric() { echo "$1,$2,$3,$4" >>"$OUT/metrics.csv"; }
+cmdlog() { echo "$*" >>"$OUT/commands.txt"; }
+want() { case " $EXPERIMENTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# ---------------------------------------------------------------- hugepages and cleanup
+
+HUGE_DIR=""
+HUGE_RESTORE=""
+NR=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	if [ -n "$HUGE_DIR" ]; then umount "$HUGE_DIR" 2>/dev/null || true; rmdir "$HUGE_DIR" 2>/dev/null || true; fi
+	if [ -n "$HUGE_RESTORE" ]; then echo "$HUGE_RESTORE" >"$NR" 2>/dev/null || true; fi
+	if [ "${KEEP_WORK:-0}" != 1 ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+reserve_huge() {
+	MEMMODE="no hugepages (--no-huge: 4 KB pages)"
+	[ "$HUGE" = 0 ] && { note "hugepages not used (HUGE=0): --no-huge"; return; }
+	local want=$((HUGE_MB / 2)) before free
+	if [ ! -w "$NR" ]; then note "cannot reserve hugepages (no write access to $NR): --no-huge"; return; fi
+	before=$(cat "$NR")
+	free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+	if [ "$free" -lt "$want" ]; then
+		echo $((before + want - free)) >"$NR" 2>/dev/null || true
+		HUGE_RESTORE=$before
+		free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+	fi
+	if [ "$free" -lt "$want" ]; then
+		note "only $free of $want hugepages could be reserved: --no-huge"
+		[ -n "$HUGE_RESTORE" ] && echo "$HUGE_RESTORE" >"$NR" && HUGE_RESTORE=""
+		return
+	fi
+	HUGE_DIR=$(mktemp -d /tmp/cwbench-huge.XXXXXX)
+	if ! mount -t hugetlbfs -o pagesize=2M nodev "$HUGE_DIR" 2>/dev/null; then
+		rmdir "$HUGE_DIR"; HUGE_DIR=""
+		note "hugetlbfs mount failed: --no-huge"
+		return
+	fi
+	MEMMODE="hugepages (2 MB, $want pages reserved for this run, released at the end)"
+	say "$MEMMODE"
+}
+
+# EAL memory arguments for a process that wants MB megabytes.
+eal_mem() {
+	if [ -n "$HUGE_DIR" ]; then echo "--huge-dir $HUGE_DIR --in-memory -m $1"; else echo "--no-huge --no-shconf -m $1"; fi
+}
+EAL_QUIET="--log-level=lib.*:notice --no-pci"
+
+# ---------------------------------------------------------------- workloads
+
+gen() { # gen DIR [cwgen flags...]: a workload, skipped when DIR already has one
+	local dir=$1; shift
+	[ -s "$dir/requests.pcap" ] && return 0
+	cmdlog "$B/cwgen --seed $SEED --out $dir $*"
+	"$B/cwgen" --seed "$SEED" --out "$dir" "$@" 2>"$dir.gen.log" || { say "cwgen failed: $*"; return 1; }
+}
+
+MAIN=$WORK/main
+main_flags="--messages $MESSAGES --enterprises $ENTERPRISES --rules $RULES --profiles $PROFILES"
+
+reg_cap() { local n=$1; [ "$n" -gt 838860 ] && echo $((n * 5 / 4)) || echo 1048576; }
+mem_for() { # EAL megabytes for a workload with $1 enterprises and $2 rules
+	local m=$((1024 + $1 / 4000 + $2 / 20))
+	[ "$m" -gt "$HUGE_MB" ] && [ -n "$HUGE_DIR" ] && m=$HUGE_MB
+	echo $m
+}
+
+# ---------------------------------------------------------------- clearway runs
+
+# cw_pcap W JSON [extra gateway args]: clearway on W's capture (file RX, net_null TX), one worker.
+cw_pcap() {
+	local w=$1 json=$2; shift 2
+	local ent rules
+	ent=$(($(wc -l <"$w/registry.csv") - 1))
+	rules=$(grep -c '^rule ' "$w/rules.cw")
+	local cmd=(timeout -s INT "$STEP_TIMEOUT" "$B/clearway" -l "$GEN_CORE,$WORKER" $(eal_mem "$(mem_for "$ent" "$rules")")
+		$EAL_QUIET --file-prefix "$TAG-cw" --vdev "net_pcap0,rx_pcap=$w/requests.pcap" --vdev net_null0
+		-- --rules "$w/rules.cw" --registry "$w/registry.csv" --senders "$w/senders.csv"
+		--registry-capacity "$(reg_cap "$ent")" --tx-port 1 --idle-exit 300 --summary-json "$json" "$@")
+	cmdlog "${cmd[*]}"
+	rm -f "$json"
+	"${cmd[@]}" >"${json%.json}.out" 2>"${json%.json}.err"
+	local rc=$?
+	[ -s "$json" ] || { say "clearway run failed (rc $rc), see ${json%.json}.err"; return 1; }
+	return 0
+}
+
+# cw_memif W JSON SOCK [extra args]: clearway with a memif server port (0) and net_null (1),
+# started in the background; sets CW_PID once it is ready.
+cw_memif_start() {
+	local w=$1 json=$2 sock=$3; shift 3
+	local ent rules
+	ent=$(($(wc -l <"$w/registry.csv") - 1))
+	rules=$(grep -c '^rule ' "$w/rules.cw")
+	local cmd=("$B/clearway" -l "$GEN_CORE,$WORKER" $(eal_mem "$(mem_for "$ent" "$rules")") $EAL_QUIET
+		--file-prefix "$TAG-cwm" --vdev "net_memif0,role=server,socket=$sock" --vdev net_null0
+		-- --rules "$w/rules.cw" --registry "$w/registry.csv" --senders "$w/senders.csv"
+		--registry-capacity "$(reg_cap "$ent")" --tx-port 1 --summary-json "$json" "$@")
+	cmdlog "${cmd[*]}"
+	rm -f "$json"
+	"${cmd[@]}" >"${json%.json}.out" 2>"${json%.json}.err" &
+	CW_PID=$!
+	PIDS+=("$CW_PID")
+	local t=0
+	while ! grep -q 'worker.*UDP port' "${json%.json}.err" 2>/dev/null; do
+		kill -0 "$CW_PID" 2>/dev/null || { say "clearway (memif) exited early, see ${json%.json}.err"; return 1; }
+		sleep 0.2; t=$((t + 1))
+		[ "$t" -gt $((STEP_TIMEOUT * 5)) ] && { kill -INT "$CW_PID"; return 1; }
+	done
+	return 0
+}
+
+cw_stop() { kill -INT "$CW_PID" 2>/dev/null; wait "$CW_PID" 2>/dev/null; }
+
+# pace SOCK RATE SECONDS JSON [capture]: the paced generator on GEN_CORE.
+pace() {
+	local sock=$1 rate=$2 secs=$3 json=$4 cap=${5:-$MAIN/requests.pcap}
+	local cmd=(timeout -s INT $((STEP_TIMEOUT + ${secs%.*})) "$B/cwkbase" pace -l "$GEN_CORE" $(eal_mem 512) $EAL_QUIET
+		--file-prefix "$TAG-pace" --vdev "net_memif0,role=client,socket=$sock"
+		-- --in "$cap" --rate "$rate" --seconds "$secs" --json "$json" --wait 20)
+	cmdlog "${cmd[*]}"
+	# The memif link sometimes does not come up on the first connection under load: try again.
+	local try
+	rm -f "$json"
+	for try in 1 2 3; do
+		"${cmd[@]}" >>"$OUT/pace.log" 2>&1
+		[ -s "$json" ] && return 0
+		say "  pace: no memif link (attempt $try)"
+	done
+	return 1
+}
+
+j() { $PY get "$@"; } # j FILE KEY.PATH
+
+# ---------------------------------------------------------------- experiments
+
+exp_ceiling() {
+	say "(1) ceiling: dpdk-testpmd io forwarding, net_pcap -> net_null"
+	local frames mbufs
+	frames=$($PY frames "$MAIN/requests.pcap")
+	mbufs=$((frames + 32768))
+	echo "mode,cycles_per_pkt,pkts_per_s,tsc_mhz,rx_packets" >"$OUT/ceiling.csv"
+	for mode in infinite file; do
+		local vdev="net_pcap0,rx_pcap=$MAIN/requests.pcap" secs=8
+		[ "$mode" = infinite ] && vdev="$vdev,infinite_rx=1"
+		[ "$QUICK" = 1 ] && secs=4
+		local cmd=(dpdk-testpmd -l "$GEN_CORE,$WORKER" $(eal_mem $((mbufs * 5 / 2 / 1024 + 512))) $EAL_QUIET
+			--file-prefix "$TAG-tp" --vdev "$vdev" --vdev net_null0,no-rx=1
+			-- --forward-mode=io --record-core-cycles --nb-cores=1 -a --no-flush-rx
+			--stats-period 1 --total-num-mbufs="$mbufs")
+		cmdlog "${cmd[*]}"
+		if $PY testpmd "$OUT/testpmd-$mode.log" "$secs" "$mode" "${cmd[@]}" >"$OUT/testpmd-$mode.json"; then
+			$PY csvrow "$OUT/testpmd-$mode.json" "$mode" cycles_per_pkt pkts_per_s tsc_mhz rx_packets >>"$OUT/ceiling.csv"
+		else
+			say "testpmd ($mode) failed, see $OUT/testpmd-$mode.log"
+		fi
+	done
+	[ -s "$OUT/testpmd-infinite.json" ] && {
+		metric ceiling cycles_per_pkt "$(j "$OUT/testpmd-infinite.json" cycles_per_pkt)" cycles
+		metric ceiling pkts_per_s "$(j "$OUT/testpmd-infinite.json" pkts_per_s)" pkts/s
+		TSC_HZ=$(($(j "$OUT/testpmd-infinite.json" tsc_mhz) * 1000000))
+	}
+	[ -s "$OUT/testpmd-file.json" ] && {
+		metric ceiling_file cycles_per_pkt "$(j "$OUT/testpmd-file.json" cycles_per_pkt)" cycles
+		metric ceiling_file pkts_per_s "$(j "$OUT/testpmd-file.json" pkts_per_s)" pkts/s
+	}
+}
+
+exp_clearway() {
+	say "(2) clearway: capture in (net_pcap), answers to net_null, one worker"
+	cw_pcap "$MAIN" "$OUT/clearway.json" || return
+	$PY clearway "$OUT/clearway.json" "$TSC_HZ" "$OUT" >"$OUT/clearway.csv"
+	# The same vdev with infinite_rx=1: after the first pass every message is a replay (STALE
+	# or DUPLICATE, §3.5), so this measures the session/replay path, not decisions.
+	local frames
+	frames=$($PY frames "$MAIN/requests.pcap")
+	local ent=$(($(wc -l <"$MAIN/registry.csv") - 1))
+	local cmd=(timeout -s INT "$STEP_TIMEOUT" "$B/clearway" -l "$GEN_CORE,$WORKER"
+		$(eal_mem $(($(mem_for "$ent" "$RULES") + frames * 5 / 2 / 1024))) $EAL_QUIET --file-prefix "$TAG-cwi"
+		--vdev "net_pcap0,rx_pcap=$MAIN/requests.pcap,infinite_rx=1" --vdev net_null0
+		-- --rules "$MAIN/rules.cw" --registry "$MAIN/registry.csv" --senders "$MAIN/senders.csv"
+		--registry-capacity "$(reg_cap "$ent")" --tx-port 1 --summary-json "$OUT/clearway-replay.json"
+		--mbufs $((frames + 16384)))
+	cmdlog "${cmd[*]} (SIGINT 4 s after start of traffic)"
+	"${cmd[@]}" >"$OUT/clearway-replay.out" 2>"$OUT/clearway-replay.err" &
+	local pid=$!
+	PIDS+=("$pid")
+	while kill -0 "$pid" 2>/dev/null && ! grep -q 'worker.*UDP port' "$OUT/clearway-replay.err"; do sleep 0.2; done
+	sleep 4
+	kill -INT "$pid" 2>/dev/null
+	wait "$pid"
+	[ -s "$OUT/clearway-replay.json" ] && metric clearway_replay msgs_per_s "$(j "$OUT/clearway-replay.json" msgs_per_s)" msgs/s
+}
+
+exp_kernel() {
+	say "(3) kernel baseline: the engine behind recvmmsg/sendmmsg on CPU $WORKER, blaster on CPU $GEN_CORE"
+	local port=$((20000 + RANDOM % 20000)) ready=$WORK/kbase.ready
+	rm -f "$ready"
+	local scmd=(timeout "$STEP_TIMEOUT" "$B/cwkbase" serve --rules "$MAIN/rules.cw" --registry "$MAIN/registry.csv"
+		--senders "$MAIN/senders.csv" --core "$WORKER" --port "$port" --json "$OUT/kernel-serve.json" --ready "$ready")
+	[ -n "$HUGE_DIR" ] && scmd+=(--huge-dir "$HUGE_DIR")
+	local bcmd=("$B/cwkbase" blast --in "$MAIN/requests.pcap" --core "$GEN_CORE" --port "$port" --json "$OUT/kernel-blast.json")
+	cmdlog "${scmd[*]} &"
+	cmdlog "${bcmd[*]}"
+	"${scmd[@]}" 2>"$OUT/kernel-serve.err" &
+	local pid=$!
+	PIDS+=("$pid")
+	while [ ! -e "$ready" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+	[ -e "$ready" ] && "${bcmd[@]}" 2>"$OUT/kernel-blast.err"
+	wait "$pid"
+	[ -s "$OUT/kernel-serve.json" ] || { say "kernel baseline failed, see $OUT/kernel-serve.err"; return; }
+	$PY kernel "$OUT/kernel-serve.json" "$OUT/kernel-blast.json" >"$OUT/kernel.csv"
+	metric kernel msgs_per_s "$(j "$OUT/kernel-serve.json" msgs_per_s)" msgs/s
+	TSC_HZ=$(j "$OUT/kernel-serve.json" tsc_hz)
+}
+
+exp_latency() {
+	say "(4) latency under offered load: cwkbase pace -> net_memif -> clearway"
+	local sock=$WORK/memif-lat.sock
+	echo "load_pct,offered_msgs_per_s,sent_msgs_per_s,answered_msgs_per_s,refused_frames,p50_us,p99_us,p999_us,max_us,mean_us,samples,msgs_per_datagram" >"$OUT/latency.csv"
+	cw_memif_start "$MAIN" "$OUT/latency-max.json" "$sock" || return
+	pace "$sock" 0 "$LAT_SECONDS" "$OUT/pace-max.json"
+	cw_stop
+	[ -s "$OUT/latency-max.json" ] || { say "latency: max run failed"; return; }
+	local max
+	max=$(j "$OUT/latency-max.json" msgs_per_s)
+	[ "${max%.*}" -gt 0 ] 2>/dev/null || { note "latency: the unpaced run answered nothing; no latency points"; return; }
+	metric latency_max msgs_per_s "$max" msgs/s
+	$PY latrow 100 "$OUT/pace-max.json" "$OUT/latency-max.json" >>"$OUT/latency.csv"
+	for pct in 10 50 90; do
+		local rate
+		rate=$($PY calc "$max * $pct / 100")
+		cw_memif_start "$MAIN" "$OUT/latency-$pct.json" "$sock" || continue
+		pace "$sock" "$rate" "$LAT_SECONDS" "$OUT/pace-$pct.json"
+		cw_stop
+		[ -s "$OUT/latency-$pct.json" ] || continue
+		$PY latrow "$pct" "$OUT/pace-$pct.json" "$OUT/latency-$pct.json" >>"$OUT/latency.csv"
+		for q in p50 p99 p999 max; do
+			metric "latency$pct" "${q}_us" "$($PY calc "$(j "$OUT/latency-$pct.json" latency_ns.$q) / 1000")" us
+		done
+	done
+}
+
+exp_scaling() {
+	say "(5) scaling: enterprises, rules, items per declaration, messages per datagram"
+	local ents rules items batches
+	if [ "$QUICK" = 1 ]; then
+		ents="1000 1000000"; rules="100 1000"; items="1 10"; batches="1 16"
+	else
+		ents="1000 10000 100000 1000000 10000000"; rules="100 1000 10000 100000"
+		items="1 3 10 25 50"; batches="1 2 4 8 16"
+	fi
+	echo "dimension,value,messages,msgs_per_s,cycles_per_msg,msgs_per_datagram,pkts_per_s,status" >"$OUT/scaling.csv"
+	local base="--messages $SCALE_MESSAGES --profiles $PROFILES"
+	local d v w flags
+	for d in enterprises rules items batch; do
+		case $d in
+		enterprises) vals=$ents ;; rules) vals=$rules ;; items) vals=$items ;; batch) vals=$batches ;;
+		esac
+		for v in $vals; do
+			case $d in
+			enterprises) flags="--enterprises $v --rules $RULES" ;;
+			rules) flags="--enterprises $ENTERPRISES --rules $v" ;;
+			items) flags="--enterprises $ENTERPRISES --rules $RULES --items-mean $v" ;;
+			batch) flags="--enterprises $ENTERPRISES --rules $RULES --batch $v" ;;
+			esac
+			w=$WORK/scale-$d-$v
+			gen "$w" $base $flags || { echo "$d,$v,,,,,,cwgen failed" >>"$OUT/scaling.csv"; continue; }
+			say "  $d = $v"
+			if cw_pcap "$w" "$OUT/scale-$d-$v.json"; then
+				$PY scalerow "$d" "$v" "$OUT/scale-$d-$v.json" "$TSC_HZ" >>"$OUT/scaling.csv"
+			else
+				echo "$d,$v,,,,,,failed or timed out (${STEP_TIMEOUT}s)" >>"$OUT/scaling.csv"
+			fi
+			rm -rf "$w"
+		done
+	done
+}
+
+# Three rules added (and the version bumped): what an urgent alert looks like.
+make_delta() {
+	sed "s/^version .*/version $2/" "$1" >"$3"
+	cat >>"$3" <<'EOF'
+rule 990001 mode verify reason "bench delta: alert 1" when hs 8471 and origin in (KR, JP)
+rule 990002 mode sample reason "bench delta: alert 2" when hs 0306 and total_value >= 100000.00
+rule 990003 mode supervise reason "bench delta: alert 3" when msg decl and hs 9305
+EOF
+}
+
+exp_updates() {
+	say "(6) updates under load: SIGHUP reloads (3-rule delta, full $RULES-rule rebuild) at 50 % load"
+	local sock=$WORK/memif-upd.sock live=$WORK/live.cw
+	cp "$MAIN/rules.cw" "$live"
+	make_delta "$MAIN/rules.cw" 2 "$WORK/delta.cw"
+	gen "$WORK/other" --messages 1000 --enterprises 1000 --rules "$RULES" --profiles "$PROFILES" --version 3 --seed $((SEED + 1))
+	# cw_memif_start reads $w/rules.cw: point it at a copy whose rules.cw is the live file.
+	local w=$WORK/upd
+	mkdir -p "$w"
+	ln -sf "$MAIN/registry.csv" "$w/registry.csv"
+	ln -sf "$MAIN/senders.csv" "$w/senders.csv"
+	ln -sf "$live" "$w/rules.cw"
+	local max rate
+	max=$(grep '^latency_max,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
+	[ -z "$max" ] && max=$(grep '^clearway,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
+	rate=$($PY calc "${max:-100000} / 2")
+	cw_memif_start "$w" "$OUT/updates.json" "$sock" --stats 1 || return
+	pace "$sock" "$rate" 100000 "$OUT/pace-updates.json" &
+	local ppid=$!
+	PIDS+=("$ppid")
+	sleep 3
+	echo "step,live_ms,at_s" >"$OUT/updates.csv"
+	local t0 step src n
+	t0=$(date +%s.%N)
+	for step in delta full; do
+		[ "$step" = delta ] && src=$WORK/delta.cw || src=$WORK/other/rules.cw
+		cp "$src" "$live.new" && mv "$live.new" "$live"
+		n=$(grep -c 'SIGHUP: rule set version' "$OUT/updates.err")
+		cmdlog "kill -HUP <clearway> after installing $step rules ($(grep -c '^rule ' "$live") rules)"
+		kill -HUP "$CW_PID"
+		local waited=0
+		while [ "$(grep -c 'SIGHUP: rule set version' "$OUT/updates.err")" -le "$n" ] && [ "$waited" -lt $((STEP_TIMEOUT * 5)) ]; do
+			sleep 0.2; waited=$((waited + 1))
+		done
+		local ms
+		ms=$(grep 'SIGHUP: rule set version' "$OUT/updates.err" | tail -1 | sed 's/.* after \([0-9.]*\) ms.*/\1/')
+		echo "$step,$ms,$($PY calc "$(date +%s.%N) - $t0")" >>"$OUT/updates.csv"
+		metric "update_$step" live_ms "$ms" ms
+		sleep 3
+	done
+	# $ppid is the subshell running pace(); its child is `timeout`, which passes SIGINT on to
+	# the generator (which then writes its report).
+	pkill -INT -P "$ppid" timeout 2>/dev/null
+	wait "$ppid"
+	sleep 0.5
+	cw_stop
+	$PY updates "$OUT/updates.json" "$OUT/pace-updates.json" "$OUT/updates.err" "$OUT" >>"$OUT/metrics.csv"
+	exp_updates_redis
+}
+
+exp_updates_redis() {
+	local help
+	help=$("$B/clearway" --no-huge --no-shconf --no-pci -m 64 --file-prefix "$TAG-h" --log-level=lib.*:error -- --help 2>&1)
+	if ! grep -q -- '--redis' <<<"$help"; then
+		note "updates (Redis): skipped, build/clearway -- --help does not list --redis (gateway Redis mode not merged yet)"
+		return
+	fi
+	note "updates (Redis): the gateway lists --redis, but this harness does not drive it yet (see docs/benchmarks.md)"
+}
+
+exp_simulate() {
+	say "(7) cwctl simulate on the same traffic"
+	local cmd=(timeout "$STEP_TIMEOUT" "$B/cwctl" simulate --rules "$MAIN/rules.cw" --registry "$MAIN/registry.csv"
+		--senders "$MAIN/senders.csv" --in "$MAIN/requests.pcap" --out /dev/null --json)
+	cmdlog "taskset -c $WORKER ${cmd[*]}"
+	taskset -c "$WORKER" "${cmd[@]}" >"$OUT/simulate.json" 2>"$OUT/simulate.err" || { say "simulate failed"; return; }
+	echo "messages,seconds,msgs_per_s" >"$OUT/simulate.csv"
+	echo "$(j "$OUT/simulate.json" messages),$(j "$OUT/simulate.json" seconds),$(j "$OUT/simulate.json" msgs_per_s)" >>"$OUT/simulate.csv"
+	metric simulate msgs_per_s "$(j "$OUT/simulate.json" msgs_per_s)" msgs/s
+}
+
+# ---------------------------------------------------------------- main
+
+for p in cwgen clearway cwctl cwkbase; do
+	[ -x "$B/$p" ] || { echo "bench: $B/$p missing; run make first" >&2; exit 3; }
+done
+command -v dpdk-testpmd >/dev/null || note "dpdk-testpmd not found: no ceiling"
+T0=$(date +%s)
+say "results in $OUT (QUICK=$QUICK), scratch $WORK"
+reserve_huge
+TSC_HZ=$($PY tschz)
+{
+	echo "quick=$QUICK"; echo "messages=$MESSAGES"; echo "enterprises=$ENTERPRISES"; echo "rules=$RULES"
+	echo "profiles=$PROFILES"; echo "seed=$SEED"; echo "worker=$WORKER"; echo "gen_core=$GEN_CORE"
+	echo "memory=$MEMMODE"; echo "started=$STAMP"
+} >"$OUT/config.txt"
+$PY machine >"$OUT/machine.txt"
+say "workload: cwgen $main_flags"
+gen "$MAIN" $main_flags || exit 1
+cp "$MAIN.gen.log" "$OUT/cwgen.log"
+for e in ceiling clearway kernel latency scaling updates simulate; do
+	want "$e" || continue
+	"exp_$e"
+done
+echo "elapsed=$(($(date +%s) - T0))" >>"$OUT/config.txt"
+echo "tsc_hz=$TSC_HZ" >>"$OUT/machine.txt"
+$PY report "$OUT" "$ROOT/bench/lib/plots.gp"
+if [ "${LATEST:-1}" = 1 ]; then
+	rm -rf "$ROOT/bench/results/latest"
+	mkdir -p "$ROOT/bench/results/latest"
+	cp -r "$OUT"/. "$ROOT/bench/results/latest/"
+fi
+say "done in $(($(date +%s) - T0)) s: $OUT/report.md"
