@@ -196,6 +196,8 @@ size_t gw_rule_hits(void (*fn)(uint32_t rule_id, uint64_t hits, void *arg), void
 long gw_publish_rules(const char *text, size_t len, const char *source, char *err, size_t n);
 /* Reads a rule file and publishes it (--rules, SIGHUP). */
 long gw_load_rules_file(const char *path, char *err, size_t n);
+/* Before the engine goes: leaves it holding a full snapshot, frees file mode's own state. */
+void gw_rules_release(void);
 /* Records what is active after someone else published a snapshot (a control thread that
  * builds deltas itself). */
 void gw_note_ruleset(const struct cw_ruleset *rs, const char *source);

@@ -17,6 +17,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "control/load.h"
 #include "dataplane/gateway.h"
 
 static uint64_t unix_ms(void)
@@ -54,32 +55,65 @@ void gw_ruleset_info(struct gw_ruleset_info *out)
 	rte_spinlock_unlock(&gw.info_lock);
 }
 
+/* File mode's rule sets (the main lcore only: start and SIGHUP). A new text is parsed against
+ * the active one (unchanged statements are reused) and built as a delta on the last full build
+ * when it differs by a few rules, so a small edit goes live in milliseconds; the tables of the
+ * full build stay shared until a bigger change makes a new full build. */
+static struct {
+	struct cw_snapshot *base;   /* last full build; the active one or the base of a delta */
+	struct cw_snapshot *active; /* what the engine holds */
+	char *text;                 /* the active rule set's text, as parsed */
+	size_t len;
+} files;
+
 long gw_publish_rules(const char *text, size_t len, const char *source, char *err, size_t n)
 {
-	struct cw_parse_error ev[4];
-	struct cw_parse_errors errs = {.v = ev, .n = 0, .cap = 4, .total = 0};
-	struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
-	if (!rs) {
-		char first[200] = "unknown error";
-		if (errs.n)
-			cw_parse_error_format(&ev[0], first, sizeof(first));
-		snprintf(err, n, "%s:%s (%u error%s)", source, first, errs.total,
-			 errs.total == 1 ? "" : "s");
+	char *copy = malloc(len + 1);
+	if (!copy) {
+		snprintf(err, n, "%s: out of memory", source);
 		gw_note_ruleset_error(err);
 		return -1;
 	}
-	uint32_t version = rs->version;
-	char berr[200] = "";
-	struct cw_snapshot *s = cw_snapshot_build(rs, berr, sizeof(berr)); /* owns rs now */
+	memcpy(copy, text, len);
+	copy[len] = 0;
+	struct cw_compile_prev prev = {files.active ? cw_snapshot_ruleset(files.active) : NULL,
+				       files.text, files.len};
+	char cerr[300] = "";
+	struct cw_snapshot *s = cw_compile_text_delta(copy, len, 0, files.base,
+						      prev.rs ? &prev : NULL, cerr, sizeof(cerr));
 	if (!s) {
-		snprintf(err, n, "%s: cannot compile: %s", source, berr);
+		snprintf(err, n, "%s: %s", source, cerr);
 		gw_note_ruleset_error(err);
+		free(copy);
 		return -1;
 	}
-	/* Returns once no worker can still see the old snapshot, and frees it. */
-	cw_engine_publish(gw.engine, s, false);
+	/* Returns once no worker can still see the old snapshot. */
+	struct cw_snapshot *old = cw_engine_publish(gw.engine, s, true);
+	if (old && old != files.base)
+		cw_snapshot_free(old); /* a delta replaced */
+	if (!cw_snapshot_is_delta(s)) {
+		if (files.base && files.base != s)
+			cw_snapshot_free(files.base); /* nothing refers to it any more */
+		files.base = s;
+	}
+	files.active = s;
+	free(files.text);
+	files.text = copy;
+	files.len = len;
 	gw_note_ruleset(cw_snapshot_ruleset(s), source);
-	return version;
+	return cw_snapshot_ruleset(s)->version;
+}
+
+void gw_rules_release(void)
+{
+	if (files.active && files.active != files.base) {
+		/* the engine frees what it holds: leave it the full build, not a delta on it */
+		struct cw_snapshot *old = cw_engine_publish(gw.engine, files.base, true);
+		if (old && old != files.base)
+			cw_snapshot_free(old);
+	}
+	free(files.text);
+	memset(&files, 0, sizeof(files));
 }
 
 long gw_load_rules_file(const char *path, char *err, size_t n)

@@ -140,8 +140,10 @@ static void reload(void)
 		fprintf(stderr, "clearway: SIGHUP: %s; keeping version %u\n", err,
 			cw_engine_version(gw.engine));
 	else
-		fprintf(stderr, "clearway: SIGHUP: rule set version %ld live after %.1f ms\n", v,
-			(now_s() - t0) * 1e3);
+		fprintf(stderr, "clearway: SIGHUP: rule set version %ld live after %.1f ms (%s)\n", v,
+			(now_s() - t0) * 1e3,
+			cw_snapshot_is_delta(cw_engine_active(gw.engine)) ? "delta on the last full build"
+									  : "full build");
 }
 
 static uint64_t rx_total(void)
@@ -214,8 +216,10 @@ static void teardown(void)
 		gw_worker_destroy(gw.workers[w]);
 	if (gw.journal)
 		rte_ring_free(gw.journal);
-	if (gw.engine)
+	if (gw.engine) {
+		gw_rules_release();
 		cw_engine_destroy(gw.engine);
+	}
 	for (unsigned s = 0; s < RTE_DIM(gw.pool); s++)
 		rte_mempool_free(gw.pool[s]);
 	rte_eal_cleanup();

@@ -4,8 +4,9 @@
 # No answer may be lost (every datagram answered exactly as `cwctl simulate` answers it, apart
 # from the version field), every answer stream switches version once and never back, both
 # versions are seen, and telemetry reports the new rule set. Then a broken rule file and another
-# SIGHUP: the version stays and the failure is reported. Also checks the four telemetry commands
-# while the gateway runs.
+# SIGHUP: the version stays and the failure is reported. A version-only edit must go live as a
+# delta on the last full build (the incremental parse and the shared tables). Also checks the
+# four telemetry commands while the gateway runs.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
@@ -73,6 +74,8 @@ GW_PIDS=()
 
 check_accounting "$WORK/sum.json"
 grep -q "SIGHUP: rule set version $v2 live" "$WORK/out.txt" || fail "no reload in the log"
+grep -q "SIGHUP: rule set version $v2 live after .*(delta on the last full build)" "$WORK/out.txt" ||
+	fail "a version-only change was not built as a delta"
 [ "$(json_get "$WORK/tel-ruleset-after.json" version)" = "$v2" ] || fail "telemetry: version"
 [ "$(json_get "$WORK/tel-ruleset-after.json" loads)" = 2 ] || fail "telemetry: loads"
 [ "$(json_get "$WORK/tel-ruleset.json" version)" = "$v1" ] || fail "telemetry before: version"
