@@ -62,7 +62,7 @@ void gw_ruleset_info(struct gw_ruleset_info *out)
 static struct {
 	struct cw_snapshot *base;   /* last full build; the active one or the base of a delta */
 	struct cw_snapshot *active; /* what the engine holds */
-	char *text;                 /* the active rule set's text, as parsed */
+	char *text;		    /* the active rule set's text, as parsed */
 	size_t len;
 } files;
 

@@ -140,10 +140,11 @@ static void reload(void)
 		fprintf(stderr, "clearway: SIGHUP: %s; keeping version %u\n", err,
 			cw_engine_version(gw.engine));
 	else
-		fprintf(stderr, "clearway: SIGHUP: rule set version %ld live after %.1f ms (%s)\n", v,
-			(now_s() - t0) * 1e3,
-			cw_snapshot_is_delta(cw_engine_active(gw.engine)) ? "delta on the last full build"
-									  : "full build");
+		fprintf(stderr, "clearway: SIGHUP: rule set version %ld live after %.1f ms (%s)\n",
+			v, (now_s() - t0) * 1e3,
+			cw_snapshot_is_delta(cw_engine_active(gw.engine))
+			    ? "delta on the last full build"
+			    : "full build");
 }
 
 static uint64_t rx_total(void)

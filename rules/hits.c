@@ -64,10 +64,11 @@ void cw_hits_count(struct cw_hits *h, uint32_t i)
 {
 	struct hits_block *b = atomic_load_explicit(&h->cur, memory_order_relaxed);
 	if (b && i < b->n)
-		atomic_store_explicit((_Atomic uint64_t *)&b->count[i],
-				      atomic_load_explicit((_Atomic uint64_t *)&b->count[i],
-							   memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(
+		    (_Atomic uint64_t *)&b->count[i],
+		    atomic_load_explicit((_Atomic uint64_t *)&b->count[i], memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
 }
 
 void cw_hits_reclaim(struct cw_hits *h)
@@ -86,8 +87,8 @@ void cw_hits_collect(struct cw_hits *h, void (*fn)(uint32_t, uint64_t, void *), 
 	atomic_fetch_add(&h->readers, 1);
 	struct hits_block *b = atomic_load(&h->cur);
 	for (uint32_t i = 0; b && i < b->n; i++) {
-		uint64_t v = atomic_load_explicit((_Atomic uint64_t *)&b->count[i],
-						  memory_order_relaxed);
+		uint64_t v =
+		    atomic_load_explicit((_Atomic uint64_t *)&b->count[i], memory_order_relaxed);
 		if (v)
 			fn(b->ids[i], v, arg);
 	}

@@ -21,9 +21,9 @@ struct hits_block;
 
 struct cw_hits {
 	_Atomic(struct hits_block *) cur; /* written by the worker, read by readers */
-	struct hits_block *retired;       /* worker only: replaced blocks not freed yet */
-	_Atomic uint32_t readers;         /* readers copying right now */
-	uint64_t serial;                  /* snapshot serial the current block counts for */
+	struct hits_block *retired;	  /* worker only: replaced blocks not freed yet */
+	_Atomic uint32_t readers;	  /* readers copying right now */
+	uint64_t serial;		  /* snapshot serial the current block counts for */
 };
 
 /* Worker: counts for the rules of rs from now on (serial: the snapshot's), all at zero. */

@@ -411,7 +411,7 @@ static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t p
 			struct cw_acl_rule *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->data.category_mask = 1u << r->mode;
+	t->data.category_mask = 1; /* one category: the priority holds the mode (§4.3d) */
 	t->data.priority = (int32_t)priority;
 	t->data.userdata = rule_index + 1;
 
@@ -629,7 +629,7 @@ static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *const *v, uin
 		return NULL;
 	}
 	struct rte_acl_config cfg = {
-	    .num_categories = CWP_NUM_MODES, .num_fields = l->n_fields, .max_size = ACL_MAX_SIZE};
+	    .num_categories = 1, .num_fields = l->n_fields, .max_size = ACL_MAX_SIZE};
 	memcpy(cfg.defs, l->defs, sizeof(l->defs[0]) * l->n_fields);
 	*rc = rte_acl_add_rules(ctx, (const struct rte_acl_rule *)packed, n);
 	free(packed);
@@ -878,39 +878,92 @@ static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, ch
 	return set;
 }
 
-/* Ranks rules by (priority desc, id asc): rank 0 wins a tie of modes. */
-static const struct cw_ruleset *sort_rs;
-static int rank_cmp(const void *a, const void *b)
+/* ACL priorities: mode in the top bits, rank below (rte_acl allows priorities below 2^29). */
+#define PRIO_MODE_SHIFT 27
+#define PRIO_RANK_MASK	((1u << PRIO_MODE_SHIFT) - 1)
+
+/* One stable counting-sort pass of v (n entries) by the 16 bits of key(v) at `shift`. Why not
+ * qsort: at 100 000 rules its comparisons were most of a rule-set delta's build time. */
+static int radix_pass(const uint64_t *in, uint64_t *out, uint32_t n, const uint16_t *digit_of,
+		      unsigned shift)
 {
-	const struct cw_rule *ra = &sort_rs->rules[*(const uint32_t *)a];
-	const struct cw_rule *rb = &sort_rs->rules[*(const uint32_t *)b];
-	if (ra->priority != rb->priority)
-		return ra->priority > rb->priority ? -1 : 1;
-	return ra->id < rb->id ? -1 : ra->id > rb->id;
+	uint32_t *count = calloc(1u << 16, sizeof(uint32_t)); /* builds may run on two threads */
+	if (!count)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		count[digit_of ? digit_of[(uint32_t)in[i]] : (uint16_t)(in[i] >> shift)]++;
+	for (uint32_t d = 0, at = 0; d < (1u << 16); d++) {
+		uint32_t c = count[d];
+		count[d] = at;
+		at += c;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		out[count[digit_of ? digit_of[(uint32_t)in[i]] : (uint16_t)(in[i] >> shift)]++] =
+		    in[i];
+	free(count);
+	return 0;
 }
 
+/* (id << 32 | index) for every rule, sorted by id (ids are unique in a rule set). */
+static uint64_t *ids_sorted(const struct cw_ruleset *rs)
+{
+	uint32_t n = rs->n_rules;
+	uint64_t *v = malloc(sizeof(uint64_t) * (n + 1)), *tmp = malloc(sizeof(uint64_t) * (n + 1));
+	if (!v || !tmp) {
+		free(v);
+		free(tmp);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = ((uint64_t)rs->rules[i].id << 32) | i;
+	int rc = radix_pass(v, tmp, n, NULL, 32);
+	if (rc == 0)
+		rc = radix_pass(tmp, v, n, NULL, 48);
+	free(tmp);
+	if (rc) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* Ranks rules by (priority desc, id asc): rank 0 wins a tie of modes. The id order is kept in
+ * the snapshot: the next delta diffs against it. */
 static int build_ranks(struct cw_snapshot *s)
 {
 	const struct cw_ruleset *rs = s->rs;
-	uint32_t *order = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
-	s->rank = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
-	if (!order || !s->rank) {
+	uint32_t n = rs->n_rules;
+	s->ids_by_id = ids_sorted(rs);
+	uint64_t *order = malloc(sizeof(uint64_t) * (n + 1));
+	uint16_t *inv_priority = malloc(sizeof(uint16_t) * (n + 1));
+	s->rank = malloc(sizeof(uint32_t) * (n + 1));
+	s->prio = malloc(sizeof(uint32_t) * (n + 1));
+	if (!s->ids_by_id || !order || !inv_priority || !s->rank || !s->prio) {
 		free(order);
+		free(inv_priority);
 		return -1;
 	}
-	for (uint32_t i = 0; i < rs->n_rules; i++)
-		order[i] = i;
-	sort_rs = rs; /* control thread only: qsort has no context argument in C11 */
-	qsort(order, rs->n_rules, sizeof(uint32_t), rank_cmp);
-	for (uint32_t r = 0; r < rs->n_rules; r++)
-		s->rank[order[r]] = r;
+	for (uint32_t i = 0; i < n; i++)
+		inv_priority[i] = (uint16_t)(UINT16_MAX - rs->rules[i].priority);
+	if (radix_pass(s->ids_by_id, order, n, inv_priority, 0) < 0) { /* stable: ids ascend */
+		free(order);
+		free(inv_priority);
+		return -1;
+	}
+	for (uint32_t r = 0; r < n; r++)
+		s->rank[(uint32_t)order[r]] = r;
+	/* §4.3d as one number, higher wins: the mode, then the rank (priority desc, id asc) */
+	for (uint32_t i = 0; i < n; i++)
+		s->prio[i] = ((uint32_t)rs->rules[i].mode << PRIO_MODE_SHIFT) |
+			     (PRIO_RANK_MASK - s->rank[i]);
 	free(order);
+	free(inv_priority);
 	return 0;
 }
 
 static uint32_t acl_priority(const struct cw_snapshot *s, uint32_t rule_index)
 {
-	return RTE_ACL_MAX_PRIORITY - 1 - s->rank[rule_index];
+	return s->prio[rule_index];
 }
 
 /* Rules [0, n_rules) selected by want[i] (NULL: all) go to the ACL or to the slow list (all of
@@ -1058,24 +1111,6 @@ static bool rule_equal(const struct cw_ruleset *a, const struct cw_rule *x,
 	       list_equal(a, x->owner, b, y->owner, 2);
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Sorted (id << 32 | index) pairs for lookups by rule id. */
-static uint64_t *ids_sorted(const struct cw_ruleset *rs)
-{
-	uint64_t *v = malloc(sizeof(uint64_t) * (rs->n_rules + 1));
-	if (!v)
-		return NULL;
-	for (uint32_t i = 0; i < rs->n_rules; i++)
-		v[i] = ((uint64_t)rs->rules[i].id << 32) | i;
-	qsort(v, rs->n_rules, sizeof(uint64_t), id_cmp);
-	return v;
-}
-
 static uint32_t find_id(const uint64_t *sorted, uint32_t n, uint32_t id)
 {
 	uint32_t lo = 0, hi = n;
@@ -1105,7 +1140,7 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	if (base->linear)
 		return cw_snapshot_build_linear(rs, err, errlen);
 	const struct cw_ruleset *brs = base->rs;
-	uint64_t *bids = ids_sorted(brs);
+	const uint64_t *bids = base->ids_by_id;
 	bool *changed = calloc(rs->n_rules + 1, sizeof(bool));
 	uint32_t *base_map = malloc(sizeof(uint32_t) * (brs->n_rules + 1));
 	uint32_t n_changed = 0;
@@ -1124,7 +1159,6 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	}
 	if (n_changed > DELTA_MAX_CHANGED)
 		goto full;
-	free(bids);
 
 	struct cw_snapshot *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -1152,7 +1186,6 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	snprintf(s->tag, sizeof(s->tag), "v%u+delta", s->version);
 	return s;
 full:
-	free(bids);
 	free(changed);
 	free(base_map);
 	return cw_snapshot_build(rs, err, errlen);
@@ -1184,6 +1217,8 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	acl_free(s->overlay);
 	free(s->base_map);
 	free(s->rank);
+	free(s->prio);
+	free(s->ids_by_id);
 	free(s->slow);
 	free(s->slow_filter);
 	cw_ruleset_free(s->rs);
@@ -1208,13 +1243,12 @@ static inline void consider(const struct cw_ruleset *rs, uint32_t *best, uint32_
 		*best = cand;
 }
 
-/* The best rule of the snapshot's own rule set with this mode, by plain evaluation. */
-static uint32_t linear_best_of_mode(const struct cw_ruleset *rs, uint8_t mode,
-				    const struct cw_item_facts *f)
+/* The best rule of the snapshot's own rule set, by plain evaluation. */
+static uint32_t linear_best(const struct cw_ruleset *rs, const struct cw_item_facts *f)
 {
 	uint32_t best = NO_RULE;
 	for (uint32_t i = 0; i < rs->n_rules; i++)
-		if (rs->rules[i].mode == mode && cw_rule_matches(rs, &rs->rules[i], f))
+		if (cw_rule_matches(rs, &rs->rules[i], f))
 			consider(rs, &best, i);
 	return best;
 }
@@ -1226,10 +1260,10 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 			 const struct cw_acl_key *const *keys, const uint8_t *combo,
 			 const uint8_t *chapter, uint32_t *results, unsigned n)
 {
-	memset(results, 0, sizeof(uint32_t) * CWP_NUM_MODES * n);
+	memset(results, 0, sizeof(uint32_t) * n);
 	if (!set)
 		return;
-	const uint32_t *rank = set == s->overlay || !s->base ? s->rank : s->base->rank;
+	const uint32_t *prio = set == s->overlay || !s->base ? s->prio : s->base->prio;
 	uint8_t at[MAX_ACL_PARTS][64], count[MAX_ACL_PARTS] = {0};
 	uint64_t used = 0;
 	for (unsigned i = 0; i < n; i++) { /* which contexts each item goes to */
@@ -1241,18 +1275,16 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 		}
 	}
 	const struct cw_acl_key *sub[64];
-	uint32_t part[64 * CWP_NUM_MODES];
+	uint32_t part[64];
 	for (; used; used &= used - 1) {
 		unsigned c = (unsigned)__builtin_ctzll(used), m = count[c];
 		for (unsigned j = 0; j < m; j++)
 			sub[j] = keys[at[c][j]];
-		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, CWP_NUM_MODES);
+		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, 1);
 		for (unsigned j = 0; j < m; j++) {
-			uint32_t *r = &results[at[c][j] * CWP_NUM_MODES];
-			const uint32_t *p = &part[j * CWP_NUM_MODES];
-			for (unsigned k = 0; k < CWP_NUM_MODES; k++)
-				if (p[k] && (!r[k] || rank[p[k] - 1] < rank[r[k] - 1]))
-					r[k] = p[k];
+			uint32_t *r = &results[at[c][j]], p = part[j];
+			if (p && (!*r || prio[p - 1] > prio[*r - 1]))
+				*r = p;
 		}
 	}
 }
@@ -1282,7 +1314,7 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 {
 	enum { CHUNK = 64 };
 	const struct cw_ruleset *rs = s->rs;
-	uint32_t res[CHUNK * CWP_NUM_MODES], ov[CHUNK * CWP_NUM_MODES];
+	uint32_t res[CHUNK], ov[CHUNK];
 	uint8_t combo[CHUNK], chapter[CHUNK];
 	for (unsigned base = 0; base < n; base += CHUNK) {
 		unsigned m = n - base < CHUNK ? n - base : CHUNK;
@@ -1295,38 +1327,21 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 		if (s->overlay)
 			classify_set(s, s->overlay, keys + base, combo, chapter, ov, m);
 		for (unsigned i = 0; i < m; i++) {
+			const struct cw_item_facts *f = &facts[base + i];
 			uint32_t b = NO_RULE;
-			const uint32_t *r = &res[i * CWP_NUM_MODES];
-			unsigned removed = 0; /* modes whose base winner was removed */
-			for (int mode = CWP_NUM_MODES - 1; mode >= 0; mode--) {
-				if (!r[mode])
+			if (res[i]) {
+				uint32_t idx = s->base_map ? s->base_map[res[i] - 1] : res[i] - 1;
+				if (idx == NO_RULE) {
+					/* the base's best was removed: any rule below it may win
+					 * now */
+					best[base + i] = linear_best(rs, f);
 					continue;
-				uint32_t idx = r[mode] - 1;
-				if (s->base_map) {
-					idx = s->base_map[idx];
-					if (idx ==
-					    NO_RULE) { /* removed: a lower base rule may win */
-						removed |= 1u << mode;
-						continue;
-					}
 				}
-				consider(rs, &b, idx);
-				if (!s->base_map)
-					break; /* categories are modes: the highest match wins */
+				b = idx;
 			}
-			if (s->overlay) {
-				const uint32_t *o = &ov[i * CWP_NUM_MODES];
-				for (int mode = 0; mode < CWP_NUM_MODES; mode++)
-					if (o[mode])
-						consider(rs, &b, o[mode] - 1);
-			}
-			consider_slow(s, &facts[base + i], combo[i], chapter[i], &b);
-			for (int mode = CWP_NUM_MODES - 1; removed && mode >= 0; mode--)
-				if ((removed & (1u << mode)) &&
-				    (b == NO_RULE || rs->rules[b].mode <= mode))
-					consider(rs, &b,
-						 linear_best_of_mode(rs, (uint8_t)mode,
-								     &facts[base + i]));
+			if (s->overlay && ov[i])
+				consider(rs, &b, ov[i] - 1);
+			consider_slow(s, f, combo[i], chapter[i], &b);
 			best[base + i] = b;
 		}
 	}

@@ -4,12 +4,12 @@
  * Why: §4.3 asks, for every item, the longest matching HS profile and the best targeting rule.
  * Profiles of up to 8 digits live in an rte_lpm (each digit a 4-bit nibble of a 32-bit key, so a
  * prefix of L digits is a route of depth 4L); the rare 9- and 10-digit profiles in a small
- * rte_hash tried first. Targeting rules live in an rte_acl context with one category per release
- * mode, priorities ranked by (priority desc, id asc), so "highest mode, then highest priority,
- * then lowest id" is: the highest category with a match. Rules the ACL cannot express exactly
- * (amount thresholds at or above 2^32 - 1 minor units) are kept aside and evaluated linearly.
- * A delta snapshot shares its base's ACL and adds a small overlay (rules added or changed) plus a
- * mask of base rules that no longer count.
+ * rte_hash tried first. Targeting rules live in rte_acl contexts (one per rule shape) with one
+ * category, and a priority that holds the mode above the rank by (priority desc, id asc), so
+ * "highest mode, then highest priority, then lowest id" is: the match with the highest priority.
+ * Rules the ACL cannot express exactly (amount thresholds at or above 2^32 - 1 minor units) are
+ * kept aside and evaluated linearly. A delta snapshot shares its base's ACL and adds a small
+ * overlay (rules added or changed) plus a mask of base rules that no longer count.
  */
 #ifndef CW_RULES_TABLES_H
 #define CW_RULES_TABLES_H
@@ -61,6 +61,8 @@ struct cw_snapshot {
 
 	/* targeting rules */
 	uint32_t *rank;		    /* per rule index: 0 = best (priority desc, id asc) */
+	uint32_t *prio;		    /* per rule index: mode and rank as one number, higher wins */
+	uint64_t *ids_by_id;	    /* (id << 32 | index), sorted by id: lookups by rule id */
 	struct cw_acl_set *acl;	    /* owned, or the base's when delta */
 	struct cw_acl_set *overlay; /* delta only: rules added or changed */
 	uint32_t *base_map; /* delta only: base rule index -> own index, UINT32_MAX removed */
