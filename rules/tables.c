@@ -161,6 +161,25 @@ static uint64_t digits_value(const char *d, unsigned len)
 	return v;
 }
 
+/* A 65 536-bit set of hashed 8-digit prefixes (long profiles) or hashed USCCs (interned): a
+ * clear bit proves the hash lookup would miss, which it does for almost every item. */
+static unsigned maybe_bit(uint32_t h)
+{
+	return (h * 2654435761u) >> 16;
+}
+
+static bool maybe_has(const uint64_t *bits, uint32_t h)
+{
+	unsigned b = maybe_bit(h);
+	return (bits[b / 64] >> (b % 64)) & 1;
+}
+
+static void maybe_add(uint64_t *bits, uint32_t h)
+{
+	unsigned b = maybe_bit(h);
+	bits[b / 64] |= 1ull << (b % 64);
+}
+
 static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
@@ -206,6 +225,8 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 		} else {
 			uint64_t key = long_key(digits_value(p->prefix, p->len), p->len);
 			rc = rte_hash_add_key_data(s->long_profiles, &key, (void *)(uintptr_t)i);
+			uint64_t v = digits_value(p->prefix, p->len);
+			maybe_add(s->long_maybe, (uint32_t)(p->len == 9 ? v / 10 : v / 100));
 			if (p->len == 9)
 				s->has_len9 = true;
 			else
@@ -223,6 +244,8 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 static uint32_t long_profile(const struct cw_snapshot *s, uint64_t hs)
 {
 	void *data;
+	if (!maybe_has(s->long_maybe, (uint32_t)(hs / 100)))
+		return CW_NO_PROFILE;
 	if (s->has_len10) {
 		uint64_t key = long_key(hs, 10);
 		if (rte_hash_lookup_data(s->long_profiles, &key, &data) >= 0)
@@ -293,8 +316,11 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	uint32_t next = 1;
 	if (b) { /* keep the base's ids: its ACL was built with them */
 		for (uint32_t i = 0; i < b->rs->n_uscc; i++)
+		{
 			rte_hash_add_key_data(s->intern, b->rs->uscc[i],
 					      (void *)(uintptr_t)(i + 1));
+			maybe_add(s->intern_maybe, cw_hash_key(b->rs->uscc[i], 18, 0));
+		}
 		next = b->rs->n_uscc + 1;
 	}
 	for (uint32_t i = 0; i < rs->n_uscc; i++) {
@@ -305,6 +331,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 		}
 		uscc_ids[i] = next++;
 		rte_hash_add_key_data(s->intern, rs->uscc[i], (void *)(uintptr_t)uscc_ids[i]);
+		maybe_add(s->intern_maybe, cw_hash_key(rs->uscc[i], 18, 0));
 	}
 	return 0;
 }
@@ -312,7 +339,8 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 uint32_t cw_intern_lookup(const struct cw_snapshot *s, const char uscc[18])
 {
 	void *data;
-	if (rte_hash_lookup_data(s->intern, uscc, &data) < 0)
+	if (!maybe_has(s->intern_maybe, cw_hash_key(uscc, 18, 0)) ||
+	    rte_hash_lookup_data(s->intern, uscc, &data) < 0)
 		return 0;
 	return (uint32_t)(uintptr_t)data;
 }

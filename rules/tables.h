@@ -58,6 +58,7 @@ struct cw_snapshot {
 	struct rte_lpm *lpm;
 	struct rte_hash *long_profiles; /* key: u64 (len << 56 | digits as number) */
 	bool has_len9, has_len10;
+	uint64_t long_maybe[1024]; /* hashed first 8 digits of the 9- and 10-digit profiles */
 
 	/* targeting rules */
 	uint32_t *rank;		    /* per rule index: 0 = best (priority desc, id asc) */
@@ -71,6 +72,7 @@ struct cw_snapshot {
 	uint64_t slow_combo[24], slow_chapter[100]; /* n_slow <= 64: the filters turned around */
 	uint32_t n_slow;
 	struct rte_hash *intern; /* USCC -> id (index in rs->uscc + 1) */
+	uint64_t intern_maybe[1024]; /* hashed USCCs of intern */
 	bool uses_parties;	 /* some rule names a declarant or owner */
 	bool linear;		 /* reference snapshot: every rule evaluated in order, no ACL */
 	const struct cw_snapshot *base;
