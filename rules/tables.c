@@ -79,9 +79,9 @@ struct acl_filter {
 	uint32_t combos;      /* bit combo_of(): cls * 4 + export * 2 + list */
 };
 
-#define NUM_COMBOS   24
-#define NUM_CHAPTERS 100
-#define NUM_HEADINGS 10000 /* 4-digit HS headings: contexts filter on these */
+#define NUM_COMBOS    24
+#define NUM_CHAPTERS  100
+#define NUM_HEADINGS  10000 /* 4-digit HS headings: contexts filter on these */
 #define VALUE_BUCKETS 1024  /* origin and country codes, hashed */
 
 struct cw_acl_set {
@@ -91,7 +91,7 @@ struct cw_acl_set {
 	uint32_t n_acl_rules;
 	/* the filters turned around: the contexts that admit a combination, an HS heading */
 	uint64_t combo_ctx[NUM_COMBOS], chapter_ctx[NUM_CHAPTERS];
-	uint64_t *heading_ctx; /* [NUM_HEADINGS] */
+	uint64_t *heading_ctx;						/* [NUM_HEADINGS] */
 	uint64_t origin_ctx[VALUE_BUCKETS], country_ctx[VALUE_BUCKETS]; /* by hashed code */
 	uint64_t partyless_ctx; /* contexts with a rule that names neither declarant nor owner */
 };
@@ -259,15 +259,22 @@ static uint32_t long_profile(const struct cw_snapshot *s, uint64_t hs)
 	return CW_NO_PROFILE;
 }
 
-/* Turns a 10-digit code (as a number) into the LPM key: its first 8 digits as nibbles. */
+/* 0..9999 as four BCD nibbles, filled once before the first snapshot exists. */
+static uint16_t bcd4[10000];
+
+__attribute__((constructor)) static void bcd4_fill(void)
+{
+	for (unsigned x = 0; x < 10000; x++)
+		bcd4[x] = (uint16_t)((x / 1000) << 12 | (x / 100 % 10) << 8 | (x / 10 % 10) << 4 |
+				     x % 10);
+}
+
+/* Turns a 10-digit code (as a number) into the LPM key: its first 8 digits as nibbles, the
+ * last of them lowest (BCD). */
 static uint32_t hs_lpm_key(uint64_t hs)
 {
-	uint32_t first8 = (uint32_t)(hs / 100), v = 0;
-	for (int i = 0; i < 8; i++) {
-		v |= (first8 % 10) << (4 * i);
-		first8 /= 10;
-	}
-	return v;
+	uint32_t first8 = (uint32_t)(hs / 100);
+	return (uint32_t)bcd4[first8 / 10000] << 16 | bcd4[first8 % 10000];
 }
 
 void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n)
@@ -315,8 +322,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 	}
 	uint32_t next = 1;
 	if (b) { /* keep the base's ids: its ACL was built with them */
-		for (uint32_t i = 0; i < b->rs->n_uscc; i++)
-		{
+		for (uint32_t i = 0; i < b->rs->n_uscc; i++) {
 			rte_hash_add_key_data(s->intern, b->rs->uscc[i],
 					      (void *)(uintptr_t)(i + 1));
 			maybe_add(s->intern_maybe, cw_hash_key(b->rs->uscc[i], 18, 0));

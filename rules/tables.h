@@ -71,10 +71,10 @@ struct cw_snapshot {
 	struct acl_filter *slow_filter;		    /* per slow rule: which items it can concern */
 	uint64_t slow_combo[24], slow_chapter[100]; /* n_slow <= 64: the filters turned around */
 	uint32_t n_slow;
-	struct rte_hash *intern; /* USCC -> id (index in rs->uscc + 1) */
+	struct rte_hash *intern;     /* USCC -> id (index in rs->uscc + 1) */
 	uint64_t intern_maybe[1024]; /* hashed USCCs of intern */
-	bool uses_parties;	 /* some rule names a declarant or owner */
-	bool linear;		 /* reference snapshot: every rule evaluated in order, no ACL */
+	bool uses_parties;	     /* some rule names a declarant or owner */
+	bool linear;		     /* reference snapshot: every rule evaluated in order, no ACL */
 	const struct cw_snapshot *base;
 };
 
