@@ -384,6 +384,15 @@ enum cwp_reject cwp_decode_body(const struct cwp_raw_msg *raw, struct cwp_msg *o
 	}
 }
 
+/* True when the 16 bytes at p are all printable ASCII (0x20..0x7E), as K_PRINT says. */
+static inline bool printable16(const uint8_t *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), /* also >= 0x80 */
+				   _mm_cmpgt_epi8(v, _mm_set1_epi8(0x7E)));
+	return _mm_movemask_epi8(bad) == 0;
+}
+
 void cwp_ref_of(const struct cwp_raw_msg *raw, char ref[CWP_REF_LEN])
 {
 	unsigned width;
@@ -404,6 +413,11 @@ void cwp_ref_of(const struct cwp_raw_msg *raw, char ref[CWP_REF_LEN])
 	/* Every key field sits at body offset 0. */
 	if (raw->body_len < width)
 		width = 0;
+	if (width && printable16(raw->body) && printable16(raw->body + width - 16)) {
+		memcpy(ref, raw->body, width); /* the usual case: a well-formed key */
+		memset(ref + width, ' ', CWP_REF_LEN - width);
+		return;
+	}
 	for (unsigned i = 0; i < width; i++) {
 		uint8_t c = raw->body[i];
 		ref[i] = (kclass[c] & K_PRINT) ? (char)c : '?';
