@@ -4,7 +4,7 @@
 # Why this file exists: wall-clock figures on a shared 2-core machine move by 2x from one minute
 # to the next; instruction counts under `valgrind --tool=callgrind` do not (the same binary,
 # input and environment give the same count). This counts the instructions `cwctl simulate`
-# spends deciding traffic (only `run_traffic`: framing, decode, decide, encode; not the rule
+# spends deciding traffic (only `run_traffic` and what it calls: framing, decode, decide, encode; not the rule
 # build or the file reading) against the number of targeting rules and the registry size, on
 # cwgen's realistic mix. It is the micro-benchmark of the engine; bench/run.sh measures time.
 #
@@ -26,7 +26,7 @@ count() {
 	shift 3
 	local d=$W/$name-$value
 	"$ROOT/build/cwgen" --seed "$SEED" --messages "$MESSAGES" "$@" --out "$d" >/dev/null 2>&1
-	valgrind --tool=callgrind --toggle-collect=run_traffic --callgrind-out-file="$d/cg.out" \
+	valgrind --tool=callgrind '--toggle-collect=run_traffic*' --callgrind-out-file="$d/cg.out" \
 		"$ROOT/build/cwctl" simulate --rules "$d/rules.cw" --registry "$d/registry.csv" \
 		--senders "$d/senders.csv" --in "$d/requests.pcap" --out "$d/out.pcap" \
 		>"$d/sim.txt" 2>"$d/vg.txt"
