@@ -406,14 +406,106 @@ exp_updates() {
 	exp_updates_redis
 }
 
+# The same with Redis (DESIGN §6): the gateway follows cw:events while the paced generator offers
+# 90 % of the memif maximum; a churn of 10 000 registry events, then a 3-rule delta and a
+# different full rule set activated with cwctl. Activation times are the gateway's own log line
+# ("rule set vN active (... T ms since the read began)"); registry churn is timed from the first
+# write until the node reports the stream's last entry as applied (its heartbeat is about once a
+# second, so that figure is an upper bound).
 exp_updates_redis() {
 	local help
 	help=$("$B/clearway" --no-huge --no-shconf --no-pci -m 64 --file-prefix "$TAG-h" --log-level=lib.*:error -- --help 2>&1)
 	if ! grep -q -- '--redis' <<<"$help"; then
-		note "updates (Redis): skipped, build/clearway -- --help does not list --redis (gateway Redis mode not merged yet)"
+		note "updates (Redis): skipped, build/clearway -- --help does not list --redis"
 		return
 	fi
-	note "updates (Redis): the gateway lists --redis, but this harness does not drive it yet (see docs/benchmarks.md)"
+	command -v redis-server >/dev/null || { note "updates (Redis): skipped, no redis-server"; return; }
+	say "(6b) updates under load through Redis: registry churn, 3-rule delta, full rebuild at 90 % load"
+	local rs=$WORK/redis.sock rdir=$WORK/redis sock=$WORK/memif-rds.sock
+	mkdir -p "$rdir"
+	redis-server --port 0 --unixsocket "$rs" --save '' --appendonly no --dir "$rdir" \
+		>"$OUT/redis-server.log" 2>&1 &
+	local rpid=$!
+	PIDS+=("$rpid")
+	local t=0
+	while ! redis-cli -s "$rs" ping >/dev/null 2>&1; do
+		sleep 0.1; t=$((t + 1)); [ "$t" -gt 100 ] && { note "updates (Redis): redis-server did not start"; return; }
+	done
+	export CW_REDIS="unix:$rs"
+	local C=$B/cwctl
+	cmdlog "CW_REDIS=unix:$rs $C ent import registry.csv; sender set ...; push rules.cw --activate"
+	"$C" ent import "$MAIN/registry.csv" >"$OUT/redis-load.log" 2>&1 &&
+	tail -n +2 "$MAIN/senders.csv" | while IFS=, read -r id prefixes name; do
+		"$C" sender set "$id" "$prefixes" "$name" >>"$OUT/redis-load.log" 2>&1 || exit 1
+	done &&
+	"$C" push "$MAIN/rules.cw" --activate >>"$OUT/redis-load.log" 2>&1 ||
+		{ note "updates (Redis): loading Redis failed, see redis-load.log"; kill "$rpid"; return; }
+	local ent
+	ent=$(($(wc -l <"$MAIN/registry.csv") - 1))
+	local cmd=("$B/clearway" -l "$GEN_CORE,$WORKER" $(eal_mem "$(mem_for "$ent" "$RULES")") $EAL_QUIET
+		--file-prefix "$TAG-cwr" --vdev "net_memif0,role=server,socket=$sock" --vdev net_null0
+		-- --redis "unix:$rs" --node bench --registry-capacity "$(reg_cap "$ent")" --tx-port 1
+		--summary-json "$OUT/updates-redis.json" --stats 1)
+	cmdlog "${cmd[*]}"
+	"${cmd[@]}" >"$OUT/updates-redis.out" 2>"$OUT/updates-redis.err" &
+	CW_PID=$!
+	PIDS+=("$CW_PID")
+	t=0
+	while ! grep -q 'worker.*UDP port' "$OUT/updates-redis.err" 2>/dev/null; do
+		kill -0 "$CW_PID" 2>/dev/null || { note "updates (Redis): clearway exited, see updates-redis.err"; kill "$rpid"; return; }
+		sleep 0.2; t=$((t + 1)); [ "$t" -gt $((STEP_TIMEOUT * 5)) ] && { cw_stop; kill "$rpid"; return; }
+	done
+	local max rate
+	max=$(grep '^latency_max,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
+	[ -z "$max" ] && max=$(grep '^clearway,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
+	rate=$($PY calc "${max:-100000} * 0.9")
+	pace "$sock" "$rate" 100000 "$OUT/pace-updates-redis.json" &
+	local ppid=$!
+	PIDS+=("$ppid")
+	sleep 3
+	# registry churn: 10 000 enterprises change class, one event each (cwctl writes them in
+	# transactions of 256)
+	awk -F, 'NR > 1 && NR <= 10001 { c = ($2 == "good") ? "warning" : "good"; print $1 "," c }' \
+		"$MAIN/registry.csv" | sed '1i uscc,class' >"$WORK/churn.csv"
+	local t0 t1 t2 last applied
+	t0=$(date +%s.%N)
+	"$C" ent import "$WORK/churn.csv" >>"$OUT/redis-load.log" 2>&1
+	t1=$(date +%s.%N)
+	last=$(redis-cli -s "$rs" XREVRANGE cw:events + - COUNT 1 | head -1)
+	t=0
+	while [ "$(redis-cli -s "$rs" HGET cw:node:bench last_event)" != "$last" ] && [ "$t" -lt 300 ]; do
+		sleep 0.05; t=$((t + 1))
+	done
+	t2=$(date +%s.%N)
+	metric updates_redis churn_events 10000 events
+	metric updates_redis churn_written_per_s "$($PY calc "10000 / ($t1 - $t0)")" events/s
+	metric updates_redis churn_all_applied_s "$($PY calc "$t2 - $t0")" s
+	sleep 2
+	# rule-set swaps: a 3-rule delta (version 1002), then a different full set (version 1003)
+	make_delta "$MAIN/rules.cw" 1002 "$WORK/rdelta.cw"
+	sed "s/^version .*/version 1003/" "$WORK/other/rules.cw" >"$WORK/rfull.cw"
+	local step v ms
+	for step in delta full; do
+		[ "$step" = delta ] && v=1002 || v=1003
+		"$C" push "$WORK/r$step.cw" --activate >>"$OUT/redis-load.log" 2>&1
+		t=0
+		while ! grep -q "rule set v$v active" "$OUT/updates-redis.err" && [ "$t" -lt $((STEP_TIMEOUT * 5)) ]; do
+			sleep 0.2; t=$((t + 1))
+		done
+		ms=$(grep "rule set v$v active" "$OUT/updates-redis.err" | tail -1 | sed 's/.*, \([0-9.]*\) ms since the read began.*/\1/')
+		metric "update_redis_$step" live_ms "${ms:-nan}" ms
+		sleep 3
+	done
+	pkill -INT -P "$ppid" timeout 2>/dev/null
+	wait "$ppid"
+	sleep 0.5
+	cw_stop
+	kill "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
+	unset CW_REDIS
+	mkdir -p "$WORK/rout"
+	$PY updates "$OUT/updates-redis.json" "$OUT/pace-updates-redis.json" "$OUT/updates-redis.err" \
+		"$WORK/rout" | sed 's/^updates,/updates_redis,/' >>"$OUT/metrics.csv"
+	cp "$WORK/rout/updates-rates.csv" "$OUT/updates-redis-rates.csv" 2>/dev/null
 }
 
 exp_simulate() {

@@ -303,6 +303,9 @@ def cmd_report(out, gp):
                         ("scaling", "(5) Scaling"),
                         ("updates", "(6) Rule updates under load (SIGHUP)"),
                         ("updates-rates", "(6) Throughput per second during the updates run"),
+                        ("updates-redis-rates",
+                         "(6b) Throughput per second during the Redis updates run (the rest "
+                         "of 6b is in the summary: updates_redis, update_redis_*)"),
                         ("simulate", "(7) cwctl simulate")):
         t = read_csv(os.path.join(out, f"{name}.csv"))
         if t:
