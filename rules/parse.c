@@ -1583,6 +1583,9 @@ struct reuse {
 	bool *used_rule, *used_profile; /* taken over: each base statement once */
 	uint32_t *slots;		/* by stmt_hash, index + 1 into m->v; built on demand */
 	size_t mask;
+	uint32_t *copied; /* per new rule index: the base rule taken over, or none */
+	uint32_t cap_copied;
+	bool copied_oom;
 };
 
 /* Statements compared with those just after the cursor, and misses before the hash table is
@@ -1742,6 +1745,29 @@ static inline bool reuse_list(struct parser *p, struct cw_list *l, int kind)
 
 /* Takes base rule e->item over as the rule of the statement at `line`. False: an error was
  * recorded (the caller's full parse will report it). */
+/* Remembers that new rule `i` is base rule `b` taken over byte for byte: the snapshot's delta
+ * build then need not compare the two. Out of memory here only loses that shortcut. */
+static void note_copied(struct reuse *ru, uint32_t i, uint32_t b)
+{
+	if (ru->copied_oom)
+		return;
+	if (i >= ru->cap_copied) {
+		uint32_t cap = ru->cap_copied ? ru->cap_copied : 1024;
+		while (cap <= i)
+			cap *= 2;
+		uint32_t *v = realloc(ru->copied, sizeof(uint32_t) * cap);
+		if (!v) {
+			ru->copied_oom = true;
+			return;
+		}
+		for (uint32_t k = ru->cap_copied; k < cap; k++)
+			v[k] = UINT32_MAX;
+		ru->copied = v;
+		ru->cap_copied = cap;
+	}
+	ru->copied[i] = b;
+}
+
 static bool reuse_rule(struct parser *p, const struct memo_stmt *e, uint32_t line)
 {
 	const struct cw_ruleset *b = p->ru->rs;
@@ -1779,6 +1805,7 @@ static bool reuse_rule(struct parser *p, const struct memo_stmt *e, uint32_t lin
 		goto oom;
 	rs->rules[rs->n_rules++] = r;
 	rs->n_expanded += r.expanded;
+	note_copied(p->ru, rs->n_rules - 1, e->item);
 	return true;
 oom:
 	oom(p);
@@ -2024,6 +2051,24 @@ struct cw_ruleset *cw_ruleset_parse_delta(const char *text, size_t len,
 		free(ru.used_rule);
 		free(ru.used_profile);
 		free(ru.slots);
+		if (rs && !ru.copied_oom && ru.copied) {
+			/* rules after the last copied one were parsed: grow the map to all rules */
+			if (ru.cap_copied < rs->n_rules) {
+				uint32_t *v = realloc(ru.copied, sizeof(uint32_t) * rs->n_rules);
+				if (v) {
+					for (uint32_t k = ru.cap_copied; k < rs->n_rules; k++)
+						v[k] = UINT32_MAX;
+					ru.copied = v;
+				} else {
+					free(ru.copied);
+					ru.copied = NULL;
+				}
+			}
+			rs->copied_from = ru.copied;
+			rs->copied_base = ru.copied ? base : NULL;
+			ru.copied = NULL;
+		}
+		free(ru.copied);
 		if (rs) {
 			if (errs)
 				errs->n = errs->total = 0;
@@ -2045,6 +2090,7 @@ void cw_ruleset_free(struct cw_ruleset *rs)
 	free(rs->u32);
 	free(rs->uscc);
 	free(rs->strings);
+	free(rs->copied_from);
 	memo_free(rs->memo);
 	free(rs);
 }

@@ -123,6 +123,11 @@ struct cw_ruleset {
 	/* Private to rules/parse.c: where each rule and profile statement sits in the text it was
 	 * parsed from, for cw_ruleset_parse_delta. NULL unless that function made the rule set. */
 	struct cw_parse_memo *memo;
+	/* Set by cw_ruleset_parse_delta: per rule, the index of the rule of copied_base whose
+	 * statement it took over byte for byte (UINT32_MAX: parsed anew). For the snapshot's delta
+	 * build, which skips comparing those; cleared by it (copied_base may be freed later). */
+	uint32_t *copied_from;
+	const struct cw_ruleset *copied_base;
 };
 
 /* One compile error (§5: "line:column: message"). */

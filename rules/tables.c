@@ -1151,8 +1151,17 @@ static int build_common(struct cw_snapshot *s, uint32_t **uscc_ids, char *err, s
 	return 0;
 }
 
+/* The parse's record of copied rules is for the one delta build that follows it. */
+static void forget_copies(struct cw_ruleset *rs)
+{
+	free(rs->copied_from);
+	rs->copied_from = NULL;
+	rs->copied_base = NULL;
+}
+
 static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err, size_t errlen)
 {
+	forget_copies(rs);
 	struct cw_snapshot *s = calloc(1, sizeof(*s));
 	if (!s) {
 		cw_ruleset_free(rs);
@@ -1267,7 +1276,13 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 		goto full;
 	for (uint32_t i = 0; i < brs->n_rules; i++)
 		base_map[i] = NO_RULE;
+	/* rules the incremental parse took over from this very base are equal to it: no compare */
+	const uint32_t *copied = rs->copied_base == brs ? rs->copied_from : NULL;
 	for (uint32_t i = 0; i < rs->n_rules; i++) {
+		if (copied && copied[i] != UINT32_MAX) {
+			base_map[copied[i]] = i;
+			continue;
+		}
 		uint32_t bi = find_id(bids, brs->n_rules, rs->rules[i].id);
 		if (bi != NO_RULE && rule_equal(rs, &rs->rules[i], brs, &brs->rules[bi])) {
 			base_map[bi] = i;
@@ -1276,6 +1291,7 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 			n_changed++;
 		}
 	}
+	forget_copies(rs);
 	if (n_changed > DELTA_MAX_CHANGED)
 		goto full;
 
