@@ -154,17 +154,14 @@ cw_pcap() {
 	return 0
 }
 
-# cw_memif W JSON SOCK [extra args]: clearway with a memif server port (0) and net_null (1),
-# started in the background; sets CW_PID once it is ready.
-cw_memif_start() {
-	local w=$1 json=$2 sock=$3; shift 3
-	local ent rules
-	ent=$(($(wc -l <"$w/registry.csv") - 1))
-	rules=$(grep -c '^rule ' "$w/rules.cw")
+# cw_memif_run JSON SOCK ENTERPRISES RULES [gateway args]: clearway with a memif server port (0)
+# and net_null (1), started in the background; sets CW_PID once its worker polls. The gateway
+# args say where its tables come from (files or --redis).
+cw_memif_run() {
+	local json=$1 sock=$2 ent=$3 rules=$4; shift 4
 	local cmd=("$B/clearway" -l "$GEN_CORE,$WORKER" $(eal_mem "$(mem_for "$ent" "$rules")") $EAL_QUIET
 		--file-prefix "$TAG-cwm" --vdev "net_memif0,role=server,socket=$sock" --vdev net_null0
-		-- --rules "$w/rules.cw" --registry "$w/registry.csv" --senders "$w/senders.csv"
-		--registry-capacity "$(reg_cap "$ent")" --tx-port 1 --summary-json "$json" "$@")
+		-- --registry-capacity "$(reg_cap "$ent")" --tx-port 1 --summary-json "$json" "$@")
 	cmdlog "${cmd[*]}"
 	rm -f "$json"
 	"${cmd[@]}" >"${json%.json}.out" 2>"${json%.json}.err" &
@@ -177,6 +174,30 @@ cw_memif_start() {
 		[ "$t" -gt $((STEP_TIMEOUT * 5)) ] && { kill -INT "$CW_PID"; return 1; }
 	done
 	return 0
+}
+
+# cw_memif_start W JSON SOCK [extra args]: cw_memif_run on workload W's files.
+cw_memif_start() {
+	local w=$1 json=$2 sock=$3; shift 3
+	cw_memif_run "$json" "$sock" "$(($(wc -l <"$w/registry.csv") - 1))" \
+		"$(grep -c '^rule ' "$w/rules.cw")" --rules "$w/rules.cw" \
+		--registry "$w/registry.csv" --senders "$w/senders.csv" "$@"
+}
+
+# load_rate PCT: PCT % of the highest rate measured over memif (else of the file run).
+load_rate() {
+	local max
+	max=$(grep '^latency_max,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
+	[ -z "$max" ] && max=$(grep '^clearway,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
+	$PY calc "${max:-100000} * $1 / 100"
+}
+
+# pace_stop PID: PID is the subshell running pace(); its child is `timeout`, which passes SIGINT
+# on to the generator (which then writes its report).
+pace_stop() {
+	pkill -INT -P "$1" timeout 2>/dev/null
+	wait "$1"
+	sleep 0.5
 }
 
 cw_stop() { kill -INT "$CW_PID" 2>/dev/null; wait "$CW_PID" 2>/dev/null; }
@@ -368,12 +389,8 @@ exp_updates() {
 	ln -sf "$MAIN/registry.csv" "$w/registry.csv"
 	ln -sf "$MAIN/senders.csv" "$w/senders.csv"
 	ln -sf "$live" "$w/rules.cw"
-	local max rate
-	max=$(grep '^latency_max,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
-	[ -z "$max" ] && max=$(grep '^clearway,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
-	rate=$($PY calc "${max:-100000} / 2")
 	cw_memif_start "$w" "$OUT/updates.json" "$sock" --stats 1 || return
-	pace "$sock" "$rate" 100000 "$OUT/pace-updates.json" &
+	pace "$sock" "$(load_rate 50)" 100000 "$OUT/pace-updates.json" &
 	local ppid=$!
 	PIDS+=("$ppid")
 	sleep 3
@@ -396,11 +413,7 @@ exp_updates() {
 		metric "update_$step" live_ms "$ms" ms
 		sleep 3
 	done
-	# $ppid is the subshell running pace(); its child is `timeout`, which passes SIGINT on to
-	# the generator (which then writes its report).
-	pkill -INT -P "$ppid" timeout 2>/dev/null
-	wait "$ppid"
-	sleep 0.5
+	pace_stop "$ppid"
 	cw_stop
 	$PY updates "$OUT/updates.json" "$OUT/pace-updates.json" "$OUT/updates.err" "$OUT" >>"$OUT/metrics.csv"
 	exp_updates_redis
@@ -440,26 +453,10 @@ exp_updates_redis() {
 	done &&
 	"$C" push "$MAIN/rules.cw" --activate >>"$OUT/redis-load.log" 2>&1 ||
 		{ note "updates (Redis): loading Redis failed, see redis-load.log"; kill "$rpid"; return; }
-	local ent
-	ent=$(($(wc -l <"$MAIN/registry.csv") - 1))
-	local cmd=("$B/clearway" -l "$GEN_CORE,$WORKER" $(eal_mem "$(mem_for "$ent" "$RULES")") $EAL_QUIET
-		--file-prefix "$TAG-cwr" --vdev "net_memif0,role=server,socket=$sock" --vdev net_null0
-		-- --redis "unix:$rs" --node bench --registry-capacity "$(reg_cap "$ent")" --tx-port 1
-		--summary-json "$OUT/updates-redis.json" --stats 1)
-	cmdlog "${cmd[*]}"
-	"${cmd[@]}" >"$OUT/updates-redis.out" 2>"$OUT/updates-redis.err" &
-	CW_PID=$!
-	PIDS+=("$CW_PID")
-	t=0
-	while ! grep -q 'worker.*UDP port' "$OUT/updates-redis.err" 2>/dev/null; do
-		kill -0 "$CW_PID" 2>/dev/null || { note "updates (Redis): clearway exited, see updates-redis.err"; kill "$rpid"; return; }
-		sleep 0.2; t=$((t + 1)); [ "$t" -gt $((STEP_TIMEOUT * 5)) ] && { cw_stop; kill "$rpid"; return; }
-	done
-	local max rate
-	max=$(grep '^latency_max,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
-	[ -z "$max" ] && max=$(grep '^clearway,msgs_per_s' "$OUT/metrics.csv" | cut -d, -f3)
-	rate=$($PY calc "${max:-100000} * 0.9")
-	pace "$sock" "$rate" 100000 "$OUT/pace-updates-redis.json" &
+	cw_memif_run "$OUT/updates-redis.json" "$sock" "$(($(wc -l <"$MAIN/registry.csv") - 1))" \
+		"$RULES" --redis "unix:$rs" --node bench --stats 1 ||
+		{ note "updates (Redis): clearway did not start, see updates-redis.err"; kill "$rpid"; return; }
+	pace "$sock" "$(load_rate 90)" 100000 "$OUT/pace-updates-redis.json" &
 	local ppid=$!
 	PIDS+=("$ppid")
 	sleep 3
@@ -467,7 +464,7 @@ exp_updates_redis() {
 	# transactions of 256)
 	awk -F, 'NR > 1 && NR <= 10001 { c = ($2 == "good") ? "warning" : "good"; print $1 "," c }' \
 		"$MAIN/registry.csv" | sed '1i uscc,class' >"$WORK/churn.csv"
-	local t0 t1 t2 last applied
+	local t0 t1 t2 last
 	t0=$(date +%s.%N)
 	"$C" ent import "$WORK/churn.csv" >>"$OUT/redis-load.log" 2>&1
 	t1=$(date +%s.%N)
@@ -496,9 +493,7 @@ exp_updates_redis() {
 		metric "update_redis_$step" live_ms "${ms:-nan}" ms
 		sleep 3
 	done
-	pkill -INT -P "$ppid" timeout 2>/dev/null
-	wait "$ppid"
-	sleep 0.5
+	pace_stop "$ppid"
 	cw_stop
 	kill "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
 	unset CW_REDIS

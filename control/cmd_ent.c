@@ -201,19 +201,28 @@ env:
 	return CWCTL_ENV;
 }
 
-static int ent_import(struct cli *o, int argc, char **argv)
+/* `SUBCOMMAND PATH [FLAG]` in any order: the one path (NULL when missing or when there are two),
+ * and whether FLAG was given. */
+static const char *path_and_flag(int argc, char **argv, const char *flag, bool *given)
 {
-	bool replace = false;
 	const char *path = NULL;
+	*given = false;
 	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--replace"))
-			replace = true;
+		if (!strcmp(argv[i], flag))
+			*given = true;
 		else if (!path)
 			path = argv[i];
 		else
-			path = "";
+			return NULL;
 	}
-	if (!path || !*path) {
+	return path;
+}
+
+static int ent_import(struct cli *o, int argc, char **argv)
+{
+	bool replace;
+	const char *path = path_and_flag(argc, argv, "--replace", &replace);
+	if (!path) {
 		fprintf(stderr, "usage: cwctl ent import CSV [--replace] [--redis ADDR]\n");
 		return CWCTL_USAGE;
 	}
@@ -364,17 +373,9 @@ static int ent_get(struct cli *o, int argc, char **argv)
 
 static int ent_classify(struct cli *o, int argc, char **argv)
 {
-	bool apply = false;
-	const char *path = NULL;
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--apply"))
-			apply = true;
-		else if (!path)
-			path = argv[i];
-		else
-			path = "";
-	}
-	if (!path || !*path) {
+	bool apply;
+	const char *path = path_and_flag(argc, argv, "--apply", &apply);
+	if (!path) {
 		fprintf(stderr,
 			"usage: cwctl ent classify FACTS.csv [--apply] [--json] [--redis ADDR]\n"
 			"  columns: %s\n",

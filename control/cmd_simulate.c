@@ -423,6 +423,14 @@ static void print_text(const struct run *r, const struct capture *cap)
 	printf(" | datagrams: header %lu, unknown sender %lu, source %lu\n",
 	       k->drops[CW_DROP_HEADER], k->drops[CW_DROP_UNKNOWN_SENDER],
 	       k->drops[CW_DROP_SOURCE]);
+	const struct cw_snapshot *snap = cw_engine_active(r->e);
+	if (snap) {
+		struct cw_snapshot_stats st;
+		cw_snapshot_stats(snap, &st);
+		printf("rule tables: %u rules; %u rte_acl contexts holding %u expanded rules; %u "
+		       "rules checked one by one\n",
+		       st.rules, st.acl_contexts, st.acl_rules, st.linear_rules);
+	}
 	printf("top rules:");
 	for (size_t i = 0; i < r->n_hits && i < 10; i++)
 		printf(" #%u %lu", r->hits[i].id, r->hits[i].hits);

@@ -8,8 +8,7 @@
  * overflow (a counter of its own, reported in `cw:stats:<node>`). The control thread drains the
  * ring and writes the records to Redis in pipelined batches into a capped stream; the node name
  * is added there, so it is not in the record, and the TSC stamp becomes wall-clock time there
- * (workers make no system calls). The layout is the dataplane's `struct gw_journal_rec`, field
- * for field, so either name can be used on the same ring.
+ * (workers make no system calls). The gateway's workers fill them with cw_journal_fill.
  *
  * What is journaled (cw_journal_wanted): every REJECTED verdict and every DECIDED verdict whose
  * mode is not `declare`. Verdicts answered again from the replay cache (DUPLICATE) are not: the

@@ -425,10 +425,62 @@ struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t versi
 	return compile(text, len, version, base, false, NULL, err, errlen);
 }
 
+struct cw_snapshot *cw_compile_file(const char *path, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = cw_read_file(path, &len);
+	if (!text) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct cw_snapshot *s = cw_compile_text(text, len, 0, NULL, err, errlen);
+	free(text);
+	return s;
+}
+
 struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t version,
 					  const struct cw_snapshot *base,
 					  const struct cw_compile_prev *prev, char *err,
 					  size_t errlen)
 {
 	return compile(text, len, version, base, true, prev, err, errlen);
+}
+
+bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev)
+{
+	if (!l->active || !l->text)
+		return false;
+	*prev = (struct cw_compile_prev){cw_snapshot_ruleset(l->active), l->text, l->len};
+	return true;
+}
+
+void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_snapshot *snap,
+		     char *text, size_t len, uint64_t *swap_ns)
+{
+	uint64_t t0 = cw_mono_ns();
+	struct cw_snapshot *old = cw_engine_publish(e, snap, true);
+	if (swap_ns)
+		*swap_ns = cw_mono_ns() - t0;
+	if (old && old != l->base && old != snap)
+		cw_snapshot_free(old); /* a delta replaced */
+	if (!cw_snapshot_is_delta(snap)) {
+		if (l->base && l->base != snap)
+			cw_snapshot_free(l->base); /* nothing refers to it any more */
+		l->base = snap;
+	}
+	l->active = snap;
+	free(l->text);
+	l->text = text;
+	l->len = len;
+}
+
+void cw_live_release(struct cw_live_rules *l, struct cw_engine *e)
+{
+	if (l->active && l->active != l->base) {
+		struct cw_snapshot *old = cw_engine_publish(e, l->base, true);
+		if (old && old != l->base)
+			cw_snapshot_free(old);
+	}
+	free(l->text);
+	memset(l, 0, sizeof(*l));
 }

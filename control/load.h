@@ -51,6 +51,9 @@ int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t
 struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
 				    const struct cw_snapshot *base, char *err, size_t errlen);
 
+/* cw_compile_text on a file's contents ("PATH: cannot read: reason" when it cannot be read). */
+struct cw_snapshot *cw_compile_file(const char *path, char *err, size_t errlen);
+
 /* The active rule set and the very text buffer it was parsed from (cw_ruleset_parse_delta). */
 struct cw_compile_prev {
 	const struct cw_ruleset *rs;
@@ -64,5 +67,27 @@ struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t
 					  const struct cw_snapshot *base,
 					  const struct cw_compile_prev *prev, char *err,
 					  size_t errlen);
+
+/* The rule set a gateway runs and what its next incremental build needs: the last full build
+ * (the base of deltas), the snapshot the engine holds (that build or a delta on it) and the
+ * text that snapshot was parsed from. One bookkeeping for both the Redis control thread and
+ * file mode (SIGHUP), so that a delta never outlives its base. */
+struct cw_live_rules {
+	struct cw_snapshot *base;
+	struct cw_snapshot *active;
+	char *text;
+	size_t len;
+};
+/* What cw_compile_text_delta takes as prev; false (nothing to parse against) before the first
+ * publish. */
+bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev);
+/* Publishes snap, compiled from text (taken over), through the engine's RCU swap (returns once
+ * no worker sees the old snapshot) and frees what nothing refers to any more. *swap_ns (when
+ * not NULL) gets the time of the swap itself. */
+void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_snapshot *snap,
+		     char *text, size_t len, uint64_t *swap_ns);
+/* Before the engine goes: leaves it holding the full build, not a delta on it, and frees the
+ * text. The engine frees what it holds. */
+void cw_live_release(struct cw_live_rules *l, struct cw_engine *e);
 
 #endif

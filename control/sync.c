@@ -93,10 +93,7 @@ struct cw_sync {
 	bool reload; /* a full load is due */
 
 	/* rule sets */
-	struct cw_snapshot *base;   /* last full build (owned) */
-	struct cw_snapshot *active; /* == base or a delta on base */
-	char *active_text;
-	size_t active_len;
+	struct cw_live_rules live; /* last full build, active snapshot, its text */
 	uint32_t version;
 	uint64_t next_req, want_req;
 	struct rules_req inflight, pending;
@@ -287,23 +284,9 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 		    uint64_t build_ns)
 {
 	uint32_t version = r->version;
-	char *text = r->text;
-	size_t len = r->len;
 	bool delta = cw_snapshot_is_delta(snap);
-	uint64_t p0 = cw_mono_ns();
-	struct cw_snapshot *old = cw_engine_publish(s->e, snap, true);
-	uint64_t publish_ns = cw_mono_ns() - p0;
-	if (old && old != s->base && old != snap)
-		cw_snapshot_free(old);
-	if (!delta) {
-		if (s->base && s->base != snap)
-			cw_snapshot_free(s->base);
-		s->base = snap;
-	}
-	s->active = snap;
-	free(s->active_text);
-	s->active_text = text;
-	s->active_len = len;
+	uint64_t publish_ns;
+	cw_live_publish(&s->live, s->e, snap, r->text, r->len, &publish_ns);
 	s->version = version;
 	s->applied_ms = cw_wall_ms();
 	s->empty_error = false;
@@ -358,11 +341,8 @@ static void submit(struct cw_sync *s)
 	s->comp.job_version = s->inflight.version;
 	s->comp.job_text = s->inflight.text;
 	s->comp.job_len = s->inflight.len;
-	s->comp.job_base = s->base;
-	s->comp.job_has_prev = s->active && s->active_text;
-	if (s->comp.job_has_prev)
-		s->comp.job_prev = (struct cw_compile_prev){cw_snapshot_ruleset(s->active),
-							    s->active_text, s->active_len};
+	s->comp.job_base = s->live.base;
+	s->comp.job_has_prev = cw_live_prev(&s->live, &s->comp.job_prev);
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
 	set_pending_stat(s);
@@ -373,7 +353,7 @@ static void submit(struct cw_sync *s)
 static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_t len,
 			  uint64_t fetch_start, bool sync_build)
 {
-	if (version == s->version && same_text(text, len, s->active_text, s->active_len)) {
+	if (version == s->version && same_text(text, len, s->live.text, s->live.len)) {
 		free(text);
 		s->want_req = ++s->next_req; /* overtakes anything being compiled */
 		req_free(&s->pending);
@@ -399,11 +379,11 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		memset(&s->pending, 0, sizeof(s->pending));
 		char err[512];
 		uint64_t t0 = cw_mono_ns();
-		struct cw_compile_prev prev = {s->active ? cw_snapshot_ruleset(s->active) : NULL,
-					       s->active_text, s->active_len};
+		struct cw_compile_prev prev;
+		bool has_prev = cw_live_prev(&s->live, &prev);
 		struct cw_snapshot *snap =
-		    cw_compile_text_delta(r.text, r.len, r.version, s->base,
-					  prev.rs && prev.text ? &prev : NULL, err, sizeof(err));
+		    cw_compile_text_delta(r.text, r.len, r.version, s->live.base,
+					  has_prev ? &prev : NULL, err, sizeof(err));
 		if (snap)
 			publish(s, snap, &r, cw_mono_ns() - t0);
 		else {
@@ -1016,7 +996,7 @@ static void write_node(struct cw_sync *s, struct fields *f)
 	fields_kv(f, "updated_ms", "%" PRIu64, cw_wall_ms());
 	fields_kv(f, "state", "%s", s->state);
 	fields_kv(f, "pending", "%" PRIu32, st.pending);
-	fields_kv(f, "delta", "%d", s->active && s->active != s->base);
+	fields_kv(f, "delta", "%d", s->live.active && s->live.active != s->live.base);
 	fields_kv(f, "build_ms", "%.1f", (double)st.last_build_ns / 1e6);
 	fields_kv(f, "started_ms", "%" PRIu64, s->started_ms);
 	fields_kv(f, "pid", "%d", (int)getpid());
@@ -1355,13 +1335,7 @@ void cw_sync_destroy(struct cw_sync *s)
 	if (!s)
 		return;
 	cw_sync_stop(s);
-	if (s->active && s->active != s->base) {
-		/* the engine must not keep a delta whose base we are about to free */
-		struct cw_snapshot *old = cw_engine_publish(s->e, s->base, true);
-		if (old && old != s->base)
-			cw_snapshot_free(old);
-	}
-	/* s->base is now what the engine holds (or nothing); the engine frees it */
+	cw_live_release(&s->live, s->e); /* the engine frees the full build it is left with */
 	if (s->ev)
 		redisFree(s->ev);
 	if (s->wr)
@@ -1370,7 +1344,6 @@ void cw_sync_destroy(struct cw_sync *s)
 		close(s->wake_fd);
 	req_free(&s->inflight);
 	req_free(&s->pending);
-	free(s->active_text);
 	free(s->jbuf);
 	cw_regmirror_free(&s->reg);
 	pthread_mutex_destroy(&s->stats_mu);

@@ -21,6 +21,7 @@
 #include <rte_common.h>
 #include <rte_spinlock.h>
 
+#include "control/journal.h"
 #include "dataplane/latency.h"
 #include "dataplane/wire/frame.h"
 #include "rules/engine.h"
@@ -87,19 +88,7 @@ struct gw_totals {
 
 /* ---- journal ---- */
 
-/* One non-declare verdict or reject, as workers enqueue it (the control thread adds the node). */
-struct gw_journal_rec {
-	uint64_t seq;
-	uint64_t tsc; /* rte_rdtsc() when the answer was sent */
-	uint32_t sender;
-	uint32_t ruleset_version;
-	uint8_t type, status, mode, flags;
-	uint16_t reject_code;
-	uint8_t reason_count;
-	uint8_t worker;
-	char ref[CWP_REF_LEN];
-	struct cwp_reason reasons[CWP_MAX_REASONS];
-};
+/* Records are control/journal.h's struct cw_journal_rec, filled by cw_journal_fill. */
 
 /* ---- workers (dataplane/worker.c) ---- */
 
@@ -191,9 +180,10 @@ bool gw_totals_check(const struct gw_totals *t, char *why, size_t n);
  * once per rule id with hits > 0, in no particular order. Returns the number of rules. */
 size_t gw_rule_hits(void (*fn)(uint32_t rule_id, uint64_t hits, void *arg), void *arg);
 
-/* Compiles rule-set text and publishes it through the engine's RCU path (workers keep
- * running). Returns the new version, or -1 with err filled (the old rule set stays). */
-long gw_publish_rules(const char *text, size_t len, const char *source, char *err, size_t n);
+/* Compiles rule-set text (malloc'd, NUL-terminated, taken over) and publishes it through the
+ * engine's RCU path (workers keep running). Returns the new version, or -1 with err filled (the
+ * old rule set stays). */
+long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n);
 /* Reads a rule file and publishes it (--rules, SIGHUP). */
 long gw_load_rules_file(const char *path, char *err, size_t n);
 /* Before the engine goes: leaves it holding a full snapshot, frees file mode's own state. */
@@ -204,7 +194,7 @@ void gw_note_ruleset(const struct cw_ruleset *rs, const char *source);
 void gw_note_ruleset_error(const char *err);
 void gw_ruleset_info(struct gw_ruleset_info *out);
 
-/* The journal: a multi-producer ring of struct gw_journal_rec. Workers enqueue only while a
+/* The journal: a multi-producer ring of struct cw_journal_rec. Workers enqueue only while a
  * consumer is attached; otherwise they count the records as skipped. */
 int gw_journal_create(unsigned size);
 static inline struct rte_ring *gw_journal_ring(void)

@@ -59,61 +59,29 @@ void gw_ruleset_info(struct gw_ruleset_info *out)
  * the active one (unchanged statements are reused) and built as a delta on the last full build
  * when it differs by a few rules, so a small edit goes live in milliseconds; the tables of the
  * full build stay shared until a bigger change makes a new full build. */
-static struct {
-	struct cw_snapshot *base;   /* last full build; the active one or the base of a delta */
-	struct cw_snapshot *active; /* what the engine holds */
-	char *text;		    /* the active rule set's text, as parsed */
-	size_t len;
-} files;
+static struct cw_live_rules files;
 
-long gw_publish_rules(const char *text, size_t len, const char *source, char *err, size_t n)
+long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n)
 {
-	char *copy = malloc(len + 1);
-	if (!copy) {
-		snprintf(err, n, "%s: out of memory", source);
-		gw_note_ruleset_error(err);
-		return -1;
-	}
-	memcpy(copy, text, len);
-	copy[len] = 0;
-	struct cw_compile_prev prev = {files.active ? cw_snapshot_ruleset(files.active) : NULL,
-				       files.text, files.len};
+	struct cw_compile_prev prev;
+	bool has_prev = cw_live_prev(&files, &prev);
 	char cerr[300] = "";
-	struct cw_snapshot *s = cw_compile_text_delta(copy, len, 0, files.base,
-						      prev.rs ? &prev : NULL, cerr, sizeof(cerr));
+	struct cw_snapshot *s = cw_compile_text_delta(text, len, 0, files.base,
+						      has_prev ? &prev : NULL, cerr, sizeof(cerr));
 	if (!s) {
 		snprintf(err, n, "%s: %s", source, cerr);
 		gw_note_ruleset_error(err);
-		free(copy);
+		free(text);
 		return -1;
 	}
-	/* Returns once no worker can still see the old snapshot. */
-	struct cw_snapshot *old = cw_engine_publish(gw.engine, s, true);
-	if (old && old != files.base)
-		cw_snapshot_free(old); /* a delta replaced */
-	if (!cw_snapshot_is_delta(s)) {
-		if (files.base && files.base != s)
-			cw_snapshot_free(files.base); /* nothing refers to it any more */
-		files.base = s;
-	}
-	files.active = s;
-	free(files.text);
-	files.text = copy;
-	files.len = len;
+	cw_live_publish(&files, gw.engine, s, text, len, NULL);
 	gw_note_ruleset(cw_snapshot_ruleset(s), source);
 	return cw_snapshot_ruleset(s)->version;
 }
 
 void gw_rules_release(void)
 {
-	if (files.active && files.active != files.base) {
-		/* the engine frees what it holds: leave it the full build, not a delta on it */
-		struct cw_snapshot *old = cw_engine_publish(gw.engine, files.base, true);
-		if (old && old != files.base)
-			cw_snapshot_free(old);
-	}
-	free(files.text);
-	memset(&files, 0, sizeof(files));
+	cw_live_release(&files, gw.engine);
 }
 
 long gw_load_rules_file(const char *path, char *err, size_t n)
@@ -125,15 +93,12 @@ long gw_load_rules_file(const char *path, char *err, size_t n)
 		gw_note_ruleset_error(err);
 		return -1;
 	}
-	long v = gw_publish_rules(text, len, path, err, n);
-	free(text);
-	return v;
+	return gw_publish_rules(text, len, path, err, n);
 }
 
 int gw_journal_create(unsigned size)
 {
-	gw.journal = rte_ring_create_elem("cw_journal", sizeof(struct gw_journal_rec), size,
-					  SOCKET_ID_ANY, RING_F_SC_DEQ);
+	gw.journal = cw_journal_ring_create("cw_journal", size, SOCKET_ID_ANY);
 	if (!gw.journal) {
 		fprintf(stderr, "clearway: journal ring of %u records: %s\n", size,
 			rte_strerror(rte_errno));

@@ -1,14 +1,9 @@
 /*
  * redis.c - Redis mode of `clearway`: the control thread (control/sync.c) wired to the gateway's
  * counters, per-rule hits, journal ring and rule-set bookkeeping (see redis.h for the order main
- * must follow).
- *
- * The journal ring holds struct gw_journal_rec; control/journal.h reads it as struct
- * cw_journal_rec. The two are the same layout, checked below field by field, so neither side
- * copies.
+ * must follow). Workers and the control thread share control/journal.h's record.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,26 +14,6 @@
 #include "control/sync.h"
 #include "dataplane/gateway.h"
 #include "dataplane/redis.h"
-
-#define SAME(f)                                                                                    \
-	_Static_assert(offsetof(struct gw_journal_rec, f) == offsetof(struct cw_journal_rec, f) && \
-			   sizeof(((struct gw_journal_rec *)0)->f) ==                              \
-			       sizeof(((struct cw_journal_rec *)0)->f),                            \
-		       "journal record field " #f)
-SAME(seq);
-SAME(tsc);
-SAME(sender);
-SAME(ruleset_version);
-SAME(type);
-SAME(status);
-SAME(mode);
-SAME(flags);
-SAME(reject_code);
-SAME(reason_count);
-SAME(worker);
-SAME(ref);
-SAME(reasons);
-_Static_assert(sizeof(struct gw_journal_rec) == sizeof(struct cw_journal_rec), "journal record");
 
 static struct cw_sync *sync_;
 

@@ -58,7 +58,7 @@ struct gw_worker {
 	struct cwp_verdict v[GW_BURST][CWP_MAX_MSGS];
 	struct txbuf tx[GW_MAX_PORTS];
 	uint16_t nj;
-	struct gw_journal_rec jbuf[JBUF];
+	struct cw_journal_rec jbuf[JBUF];
 	uint8_t (*linear)[GW_MAX_FRAME]; /* multi-segment frames are copied here */
 };
 
@@ -248,20 +248,11 @@ static void answer(struct gw_worker *w, uint16_t in_port, unsigned i)
 	}
 }
 
-static inline bool journaled(const struct cwp_verdict *v)
-{
-	if (v->flags & CWP_VFLAG_DUPLICATE)
-		return false; /* already journaled when first decided */
-	return v->status == CWP_REJECTED ||
-	       (v->status == CWP_DECIDED && v->mode != CWP_MODE_DECLARE);
-}
-
 static void journal_flush(struct gw_worker *w)
 {
 	if (w->nj == 0)
 		return;
-	unsigned done =
-	    rte_ring_mp_enqueue_burst_elem(gw.journal, w->jbuf, sizeof(w->jbuf[0]), w->nj, NULL);
+	unsigned done = cw_journal_enqueue(gw.journal, w->jbuf, w->nj);
 	CNT(w, journal_enq, done);
 	CNT(w, journal_overflow, (uint64_t)(w->nj - done));
 	w->nj = 0;
@@ -277,26 +268,13 @@ static void journal(struct gw_worker *w, const uint8_t *ans, unsigned na, uint64
 		const unsigned i = ans[a];
 		for (unsigned k = 0; k < w->nv[i]; k++) {
 			const struct cwp_verdict *v = &w->v[i][k];
-			if (!journaled(v))
+			if (!cw_journal_wanted(v))
 				continue;
 			if (!on) {
 				skipped++;
 				continue;
 			}
-			struct gw_journal_rec *r = &w->jbuf[w->nj++];
-			r->seq = v->msg_seq;
-			r->tsc = tsc;
-			r->sender = w->sender[i];
-			r->ruleset_version = v->ruleset_version;
-			r->type = v->msg_type;
-			r->status = v->status;
-			r->mode = v->mode;
-			r->flags = v->flags;
-			r->reject_code = v->reject_code;
-			r->reason_count = v->reason_count;
-			r->worker = (uint8_t)w->id;
-			memcpy(r->ref, v->ref, sizeof(r->ref));
-			memcpy(r->reasons, v->reasons, sizeof(r->reasons));
+			cw_journal_fill(&w->jbuf[w->nj++], w->sender[i], v, tsc, (uint8_t)w->id);
 			if (w->nj == JBUF)
 				journal_flush(w);
 		}

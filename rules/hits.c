@@ -47,7 +47,7 @@ static void block_free(struct hits_block *b)
 void cw_hits_switch(struct cw_hits *h, const struct cw_ruleset *rs, uint64_t serial)
 {
 	struct hits_block *b = block_new(rs);
-	/* out of memory: no counting until the next switch, and say so by an empty block */
+	/* out of memory: b is NULL, nothing is counted until the next switch */
 	struct hits_block *old = atomic_exchange(&h->cur, b);
 	h->serial = serial;
 	if (!old)
@@ -71,15 +71,19 @@ void cw_hits_count(struct cw_hits *h, uint32_t i)
 		    memory_order_relaxed);
 }
 
-void cw_hits_reclaim(struct cw_hits *h)
+static void free_retired(struct cw_hits *h)
 {
-	if (!h->retired || atomic_load(&h->readers) != 0)
-		return;
 	while (h->retired) {
 		struct hits_block *b = h->retired;
 		h->retired = b->next;
 		block_free(b);
 	}
+}
+
+void cw_hits_reclaim(struct cw_hits *h)
+{
+	if (h->retired && atomic_load(&h->readers) == 0)
+		free_retired(h);
 }
 
 void cw_hits_collect(struct cw_hits *h, void (*fn)(uint32_t, uint64_t, void *), void *arg)
@@ -98,9 +102,5 @@ void cw_hits_collect(struct cw_hits *h, void (*fn)(uint32_t, uint64_t, void *), 
 void cw_hits_free(struct cw_hits *h)
 {
 	block_free(atomic_exchange(&h->cur, NULL));
-	while (h->retired) {
-		struct hits_block *b = h->retired;
-		h->retired = b->next;
-		block_free(b);
-	}
+	free_retired(h);
 }

@@ -71,27 +71,21 @@ static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
  * past 8 tries); a key is classified in each and the best result per mode is kept. */
 #define MAX_ACL_PARTS 48
 
-/* Which items a context can match at all, from its rules: HS chapters (2 digits) and the
- * combinations of class, direction and message kind. Items outside it are not classified in
- * that context: with one context per rule shape, most contexts concern few items. */
-struct acl_filter {
-	uint64_t chapters[2]; /* bit c: chapter c (0..99) */
-	uint32_t combos;      /* bit combo_of(): cls * 4 + export * 2 + list */
-};
-
 #define NUM_COMBOS    24
 #define NUM_CHAPTERS  100
 #define NUM_HEADINGS  10000 /* 4-digit HS headings: contexts filter on these */
 #define VALUE_BUCKETS 1024  /* origin and country codes, hashed */
 
+/* Which items a context can match at all, from its rules, kept turned around: per value (a
+ * combination of class, direction and message kind; a 4-digit HS heading; an origin or country
+ * code) the mask of contexts that admit it. Items are classified only in the contexts all their
+ * values admit: with one context per rule shape, most contexts concern few items. */
 struct cw_acl_set {
 	struct rte_acl_ctx *ctx[MAX_ACL_PARTS];
-	struct acl_filter filter[MAX_ACL_PARTS];
 	unsigned n_ctx;
 	uint32_t n_acl_rules;
-	/* the filters turned around: the contexts that admit a combination, an HS heading */
-	uint64_t combo_ctx[NUM_COMBOS], chapter_ctx[NUM_CHAPTERS];
-	uint64_t *heading_ctx;						/* [NUM_HEADINGS] */
+	uint64_t combo_ctx[NUM_COMBOS]; /* by combo_of(): cls * 4 + export * 2 + list */
+	uint64_t *heading_ctx;		/* [NUM_HEADINGS] */
 	uint64_t origin_ctx[VALUE_BUCKETS], country_ctx[VALUE_BUCKETS]; /* by hashed code */
 	uint64_t partyless_ctx; /* contexts with a rule that names neither declarant nor owner */
 };
@@ -699,7 +693,8 @@ static unsigned heading_of(uint64_t hs)
 }
 
 /* Marks context c in heading_ctx for every HS heading its rules can match. A chapter filter
- * alone let an item into 10 of 17 contexts on cwgen's 10 000 rules; rules name headings. */
+ * alone let an item into 10.0 of 17 contexts on cwgen's 10 000 rules (6.5 with the heading,
+ * code and party filters); rules name headings. */
 static void mark_headings(uint64_t *heading_ctx, unsigned c, const struct cw_acl_rule *const *v,
 			  uint32_t n)
 {
@@ -736,10 +731,35 @@ static void mark_values(uint64_t *buckets, unsigned c, unsigned fi,
 		buckets[k] |= 1ull << c;
 }
 
-/* The filters of context c that look at values: origin, country, parties. */
+/* The combinations (class, direction, kind) context c's rules admit, tested on their first two
+ * key bytes exactly as rte_acl tests them (documents left out: a superset). */
+static void mark_combos(uint64_t *combo_ctx, unsigned c, const struct cw_acl_rule *const *v,
+			uint32_t n)
+{
+	for (uint8_t cls = 0; cls < 6; cls++)
+		for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
+			for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++) {
+				struct cw_item_facts f = {.msg = msg, .direction = dir, .cls = cls};
+				struct cw_acl_key k;
+				cw_acl_key_fill(&k, &f, 0, 0);
+				for (uint32_t i = 0; i < n; i++) {
+					const struct rte_acl_field *cd = &v[i]->field[F_CLS_DIR];
+					const struct rte_acl_field *md = &v[i]->field[F_MSG_DOCS];
+					uint8_t mm = md->mask_range.u8 & 0xC0;
+					if ((k.cls_dir & cd->mask_range.u8) == cd->value.u8 &&
+					    (k.msg_docs & mm) == (md->value.u8 & mm)) {
+						combo_ctx[combo_of(cls, dir, msg)] |= 1ull << c;
+						break;
+					}
+				}
+			}
+}
+
+/* Every filter of context c: combinations, headings, origin, country, parties. */
 static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl_rule *const *v,
 			 uint32_t n)
 {
+	mark_combos(set->combo_ctx, c, v, n);
 	mark_headings(set->heading_ctx, c, v, n);
 	mark_values(set->origin_ctx, c, F_ORIGIN, v, n);
 	mark_values(set->country_ctx, c, F_COUNTRY, v, n);
@@ -754,6 +774,8 @@ static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl
 static void unmark_context(struct cw_acl_set *set, unsigned c)
 {
 	uint64_t keep = ~(1ull << c);
+	for (unsigned k = 0; k < NUM_COMBOS; k++)
+		set->combo_ctx[k] &= keep;
 	for (unsigned k = 0; k < NUM_HEADINGS; k++)
 		set->heading_ctx[k] &= keep;
 	for (unsigned k = 0; k < VALUE_BUCKETS; k++) {
@@ -763,75 +785,48 @@ static void unmark_context(struct cw_acl_set *set, unsigned c)
 	set->partyless_ctx &= keep;
 }
 
-/* The filter of a context: what its rules' first two key bytes and HS ranges admit (exactly as
- * rte_acl would test those bytes, documents left out: a superset of the items it can match). */
-static void filter_of(const struct cw_acl_rule *const *v, uint32_t n, struct acl_filter *flt)
+/* The slow rules' filters, turned around like the contexts' (per combination and per HS
+ * chapter, a bit mask over the slow list, slow_words 64-bit words each): an item tests only the
+ * slow rules both of its values admit. */
+static uint64_t *slow_combo(const struct cw_snapshot *s, unsigned combo)
 {
-	memset(flt, 0, sizeof(*flt));
-	for (uint8_t cls = 0; cls < 6; cls++)
-		for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
-			for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++) {
-				struct cw_item_facts f = {.msg = msg, .direction = dir, .cls = cls};
-				struct cw_acl_key k;
-				cw_acl_key_fill(&k, &f, 0, 0);
-				for (uint32_t i = 0; i < n; i++) {
-					const struct rte_acl_field *cd = &v[i]->field[F_CLS_DIR];
-					const struct rte_acl_field *md = &v[i]->field[F_MSG_DOCS];
-					uint8_t mm = md->mask_range.u8 & 0xC0;
-					if ((k.cls_dir & cd->mask_range.u8) == cd->value.u8 &&
-					    (k.msg_docs & mm) == (md->value.u8 & mm)) {
-						flt->combos |= 1u << combo_of(cls, dir, msg);
-						break;
-					}
-				}
+	return s->slow_masks + (size_t)combo * s->slow_words;
+}
+
+static uint64_t *slow_chapter(const struct cw_snapshot *s, unsigned chapter)
+{
+	return s->slow_masks + (size_t)(NUM_COMBOS + chapter) * s->slow_words;
+}
+
+static int build_slow_masks(struct cw_snapshot *s)
+{
+	const struct cw_ruleset *rs = s->rs;
+	s->slow_words = (s->n_slow + 63) / 64;
+	s->slow_masks =
+	    calloc((size_t)(NUM_COMBOS + NUM_CHAPTERS) * s->slow_words + 1, sizeof(uint64_t));
+	if (!s->slow_masks)
+		return -1;
+	for (uint32_t k = 0; k < s->n_slow; k++) {
+		const struct cw_rule *r = &rs->rules[s->slow[k]];
+		uint64_t bit = 1ull << (k % 64);
+		for (uint8_t cls = 0; cls < 6; cls++)
+			for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
+				for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++)
+					if ((r->class_mask >> cls & 1) &&
+					    (r->dir_mask >> dir & 1) && (r->msg_mask & msg))
+						slow_combo(s, combo_of(cls, dir, msg))[k / 64] |=
+						    bit;
+		for (uint32_t i = 0; i < (r->hs.n ? r->hs.n : 1); i++) {
+			unsigned lo = 0, hi = NUM_CHAPTERS - 1; /* no HS condition: every chapter */
+			if (r->hs.n) {
+				lo = chapter_of(rs->hs_ranges[r->hs.off + i].lo);
+				hi = chapter_of(rs->hs_ranges[r->hs.off + i].hi);
 			}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct rte_acl_field *h = &v[i]->field[F_HS8];
-		unsigned lo = chapter_of((uint64_t)h->value.u32 * 100),
-			 hi = chapter_of((uint64_t)h->mask_range.u32 * 100);
-		for (unsigned c = lo; c <= hi; c++)
-			flt->chapters[c / 64] |= 1ull << (c % 64);
+			for (unsigned c = lo; c <= hi; c++)
+				slow_chapter(s, c)[k / 64] |= bit;
+		}
 	}
-}
-
-/* The same filter for one rule evaluated rule by rule. */
-static void filter_of_rule(const struct cw_ruleset *rs, const struct cw_rule *r,
-			   struct acl_filter *flt)
-{
-	memset(flt, 0, sizeof(*flt));
-	for (uint8_t cls = 0; cls < 6; cls++)
-		for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
-			for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++)
-				if ((r->class_mask >> cls & 1) && (r->dir_mask >> dir & 1) &&
-				    (r->msg_mask & msg))
-					flt->combos |= 1u << combo_of(cls, dir, msg);
-	if (!r->hs.n) {
-		flt->chapters[0] = flt->chapters[1] = ~0ull;
-		return;
-	}
-	for (uint32_t i = 0; i < r->hs.n; i++) {
-		struct cw_u64range h = rs->hs_ranges[r->hs.off + i];
-		for (unsigned c = chapter_of(h.lo); c <= chapter_of(h.hi); c++)
-			flt->chapters[c / 64] |= 1ull << (c % 64);
-	}
-}
-
-/* Sets bit `bit` of combo_masks[k] / chapter_masks[k] for what flt admits. */
-static void invert_filter(const struct acl_filter *flt, unsigned bit, uint64_t *combo_masks,
-			  uint64_t *chapter_masks)
-{
-	for (unsigned k = 0; k < NUM_COMBOS; k++)
-		if ((flt->combos >> k) & 1)
-			combo_masks[k] |= 1ull << bit;
-	for (unsigned k = 0; k < NUM_CHAPTERS; k++)
-		if ((flt->chapters[k / 64] >> (k % 64)) & 1)
-			chapter_masks[k] |= 1ull << bit;
-}
-
-static bool filter_admits(const struct acl_filter *flt, unsigned combo, unsigned chapter)
-{
-	return ((flt->combos >> combo) & 1) &&
-	       ((flt->chapters[chapter / 64] >> (chapter % 64)) & 1);
+	return 0;
 }
 
 /* Builds v[0..n) into set, halving the rule list while a part does not fit. Each part gets the
@@ -845,7 +840,6 @@ static int acl_build_parts(struct cw_acl_set *set, const struct cw_acl_rule *con
 	layout_of(v, n, &l);
 	struct rte_acl_ctx *ctx = acl_build_one(v, n, &l, &rc);
 	if (ctx) {
-		filter_of(v, n, &set->filter[set->n_ctx]);
 		mark_context(set, set->n_ctx, v, n);
 		set->ctx[set->n_ctx++] = ctx;
 		return 0;
@@ -886,21 +880,21 @@ struct slow_list {
 
 static void slow_add(struct slow_list *sl, uint32_t rule_index)
 {
-	struct cw_snapshot *s = sl->s;
 	if (!sl->mark[rule_index]) {
 		sl->mark[rule_index] = true;
-		filter_of_rule(s->rs, &s->rs->rules[rule_index], &s->slow_filter[s->n_slow]);
-		s->slow[s->n_slow++] = rule_index;
+		sl->s->slow[sl->s->n_slow++] = rule_index;
 	}
 }
 
 /* A group this small costs less checked rule by rule than classified in a context of its own. */
 #define MIN_ACL_GROUP 8
 
-static void group_to_slow(struct slow_list *sl, const struct cw_acl_rule *const *v, uint32_t n)
+static void group_to_slow(struct cw_acl_set *set, struct slow_list *sl,
+			  const struct cw_acl_rule *const *v, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		slow_add(sl, v[i]->data.userdata - 1);
+	set->n_acl_rules -= n; /* counted as rte_acl's when expanded */
 }
 
 /* One group into the set; when it is small, or does not fit in the contexts left, its rules go
@@ -909,8 +903,7 @@ static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
 			   const struct cw_acl_rule *const *v, uint32_t n)
 {
 	if (n < MIN_ACL_GROUP) {
-		group_to_slow(sl, v, n);
-		set->n_acl_rules -= n;
+		group_to_slow(set, sl, v, n);
 		return 0;
 	}
 	unsigned before = set->n_ctx;
@@ -923,8 +916,7 @@ static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
 	}
 	if (rc != -ENOMEM && rc != -ERANGE)
 		return rc;
-	group_to_slow(sl, v, n);
-	set->n_acl_rules -= n;
+	group_to_slow(set, sl, v, n);
 	return 0;
 }
 
@@ -987,8 +979,6 @@ static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, ch
 	if (!x->n)
 		return set; /* nothing to classify */
 	int rc = acl_build_groups(set, sl, x);
-	for (unsigned c = 0; c < set->n_ctx && !rc; c++)
-		invert_filter(&set->filter[c], c, set->combo_ctx, set->chapter_ctx);
 	if (rc) {
 		snprintf(err, errlen, "rte_acl build of %u rules: %s", x->n, strerror(-rc));
 		acl_free(set);
@@ -1053,31 +1043,27 @@ static int build_ranks(struct cw_snapshot *s)
 	const struct cw_ruleset *rs = s->rs;
 	uint32_t n = rs->n_rules;
 	s->ids_by_id = ids_sorted(rs);
+	s->prio = malloc(sizeof(uint32_t) * (n + 1));
 	uint64_t *order = malloc(sizeof(uint64_t) * (n + 1));
 	uint16_t *inv_priority = malloc(sizeof(uint16_t) * (n + 1));
-	s->rank = malloc(sizeof(uint32_t) * (n + 1));
-	s->prio = malloc(sizeof(uint32_t) * (n + 1));
-	if (!s->ids_by_id || !order || !inv_priority || !s->rank || !s->prio) {
-		free(order);
-		free(inv_priority);
-		return -1;
-	}
+	int rc = -1;
+	if (!s->ids_by_id || !s->prio || !order || !inv_priority)
+		goto out;
 	for (uint32_t i = 0; i < n; i++)
 		inv_priority[i] = (uint16_t)(UINT16_MAX - rs->rules[i].priority);
-	if (radix_pass(s->ids_by_id, order, n, inv_priority, 0) < 0) { /* stable: ids ascend */
-		free(order);
-		free(inv_priority);
-		return -1;
+	if (radix_pass(s->ids_by_id, order, n, inv_priority, 0) < 0) /* stable: ids ascend */
+		goto out;
+	/* §4.3d as one number, higher wins: the mode, then the rank r (priority desc, id asc) */
+	for (uint32_t r = 0; r < n; r++) {
+		uint32_t i = (uint32_t)order[r];
+		s->prio[i] =
+		    ((uint32_t)rs->rules[i].mode << PRIO_MODE_SHIFT) | (PRIO_RANK_MASK - r);
 	}
-	for (uint32_t r = 0; r < n; r++)
-		s->rank[(uint32_t)order[r]] = r;
-	/* §4.3d as one number, higher wins: the mode, then the rank (priority desc, id asc) */
-	for (uint32_t i = 0; i < n; i++)
-		s->prio[i] = ((uint32_t)rs->rules[i].mode << PRIO_MODE_SHIFT) |
-			     (PRIO_RANK_MASK - s->rank[i]);
+	rc = 0;
+out:
 	free(order);
 	free(inv_priority);
-	return 0;
+	return rc;
 }
 
 static uint32_t acl_priority(const struct cw_snapshot *s, uint32_t rule_index)
@@ -1094,9 +1080,8 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 	struct expander x = {.rs = rs, .uscc_ids = uscc_ids};
 	struct slow_list sl = {.s = s, .mark = calloc(rs->n_rules + 1, sizeof(bool))};
 	s->slow = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
-	s->slow_filter = malloc(sizeof(struct acl_filter) * (rs->n_rules + 1));
 	struct cw_acl_set *set = NULL;
-	if (!s->slow || !s->slow_filter || !sl.mark)
+	if (!s->slow || !sl.mark)
 		goto out;
 	if (s->base) /* the base's slow rules that this delta keeps */
 		for (uint32_t k = 0; k < s->base->n_slow; k++)
@@ -1119,8 +1104,11 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 		}
 	}
 	set = acl_build(&x, &sl, err, errlen);
-	for (uint32_t k = 0; set && k < s->n_slow && s->n_slow <= 64; k++)
-		invert_filter(&s->slow_filter[k], k, s->slow_combo, s->slow_chapter);
+	if (set && build_slow_masks(s) < 0) {
+		snprintf(err, errlen, "out of memory");
+		acl_free(set);
+		set = NULL;
+	}
 out:
 	free(x.v);
 	free(sl.mark);
@@ -1159,9 +1147,9 @@ static void forget_copies(struct cw_ruleset *rs)
 	rs->copied_base = NULL;
 }
 
-static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err, size_t errlen)
+/* A snapshot that owns rs (freed here when out of memory), with its version and serial. */
+static struct cw_snapshot *snapshot_new(struct cw_ruleset *rs)
 {
-	forget_copies(rs);
 	struct cw_snapshot *s = calloc(1, sizeof(*s));
 	if (!s) {
 		cw_ruleset_free(rs);
@@ -1170,6 +1158,15 @@ static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *
 	s->rs = rs;
 	s->version = rs->version;
 	s->serial = atomic_fetch_add(&snapshot_serial, 1) + 1;
+	return s;
+}
+
+static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err, size_t errlen)
+{
+	forget_copies(rs);
+	struct cw_snapshot *s = snapshot_new(rs);
+	if (!s)
+		return NULL;
 	s->linear = linear;
 	uint32_t *ids = NULL;
 	if (build_common(s, &ids, err, errlen) < 0 ||
@@ -1295,16 +1292,12 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	if (n_changed > DELTA_MAX_CHANGED)
 		goto full;
 
-	struct cw_snapshot *s = calloc(1, sizeof(*s));
+	struct cw_snapshot *s = snapshot_new(rs);
 	if (!s) {
 		free(changed);
 		free(base_map);
-		cw_ruleset_free(rs);
 		return NULL;
 	}
-	s->rs = rs;
-	s->version = rs->version;
-	s->serial = atomic_fetch_add(&snapshot_serial, 1) + 1;
 	s->base = base;
 	s->acl = base->acl;
 	s->base_map = base_map;
@@ -1351,11 +1344,10 @@ void cw_snapshot_free(struct cw_snapshot *s)
 		acl_free(s->acl);
 	acl_free(s->overlay);
 	free(s->base_map);
-	free(s->rank);
 	free(s->prio);
 	free(s->ids_by_id);
 	free(s->slow);
-	free(s->slow_filter);
+	free(s->slow_masks);
 	cw_ruleset_free(s->rs);
 	free(s);
 }
@@ -1438,19 +1430,13 @@ static void consider_slow(const struct cw_snapshot *s, const struct cw_item_fact
 			  unsigned combo, unsigned chapter, uint32_t *best)
 {
 	const struct cw_ruleset *rs = s->rs;
-	if (s->n_slow <= 64) {
-		uint64_t m = s->slow_combo[combo] & s->slow_chapter[chapter];
-		for (; m; m &= m - 1) {
-			uint32_t k = s->slow[__builtin_ctzll(m)];
+	const uint64_t *cm = slow_combo(s, combo), *hm = slow_chapter(s, chapter);
+	for (uint32_t w = 0; w < s->slow_words; w++)
+		for (uint64_t m = cm[w] & hm[w]; m; m &= m - 1) {
+			uint32_t k = s->slow[w * 64 + (uint32_t)__builtin_ctzll(m)];
 			if (cw_rule_matches(rs, &rs->rules[k], f))
 				consider(rs, best, k);
 		}
-		return;
-	}
-	for (uint32_t k = 0; k < s->n_slow; k++)
-		if (filter_admits(&s->slow_filter[k], combo, chapter) &&
-		    cw_rule_matches(rs, &rs->rules[s->slow[k]], f))
-			consider(rs, best, s->slow[k]);
 }
 
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,

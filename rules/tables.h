@@ -46,7 +46,6 @@ struct cw_acl_key {
 };
 
 struct cw_acl_set; /* the rte_acl contexts of a snapshot (one per rule shape) */
-struct acl_filter;
 
 struct cw_snapshot {
 	struct cw_ruleset *rs;
@@ -61,15 +60,15 @@ struct cw_snapshot {
 	uint64_t long_maybe[1024]; /* hashed first 8 digits of the 9- and 10-digit profiles */
 
 	/* targeting rules */
-	uint32_t *rank;		    /* per rule index: 0 = best (priority desc, id asc) */
-	uint32_t *prio;		    /* per rule index: mode and rank as one number, higher wins */
+	uint32_t
+	    *prio; /* per rule index: mode, then rank by (priority desc, id asc); higher wins */
 	uint64_t *ids_by_id;	    /* (id << 32 | index), sorted by id: lookups by rule id */
 	struct cw_acl_set *acl;	    /* owned, or the base's when delta */
 	struct cw_acl_set *overlay; /* delta only: rules added or changed */
-	uint32_t *base_map; /* delta only: base rule index -> own index, UINT32_MAX removed */
-	uint32_t *slow;	    /* rule indices evaluated linearly */
-	struct acl_filter *slow_filter;		    /* per slow rule: which items it can concern */
-	uint64_t slow_combo[24], slow_chapter[100]; /* n_slow <= 64: the filters turned around */
+	uint32_t *base_map;   /* delta only: base rule index -> own index, UINT32_MAX removed */
+	uint32_t *slow;	      /* rule indices evaluated linearly */
+	uint64_t *slow_masks; /* per combination and HS chapter: which slow rules concern it */
+	uint32_t slow_words;  /* 64-bit words per mask: one bit per slow rule */
 	uint32_t n_slow;
 	struct rte_hash *intern;     /* USCC -> id (index in rs->uscc + 1) */
 	uint64_t intern_maybe[1024]; /* hashed USCCs of intern */

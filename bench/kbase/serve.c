@@ -23,6 +23,7 @@
 
 #include "bench/kbase/kbase.h"
 #include "dataplane/wire/cwp.h"
+#include "control/load.h"
 #include "rules/engine.h"
 
 #define BURST	  32
@@ -63,29 +64,6 @@ static int start_eal(unsigned core, unsigned mem_mb, const char *huge_dir)
 	return rte_eal_init(n, args) < 0 ? -1 : 0;
 }
 
-static struct cw_snapshot *compile_rules(const char *path)
-{
-	size_t len;
-	char *text = cw_read_file(path, &len);
-	if (!text) {
-		fprintf(stderr, "cwkbase: %s: cannot read\n", path);
-		return NULL;
-	}
-	struct cw_parse_error ev[4];
-	struct cw_parse_errors errs = {.v = ev, .cap = 4};
-	struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
-	free(text);
-	if (!rs) {
-		fprintf(stderr, "cwkbase: %s: does not parse (%u errors)\n", path, errs.total);
-		return NULL;
-	}
-	char err[256];
-	struct cw_snapshot *s = cw_snapshot_build(rs, err, sizeof(err));
-	if (!s)
-		fprintf(stderr, "cwkbase: %s: %s\n", path, err);
-	return s;
-}
-
 /* Registers every sender of the senders file under its loopback prefix. */
 static int load_senders(struct cw_engine *e, const char *path)
 {
@@ -117,7 +95,7 @@ static int load_senders(struct cw_engine *e, const char *path)
 static struct cw_engine *setup_engine(const struct serve_opts *o)
 {
 	struct cw_engine_config cfg;
-	char err[256];
+	char err[256] = "";
 	cw_engine_config_defaults(&cfg);
 	cfg.max_workers = 1;
 	struct cw_engine *e = cw_engine_create(&cfg, err, sizeof(err));
@@ -125,10 +103,10 @@ static struct cw_engine *setup_engine(const struct serve_opts *o)
 		fprintf(stderr, "cwkbase: %s\n", err);
 		return NULL;
 	}
-	struct cw_snapshot *s = compile_rules(o->rules);
+	struct cw_snapshot *s = cw_compile_file(o->rules, err, sizeof(err));
 	if (!s || cw_registry_load_csv(e, o->registry, err, sizeof(err)) < 0 ||
 	    load_senders(e, o->senders) < 0) {
-		if (s)
+		if (err[0]) /* load_senders says its own */
 			fprintf(stderr, "cwkbase: %s\n", err);
 		cw_snapshot_free(s);
 		cw_engine_destroy(e);

@@ -14,14 +14,7 @@
 #include <string.h>
 
 #include "rules/ruleset.h"
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);         \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 static void check_list(struct cw_list l, uint32_t pool)
 {

@@ -36,30 +36,16 @@ import struct
 import sys
 import time
 
+from pcapsplit import csum as ones_sum, records  # same directory
+
 WINDOW = 256  # messages in flight: far below what the gateway's RX ring holds
 STALL_SECONDS = 20  # no answer for this long while some are missing: report and fail
 IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0  # <linux/in.h>
 
 
-def records(path):
-    data = open(path, "rb").read()
-    magic = struct.unpack_from("<I", data)[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    off, out = 24, []
-    while off + 16 <= len(data):
-        caplen = struct.unpack_from(endian + "I", data, off + 8)[0]
-        out.append((data[off:off + 16], data[off + 16:off + 16 + caplen]))
-        off += 16 + caplen
-    return data[:24], out
-
-
 def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+    """The Internet checksum of data (what goes into the header)."""
+    return ~ones_sum(data) & 0xFFFF
 
 
 def udp_payload(frame):
