@@ -76,6 +76,28 @@ static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
 #define NUM_HEADINGS  10000 /* 4-digit HS headings: contexts filter on these */
 #define VALUE_BUCKETS 1024  /* origin and country codes, hashed */
 
+/* The smallest box around a context's rules on the fields the other filters leave alone
+ * (transport, trade mode, port, quantity, value, total value, unit value): per field, the
+ * lowest low and the highest high bound of its rules, kept when they leave part of the domain
+ * out. A key outside the box cannot match any rule of the context ("value >= 10 000 000" rules
+ * see few items), and testing that costs a few compares where rte_acl walks the whole key. */
+enum {
+	ENV_TRANSPORT,
+	ENV_TRADE_MODE,
+	ENV_PORT,
+	ENV_QUANTITY,
+	ENV_VALUE,
+	ENV_TOTAL,
+	ENV_UNIT,
+	NUM_ENV
+};
+
+struct envelope {
+	uint8_t n;
+	uint8_t field[NUM_ENV];		     /* ENV_* */
+	uint32_t lo[NUM_ENV], span[NUM_ENV]; /* inside: value - lo <= span (unsigned) */
+};
+
 /* Which items a context can match at all, from its rules, kept turned around: per value (a
  * combination of class, direction and message kind; a 4-digit HS heading; an origin or country
  * code) the mask of contexts that admit it. Items are classified only in the contexts all their
@@ -88,6 +110,7 @@ struct cw_acl_set {
 	uint64_t *heading_ctx;		/* [NUM_HEADINGS] */
 	uint64_t origin_ctx[VALUE_BUCKETS], country_ctx[VALUE_BUCKETS]; /* by hashed code */
 	uint64_t partyless_ctx; /* contexts with a rule that names neither declarant nor owner */
+	struct envelope env[MAX_ACL_PARTS];
 };
 
 static _Atomic uint32_t generation;	 /* rte_acl/rte_lpm/rte_hash names must be unique */
@@ -755,7 +778,70 @@ static void mark_combos(uint64_t *combo_ctx, unsigned c, const struct cw_acl_rul
 			}
 }
 
-/* Every filter of context c: combinations, headings, origin, country, parties. */
+static void field_bounds(const struct rte_acl_field *f, unsigned size, uint32_t *lo, uint32_t *hi)
+{
+	switch (size) {
+	case 1:
+		*lo = f->value.u8, *hi = f->mask_range.u8;
+		break;
+	case 2:
+		*lo = f->value.u16, *hi = f->mask_range.u16;
+		break;
+	default:
+		*lo = f->value.u32, *hi = f->mask_range.u32;
+	}
+}
+
+static const uint8_t env_field[NUM_ENV] = {[ENV_TRANSPORT] = F_TRANSPORT,
+					   [ENV_TRADE_MODE] = F_TRADE_MODE,
+					   [ENV_PORT] = F_PORT,
+					   [ENV_QUANTITY] = F_QUANTITY,
+					   [ENV_VALUE] = F_VALUE,
+					   [ENV_TOTAL] = F_TOTAL,
+					   [ENV_UNIT] = F_UNIT};
+
+static void mark_envelope(struct envelope *e, const struct cw_acl_rule *const *v, uint32_t n)
+{
+	e->n = 0;
+	for (unsigned j = 0; j < NUM_ENV; j++) {
+		unsigned size = field_defs[env_field[j]].size;
+		uint32_t top = size == 4 ? UINT32_MAX : (1u << (8 * size)) - 1;
+		uint32_t lo = top, hi = 0;
+		for (uint32_t i = 0; i < n && (lo > 0 || hi < top); i++) {
+			uint32_t a, b;
+			field_bounds(&v[i]->field[env_field[j]], size, &a, &b);
+			lo = a < lo ? a : lo;
+			hi = b > hi ? b : hi;
+		}
+		if (lo > 0 || hi < top) {
+			e->field[e->n] = (uint8_t)j;
+			e->lo[e->n] = lo;
+			e->span[e->n++] = hi - lo;
+		}
+	}
+}
+
+/* The envelope fields of a key, in host order. */
+static void envelope_values(const struct cw_acl_key *k, uint32_t *x)
+{
+	x[ENV_TRANSPORT] = k->transport;
+	x[ENV_TRADE_MODE] = rte_be_to_cpu_16(k->trade_mode);
+	x[ENV_PORT] = rte_be_to_cpu_16(k->port);
+	x[ENV_QUANTITY] = rte_be_to_cpu_32(k->quantity);
+	x[ENV_VALUE] = rte_be_to_cpu_32(k->value);
+	x[ENV_TOTAL] = rte_be_to_cpu_32(k->total_value);
+	x[ENV_UNIT] = rte_be_to_cpu_32(k->unit_value);
+}
+
+static bool in_envelope(const struct envelope *e, const uint32_t *x)
+{
+	bool out = false;
+	for (unsigned j = 0; j < e->n; j++)
+		out |= x[e->field[j]] - e->lo[j] > e->span[j];
+	return !out;
+}
+
+/* Every filter of context c: combinations, headings, origin, country, parties, envelope. */
 static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl_rule *const *v,
 			 uint32_t n)
 {
@@ -763,6 +849,7 @@ static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl
 	mark_headings(set->heading_ctx, c, v, n);
 	mark_values(set->origin_ctx, c, F_ORIGIN, v, n);
 	mark_values(set->country_ctx, c, F_COUNTRY, v, n);
+	mark_envelope(&set->env[c], v, n);
 	for (uint32_t i = 0; i < n; i++)
 		if (field_is_wild(&v[i]->field[F_DECLARANT], F_DECLARANT) &&
 		    field_is_wild(&v[i]->field[F_OWNER], F_OWNER)) {
@@ -1404,9 +1491,13 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 			     set->country_ctx[value_bucket(rte_be_to_cpu_16(k->country))];
 		if (!(k->declarant | k->owner))
 			m &= set->partyless_ctx;
-		used |= m;
+		uint32_t x[NUM_ENV];
+		envelope_values(k, x);
 		for (; m; m &= m - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(m);
+			if (!in_envelope(&set->env[c], x))
+				continue;
+			used |= 1ull << c;
 			at[c][count[c]++] = (uint16_t)i;
 		}
 	}

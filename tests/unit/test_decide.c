@@ -643,6 +643,87 @@ START_TEST(property_acl_equals_linear)
 }
 END_TEST
 
+/* The ACL contexts skip keys outside the box their rules span on the amount, port, trade mode
+ * and transport fields: rules on those fields alone, thresholds from a small set, and items at
+ * each threshold and one either side, so every edge of every box is crossed. */
+static const uint64_t EDGES[] = {0, 99, 100, 101, 199, 200, 201, 299, 300, 301, 1ull << 33};
+
+static char *edge_rules(unsigned n)
+{
+	static const char *ops[] = {"<", "<=", ">", ">=", "="};
+	static const char *amounts[] = {"value", "unit_value", "total_value"};
+	char *t = malloc(256 + (size_t)n * 120);
+	size_t len = (size_t)sprintf(t, HDR);
+	for (unsigned i = 0; i < n; i++) {
+		len += (size_t)sprintf(t + len, "rule %u priority %u mode %s when ", 1 + i,
+				       (unsigned)rnd(4), MODES[rnd(4)]);
+		unsigned th = 1 + (unsigned)rnd(3);
+		switch (rnd(4)) {
+		case 0:
+			len += (size_t)sprintf(t + len, "%s %s %u.00", amounts[rnd(3)], ops[rnd(5)],
+					       th);
+			break;
+		case 1:
+			len += (size_t)sprintf(t + len, "quantity %s %u", ops[rnd(5)], 100 * th);
+			break;
+		case 2:
+			len += (size_t)sprintf(t + len, "port in (%u, %u)", 100 * th, 100 * th + 1);
+			break;
+		default:
+			len += (size_t)sprintf(t + len, "value >= %u.00 and quantity <= %u", th,
+					       100 * th);
+		}
+		t[len++] = '\n';
+	}
+	t[len] = 0;
+	return t;
+}
+
+static void edge_facts(struct cw_item_facts *f)
+{
+	const unsigned n = sizeof(EDGES) / sizeof(EDGES[0]);
+	random_facts(f);
+	f->value = EDGES[rnd(n)];
+	f->total_value = EDGES[rnd(n)];
+	f->quantity = EDGES[rnd(n)];
+	f->port = (uint16_t)EDGES[rnd(n - 1)];
+	f->gross_weight_g = rnd(3) ? 1000 : 0; /* unit value = value per kg */
+}
+
+START_TEST(property_acl_envelope_edges)
+{
+	char err[256];
+	for (int set = 0; set < 4; set++) {
+		char *text = edge_rules(40 + (unsigned)rnd(80));
+		struct cw_ruleset *rs = parse_or_die(text);
+		struct cw_snapshot *s = cw_snapshot_build(rs, err, sizeof(err));
+		ck_assert_msg(s != NULL, "%s", err);
+		enum { N = 256 };
+		struct cw_item_facts facts[N];
+		struct cw_acl_key keys[N];
+		const struct cw_acl_key *kp[N];
+		uint32_t best[N];
+		for (unsigned round = 0; round < 8; round++) {
+			for (unsigned i = 0; i < N; i++) {
+				edge_facts(&facts[i]);
+				cw_acl_key_fill(&keys[i], &facts[i], 0, 0);
+				kp[i] = &keys[i];
+			}
+			cw_rules_classify(s, kp, facts, best, N);
+			for (unsigned i = 0; i < N; i++) {
+				const struct cw_rule *want = cw_linear_match(rs, &facts[i]);
+				uint32_t got = best[i] == UINT32_MAX ? 0 : rs->rules[best[i]].id;
+				ck_assert_msg(got == (want ? want->id : 0),
+					      "item %u: tables chose rule %u, linear %u", i, got,
+					      want ? want->id : 0);
+			}
+		}
+		cw_snapshot_free(s);
+		free(text);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("decide");
@@ -659,6 +740,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, replay_duplicate_and_stale);
 	tcase_add_test(tc, no_ruleset_and_senders);
 	tcase_add_test(tc, property_acl_equals_linear);
+	tcase_add_test(tc, property_acl_envelope_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }
