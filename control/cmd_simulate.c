@@ -40,7 +40,9 @@ struct sim_opts {
 	unsigned mtu;
 	uint16_t udp_port;
 	bool json;
-	bool linear; /* reference evaluation, no ACL */
+	bool linear;  /* reference evaluation, no ACL */
+	bool no_huge; /* --no-huge: ordinary pages even when hugepages are free */
+	bool huge;    /* hugepages in use */
 };
 
 struct frame_rec {
@@ -86,7 +88,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
 	    "                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
-	    "                      [--json] [--diff R2] [--linear]\n"
+	    "                      [--json] [--diff R2] [--linear] [--no-huge]\n"
 	    "       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
 	    "                      --out OUT.pcap [...] [--diff R2|V2]\n"
 	    "\n"
@@ -101,26 +103,47 @@ static void usage(FILE *f)
 	    "--linear   evaluate every rule in turn instead of the rte_acl tables: the slow\n"
 	    "           reference the tables are checked against (same answers, or a bug).\n"
 	    "           Not with --redis (rules from Redis are built as a gateway builds them).\n"
+	    "--no-huge  ordinary 4 KB pages even when 2 GB of 2 MB hugepages are free (by\n"
+	    "           default simulate uses them then: fewer TLB misses, ~20%% faster).\n"
 	    "Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
-static int eal_start(void)
+/* simulate's memory budget, as ordinary pages and as the hugepages it wants free before it
+ * uses them (its stores and tables are the gateway's: a few hundred MB by default). */
+#define SIM_MEMORY_MB 2048
+
+/* Free 2 MB hugepages, in MB; 0 when there are none or they cannot be used (not root). */
+static unsigned long free_huge_mb(void)
 {
-	char prefix[64];
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
+	unsigned long pages = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu", &pages) != 1)
+		pages = 0;
+	fclose(f);
+	return geteuid() == 0 ? pages * 2 : 0;
+}
+
+/* Hugepages when SIM_MEMORY_MB of them are free and --no-huge was not given: random lookups
+ * in the stores and tables then miss the TLB far less (cwgen 1 M messages: ~20% faster). */
+static int eal_start(bool no_huge, bool *huge)
+{
+	char prefix[64], mem[16];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=cwsim%d", (int)getpid());
-	char *args[] = {"cwctl",
-			"--no-huge",
-			"--no-shconf",
-			"--no-pci",
-			"-l",
-			"0",
-			"-m",
-			"2048",
-			"--log-level=lib.*:error",
-			"--no-telemetry",
-			prefix,
-			NULL};
-	int argc = (int)(sizeof(args) / sizeof(args[0])) - 1;
+	snprintf(mem, sizeof(mem), "%d", SIM_MEMORY_MB);
+	*huge = !no_huge && free_huge_mb() >= SIM_MEMORY_MB;
+	char *args[16] = {
+	    "cwctl",	      "--no-shconf", "--no-pci", "-l", "0", "--log-level=lib.*:error",
+	    "--no-telemetry", prefix};
+	int argc = 8;
+	if (*huge) {
+		args[argc++] = "--in-memory";
+	} else {
+		args[argc++] = "--no-huge";
+		args[argc++] = "-m";
+		args[argc++] = mem;
+	}
 	return rte_eal_init(argc, args) < 0 ? -1 : 0;
 }
 
@@ -397,7 +420,7 @@ static double share(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static void print_text(const struct run *r, const struct capture *cap)
+static void print_text(const struct run *r, const struct capture *cap, bool huge)
 {
 	const struct cw_counters *k = &r->cnt;
 	uint64_t decided = k->by_status[CWP_DECIDED];
@@ -434,12 +457,12 @@ static void print_text(const struct run *r, const struct capture *cap)
 	printf("top rules:");
 	for (size_t i = 0; i < r->n_hits && i < 10; i++)
 		printf(" #%u %lu", r->hits[i].id, r->hits[i].hits);
-	printf("\nspeed: %.0f msgs/s (%.3f s for %lu messages, %.1f MB)\n",
+	printf("\nspeed: %.0f msgs/s (%.3f s for %lu messages, %.1f MB; %s)\n",
 	       r->seconds > 0 ? (double)k->messages / r->seconds : 0.0, r->seconds, k->messages,
-	       (double)cap->bytes / 1e6);
+	       (double)cap->bytes / 1e6, huge ? "hugepages" : "4 KB pages");
 }
 
-static void print_json(const struct run *r)
+static void print_json(const struct run *r, bool huge)
 {
 	const struct cw_counters *k = &r->cnt;
 	printf("{\"frames\":%lu,\"datagrams\":%lu,\"answered_datagrams\":%lu,"
@@ -466,8 +489,8 @@ static void print_json(const struct run *r)
 	for (size_t i = 0; i < r->n_hits && i < 20; i++)
 		printf("%s{\"rule\":%u,\"hits\":%lu}", i ? "," : "", r->hits[i].id,
 		       r->hits[i].hits);
-	printf("],\"seconds\":%.6f,\"msgs_per_s\":%.0f}\n", r->seconds,
-	       r->seconds > 0 ? (double)k->messages / r->seconds : 0.0);
+	printf("],\"seconds\":%.6f,\"msgs_per_s\":%.0f,\"hugepages\":%s}\n", r->seconds,
+	       r->seconds > 0 ? (double)k->messages / r->seconds : 0.0, huge ? "true" : "false");
 }
 
 /* ---------------------------------------------------------------- --diff */
@@ -583,21 +606,15 @@ static void print_diff(const struct run *a, const struct run *b, const char *ra,
 
 static int parse_opts(int argc, char **argv, struct sim_opts *o)
 {
-	static const struct option lo[] = {{"redis", required_argument, 0, 'R'},
-					   {"version", required_argument, 0, 'V'},
-					   {"rules", required_argument, 0, 'r'},
-					   {"registry", required_argument, 0, 'e'},
-					   {"senders", required_argument, 0, 's'},
-					   {"in", required_argument, 0, 'i'},
-					   {"out", required_argument, 0, 'o'},
-					   {"replay-window", required_argument, 0, 'w'},
-					   {"mtu", required_argument, 0, 'm'},
-					   {"udp-port", required_argument, 0, 'p'},
-					   {"json", no_argument, 0, 'j'},
-					   {"linear", no_argument, 0, 'L'},
-					   {"diff", required_argument, 0, 'd'},
-					   {"help", no_argument, 0, 'h'},
-					   {0, 0, 0, 0}};
+	static const struct option lo[] = {
+	    {"redis", required_argument, 0, 'R'},   {"version", required_argument, 0, 'V'},
+	    {"rules", required_argument, 0, 'r'},   {"registry", required_argument, 0, 'e'},
+	    {"senders", required_argument, 0, 's'}, {"in", required_argument, 0, 'i'},
+	    {"out", required_argument, 0, 'o'},	    {"replay-window", required_argument, 0, 'w'},
+	    {"mtu", required_argument, 0, 'm'},	    {"udp-port", required_argument, 0, 'p'},
+	    {"json", no_argument, 0, 'j'},	    {"linear", no_argument, 0, 'L'},
+	    {"no-huge", no_argument, 0, 'H'},	    {"diff", required_argument, 0, 'd'},
+	    {"help", no_argument, 0, 'h'},	    {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
 	o->udp_port = CWP_DEFAULT_PORT;
@@ -646,6 +663,9 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 			break;
 		case 'L':
 			o->linear = true;
+			break;
+		case 'H':
+			o->no_huge = true;
 			break;
 		case 'd':
 			o->diff = optarg;
@@ -726,9 +746,9 @@ static int simulate(struct sim_opts *o, struct capture *cap, struct run *a, stru
 	pcapout_close(out);
 	sort_hits(a);
 	if (o->json && !o->diff)
-		print_json(a);
+		print_json(a, o->huge);
 	else if (!o->json)
-		print_text(a, cap);
+		print_text(a, cap, o->huge);
 	if (o->diff) {
 		const char *file = o->diff_version ? NULL : o->diff;
 		rc = setup_engine(b, o, file, file ? o->version : o->diff_version, cap, o->label_b,
@@ -753,8 +773,9 @@ int cmd_simulate(int argc, char **argv)
 		capture_free(&cap);
 		return CWCTL_BAD;
 	}
-	if (eal_start() < 0) {
-		fprintf(stderr, "cwctl simulate: EAL init failed\n");
+	if (eal_start(o.no_huge, &o.huge) < 0) {
+		fprintf(stderr, "cwctl simulate: EAL init failed%s\n",
+			o.huge ? " with hugepages (try --no-huge)" : "");
 		capture_free(&cap);
 		return CWCTL_ENV;
 	}

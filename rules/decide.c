@@ -243,8 +243,44 @@ static void build_item_keys(struct cw_ctx *c)
 	}
 }
 
+/* The store slots pass 2 will read or write, loaded while pass 1 works: a chunk's messages
+ * name manifests, orders and buyers all over stores much bigger than the caches. */
+static void prefetch_stores(struct cw_ctx *c)
+{
+	const struct cw_engine *e = c->e;
+	for (uint32_t i = 0; i < c->n_msgs; i++) {
+		const struct pending *p = &c->msgs[i];
+		if (p->frame != CWP_FRAME_OK || p->decoded != CWP_OK)
+			continue;
+		const struct cwp_msg *m = &p->m;
+		switch (p->raw.type) {
+		case CWP_DECL:
+			if (m->u.decl.direction == CWP_IMPORT)
+				cw_store_prefetch(e->manifests, m->u.decl.transport_doc);
+			break;
+		case CWP_MANIFEST:
+			cw_store_prefetch(e->manifests, m->u.manifest.transport_doc);
+			break;
+		case CWP_ORDER:
+			cw_store_prefetch(e->ecom, m->u.order.order_no);
+			break;
+		case CWP_PAYMENT:
+			cw_store_prefetch(e->ecom, m->u.payment.order_no);
+			break;
+		case CWP_WAYBILL:
+			cw_store_prefetch(e->ecom, m->u.waybill.order_no);
+			break;
+		case CWP_LIST:
+			cw_store_prefetch(e->ecom, m->u.list.order_no);
+			cw_store_prefetch(e->ledger, &m->u.list.buyer);
+			break;
+		}
+	}
+}
+
 static void pass_bulk(struct cw_ctx *c)
 {
+	prefetch_stores(c);
 	if (!c->snap || !c->n_items)
 		return;
 	lookup_classes(c);

@@ -13,6 +13,7 @@
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 
 #include "rules/stores.h"
 
@@ -181,6 +182,13 @@ static void read_value(const struct cw_store *s, struct slot_hdr *h, void *val)
 		if (atomic_load_explicit(&h->seq, memory_order_relaxed) == v1)
 			return;
 	}
+}
+
+void cw_store_prefetch(const struct cw_store *s, const void *key)
+{
+	const uint8_t *h = (const uint8_t *)slot_at(s, key_hash(s, key) & s->mask);
+	for (uint32_t off = 0; off < s->slot_size; off += 64)
+		rte_prefetch0(h + off);
 }
 
 bool cw_store_get(struct cw_store *s, const void *key, void *val)

@@ -46,6 +46,10 @@ void cw_store_free(struct cw_store *s);
 uint32_t cw_store_count(const struct cw_store *s);
 uint32_t cw_store_capacity(const struct cw_store *s);
 
+/* Starts loading the cache lines key's lookup will read first, so that a get or put issued a
+ * little later (after the rest of a burst's pass 1) does not wait for memory. */
+void cw_store_prefetch(const struct cw_store *s, const void *key);
+
 /* Copies the value for key into val; false when absent. */
 bool cw_store_get(struct cw_store *s, const void *key, void *val);
 /* Sets the value for key (inserting the key); -ENOSPC when the store is full. */
