@@ -76,27 +76,15 @@ static const struct rte_acl_field_def field_defs[NUM_FIELDS] = {
 #define NUM_HEADINGS  10000 /* 4-digit HS headings: contexts filter on these */
 #define VALUE_BUCKETS 1024  /* origin and country codes, hashed */
 
-/* The smallest box around a context's rules on the fields the other filters leave alone
- * (transport, trade mode, port, quantity, value, total value, unit value): per field, the
- * lowest low and the highest high bound of its rules, kept when they leave part of the domain
- * out. A key outside the box cannot match any rule of the context ("value >= 10 000 000" rules
- * see few items), and testing that costs a few compares where rte_acl walks the whole key. */
-enum {
-	ENV_TRANSPORT,
-	ENV_TRADE_MODE,
-	ENV_PORT,
-	ENV_QUANTITY,
-	ENV_VALUE,
-	ENV_TOTAL,
-	ENV_UNIT,
-	NUM_ENV
-};
-
-struct envelope {
-	uint8_t n;
-	uint8_t field[NUM_ENV];		     /* ENV_* */
-	uint32_t lo[NUM_ENV], span[NUM_ENV]; /* inside: value - lo <= span (unsigned) */
-};
+/* The fields the heading, origin and country filters leave alone are filtered too, by buckets
+ * of their values: transport by value, trade mode and port by blocks of 64 codes, the four
+ * amounts by quarter octaves (amount_bucket). A bucket admits a context when one of its rules
+ * admits a value in it: coarse, but rte_acl does the exact test, and "value >= 10 000 000"
+ * contexts stop seeing the many items far below. */
+#define AMOUNT_BUCKETS 124
+#define CODE_BUCKETS   1024
+enum { AM_QUANTITY, AM_VALUE, AM_TOTAL, AM_UNIT, NUM_AMOUNTS };
+enum { CODE_TRADE_MODE, CODE_PORT, NUM_CODES };
 
 /* Which items a context can match at all, from its rules, kept turned around: per value (a
  * combination of class, direction and message kind; a 4-digit HS heading; an origin or country
@@ -110,7 +98,9 @@ struct cw_acl_set {
 	uint64_t *heading_ctx;		/* [NUM_HEADINGS] */
 	uint64_t origin_ctx[VALUE_BUCKETS], country_ctx[VALUE_BUCKETS]; /* by hashed code */
 	uint64_t partyless_ctx; /* contexts with a rule that names neither declarant nor owner */
-	struct envelope env[MAX_ACL_PARTS];
+	uint64_t transport_ctx[256];
+	uint64_t code_ctx[NUM_CODES][CODE_BUCKETS];	  /* by code_bucket() */
+	uint64_t amount_ctx[NUM_AMOUNTS][AMOUNT_BUCKETS]; /* by amount_bucket() */
 };
 
 static _Atomic uint32_t generation;	 /* rte_acl/rte_lpm/rte_hash names must be unique */
@@ -792,56 +782,72 @@ static void field_bounds(const struct rte_acl_field *f, unsigned size, uint32_t 
 	}
 }
 
-static const uint8_t env_field[NUM_ENV] = {[ENV_TRANSPORT] = F_TRANSPORT,
-					   [ENV_TRADE_MODE] = F_TRADE_MODE,
-					   [ENV_PORT] = F_PORT,
-					   [ENV_QUANTITY] = F_QUANTITY,
-					   [ENV_VALUE] = F_VALUE,
-					   [ENV_TOTAL] = F_TOTAL,
-					   [ENV_UNIT] = F_UNIT};
-
-static void mark_envelope(struct envelope *e, const struct cw_acl_rule *const *v, uint32_t n)
+/* Quarter octaves: 0..7 as they are, then four buckets per power of two. Monotonic, so the
+ * buckets of a range are the ones from its low bound's to its high bound's. */
+static inline unsigned amount_bucket(uint32_t x)
 {
-	e->n = 0;
-	for (unsigned j = 0; j < NUM_ENV; j++) {
-		unsigned size = field_defs[env_field[j]].size;
-		uint32_t top = size == 4 ? UINT32_MAX : (1u << (8 * size)) - 1;
-		uint32_t lo = top, hi = 0;
-		for (uint32_t i = 0; i < n && (lo > 0 || hi < top); i++) {
-			uint32_t a, b;
-			field_bounds(&v[i]->field[env_field[j]], size, &a, &b);
-			lo = a < lo ? a : lo;
-			hi = b > hi ? b : hi;
-		}
-		if (lo > 0 || hi < top) {
-			e->field[e->n] = (uint8_t)j;
-			e->lo[e->n] = lo;
-			e->span[e->n++] = hi - lo;
-		}
+	if (x < 8)
+		return x;
+	unsigned l = 31u - (unsigned)__builtin_clz(x);
+	return (l - 1) * 4 + ((x >> (l - 2)) & 3);
+}
+
+static inline unsigned code_bucket(uint16_t x)
+{
+	return x >> 6;
+}
+
+/* Marks context c in the buckets that the ranges of field fi of its rules reach (bucket() of
+ * each range's bounds, merged through a difference array: rules can be many). */
+static void mark_ranges(uint64_t *buckets, unsigned n_buckets, unsigned (*bucket)(uint32_t),
+			unsigned c, unsigned fi, const struct cw_acl_rule *const *v, uint32_t n)
+{
+	int32_t *diff = calloc(n_buckets + 1, sizeof(int32_t));
+	if (!diff) { /* no filter is still a correct filter */
+		for (unsigned k = 0; k < n_buckets; k++)
+			buckets[k] |= 1ull << c;
+		return;
 	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t lo, hi;
+		field_bounds(&v[i]->field[fi], field_defs[fi].size, &lo, &hi);
+		diff[bucket(lo)]++;
+		diff[bucket(hi) + 1]--;
+	}
+	int32_t depth = 0;
+	for (unsigned k = 0; k < n_buckets; k++)
+		if ((depth += diff[k]) > 0)
+			buckets[k] |= 1ull << c;
+	free(diff);
 }
 
-/* The envelope fields of a key, in host order. */
-static void envelope_values(const struct cw_acl_key *k, uint32_t *x)
+static unsigned bucket_of_u8(uint32_t x)
 {
-	x[ENV_TRANSPORT] = k->transport;
-	x[ENV_TRADE_MODE] = rte_be_to_cpu_16(k->trade_mode);
-	x[ENV_PORT] = rte_be_to_cpu_16(k->port);
-	x[ENV_QUANTITY] = rte_be_to_cpu_32(k->quantity);
-	x[ENV_VALUE] = rte_be_to_cpu_32(k->value);
-	x[ENV_TOTAL] = rte_be_to_cpu_32(k->total_value);
-	x[ENV_UNIT] = rte_be_to_cpu_32(k->unit_value);
+	return x;
 }
-
-static bool in_envelope(const struct envelope *e, const uint32_t *x)
+static unsigned bucket_of_code(uint32_t x)
 {
-	bool out = false;
-	for (unsigned j = 0; j < e->n; j++)
-		out |= x[e->field[j]] - e->lo[j] > e->span[j];
-	return !out;
+	return code_bucket((uint16_t)x);
+}
+static unsigned bucket_of_amount(uint32_t x)
+{
+	return amount_bucket(x);
 }
 
-/* Every filter of context c: combinations, headings, origin, country, parties, envelope. */
+static void mark_buckets(struct cw_acl_set *set, unsigned c, const struct cw_acl_rule *const *v,
+			 uint32_t n)
+{
+	static const uint8_t amount_field[NUM_AMOUNTS] = {F_QUANTITY, F_VALUE, F_TOTAL, F_UNIT};
+	mark_ranges(set->transport_ctx, 256, bucket_of_u8, c, F_TRANSPORT, v, n);
+	mark_ranges(set->code_ctx[CODE_TRADE_MODE], CODE_BUCKETS, bucket_of_code, c, F_TRADE_MODE,
+		    v, n);
+	mark_ranges(set->code_ctx[CODE_PORT], CODE_BUCKETS, bucket_of_code, c, F_PORT, v, n);
+	for (unsigned a = 0; a < NUM_AMOUNTS; a++)
+		mark_ranges(set->amount_ctx[a], AMOUNT_BUCKETS, bucket_of_amount, c,
+			    amount_field[a], v, n);
+}
+
+/* Every filter of context c: combinations, headings, origin, country, parties, buckets. */
 static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl_rule *const *v,
 			 uint32_t n)
 {
@@ -849,7 +855,7 @@ static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl
 	mark_headings(set->heading_ctx, c, v, n);
 	mark_values(set->origin_ctx, c, F_ORIGIN, v, n);
 	mark_values(set->country_ctx, c, F_COUNTRY, v, n);
-	mark_envelope(&set->env[c], v, n);
+	mark_buckets(set, c, v, n);
 	for (uint32_t i = 0; i < n; i++)
 		if (field_is_wild(&v[i]->field[F_DECLARANT], F_DECLARANT) &&
 		    field_is_wild(&v[i]->field[F_OWNER], F_OWNER)) {
@@ -870,6 +876,13 @@ static void unmark_context(struct cw_acl_set *set, unsigned c)
 		set->country_ctx[k] &= keep;
 	}
 	set->partyless_ctx &= keep;
+	for (unsigned k = 0; k < 256; k++)
+		set->transport_ctx[k] &= keep;
+	for (unsigned k = 0; k < CODE_BUCKETS; k++)
+		set->code_ctx[CODE_TRADE_MODE][k] &= keep, set->code_ctx[CODE_PORT][k] &= keep;
+	for (unsigned a = 0; a < NUM_AMOUNTS; a++)
+		for (unsigned k = 0; k < AMOUNT_BUCKETS; k++)
+			set->amount_ctx[a][k] &= keep;
 }
 
 /* The slow rules' filters, turned around like the contexts' (per combination and per HS
@@ -1491,13 +1504,16 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 			     set->country_ctx[value_bucket(rte_be_to_cpu_16(k->country))];
 		if (!(k->declarant | k->owner))
 			m &= set->partyless_ctx;
-		uint32_t x[NUM_ENV];
-		envelope_values(k, x);
+		m &= set->transport_ctx[k->transport] &
+		     set->code_ctx[CODE_TRADE_MODE][code_bucket(rte_be_to_cpu_16(k->trade_mode))] &
+		     set->code_ctx[CODE_PORT][code_bucket(rte_be_to_cpu_16(k->port))] &
+		     set->amount_ctx[AM_QUANTITY][amount_bucket(rte_be_to_cpu_32(k->quantity))] &
+		     set->amount_ctx[AM_VALUE][amount_bucket(rte_be_to_cpu_32(k->value))] &
+		     set->amount_ctx[AM_TOTAL][amount_bucket(rte_be_to_cpu_32(k->total_value))] &
+		     set->amount_ctx[AM_UNIT][amount_bucket(rte_be_to_cpu_32(k->unit_value))];
+		used |= m;
 		for (; m; m &= m - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(m);
-			if (!in_envelope(&set->env[c], x))
-				continue;
-			used |= 1ull << c;
 			at[c][count[c]++] = (uint16_t)i;
 		}
 	}

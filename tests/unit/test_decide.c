@@ -643,9 +643,9 @@ START_TEST(property_acl_equals_linear)
 }
 END_TEST
 
-/* The ACL contexts skip keys outside the box their rules span on the amount, port, trade mode
- * and transport fields: rules on those fields alone, thresholds from a small set, and items at
- * each threshold and one either side, so every edge of every box is crossed. */
+/* The ACL contexts skip keys whose amount, port, trade mode or transport falls in a bucket none
+ * of their rules reaches: rules on those fields alone, thresholds from a small set, and items at
+ * each threshold and one either side, so every bucket edge a rule makes is crossed. */
 static const uint64_t EDGES[] = {0, 99, 100, 101, 199, 200, 201, 299, 300, 301, 1ull << 33};
 
 static char *edge_rules(unsigned n)
@@ -690,7 +690,7 @@ static void edge_facts(struct cw_item_facts *f)
 	f->gross_weight_g = rnd(3) ? 1000 : 0; /* unit value = value per kg */
 }
 
-START_TEST(property_acl_envelope_edges)
+START_TEST(property_acl_bucket_edges)
 {
 	char err[256];
 	for (int set = 0; set < 4; set++) {
@@ -740,7 +740,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, replay_duplicate_and_stale);
 	tcase_add_test(tc, no_ruleset_and_senders);
 	tcase_add_test(tc, property_acl_equals_linear);
-	tcase_add_test(tc, property_acl_envelope_edges);
+	tcase_add_test(tc, property_acl_bucket_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }
