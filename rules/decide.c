@@ -553,7 +553,7 @@ static void verdict_start(const struct cw_ctx *c, const struct pending *p, struc
 		memset(v->ref, ' ', CWP_REF_LEN);
 }
 
-/* §3.4 steps 2b and 2c for one framed message, under its sender's session. */
+/* §3.4 steps 2b and 2c for one framed message; the caller holds its sender's session lock. */
 static void answer(struct cw_ctx *c, const struct pending *p, struct cwp_verdict *v)
 {
 	verdict_start(c, p, v);
@@ -563,7 +563,6 @@ static void answer(struct cw_ctx *c, const struct pending *p, struct cwp_verdict
 	}
 	struct cw_session *ss = p->sender->session;
 	uint64_t s = p->raw.seq;
-	rte_spinlock_lock(&ss->lock);
 	struct cw_cached *slot = &ss->slots[s % ss->window];
 	if (ss->hi >= ss->window && s <= ss->hi - ss->window) {
 		reject(v, CWP_REJ_STALE);
@@ -577,7 +576,6 @@ static void answer(struct cw_ctx *c, const struct pending *p, struct cwp_verdict
 		if (s > ss->hi)
 			ss->hi = s;
 	}
-	rte_spinlock_unlock(&ss->lock);
 }
 
 static void count_verdict(struct cw_counters *k, const struct cwp_verdict *v)
@@ -598,13 +596,25 @@ static void count_verdict(struct cw_counters *k, const struct cwp_verdict *v)
 			k->reasons[v->reasons[i].code]++;
 }
 
+/* Messages in order, each under its sender's session lock, taken once for a run of messages
+ * of the same sender (a datagram's messages all are). */
 static void pass_ordered(struct cw_ctx *c)
 {
+	struct cw_session *held = NULL;
 	for (uint32_t i = 0; i < c->n_msgs; i++) {
 		struct pending *p = &c->msgs[i];
+		struct cw_session *ss = p->sender->session;
+		if (ss != held) {
+			if (held)
+				rte_spinlock_unlock(&held->lock);
+			rte_spinlock_lock(&ss->lock);
+			held = ss;
+		}
 		answer(c, p, p->out);
 		count_verdict(&c->cnt, p->out);
 	}
+	if (held)
+		rte_spinlock_unlock(&held->lock);
 }
 
 static void flush(struct cw_ctx *c)

@@ -2,6 +2,9 @@
  * siphash.c - SipHash-2-4 written from the paper's description: 2 compression rounds per 8-byte
  * word, 4 finalisation rounds, little-endian words, the length in the top byte of the last word.
  */
+#include <endian.h>
+#include <string.h>
+
 #include "rules/siphash.h"
 
 static inline uint64_t rotl(uint64_t x, int b)
@@ -11,10 +14,9 @@ static inline uint64_t rotl(uint64_t x, int b)
 
 static inline uint64_t load_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	uint64_t v;
+	memcpy(&v, p, 8); /* one unaligned load */
+	return le64toh(v);
 }
 
 #define SIPROUND                                                                                   \

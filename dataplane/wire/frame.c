@@ -54,13 +54,26 @@ static uint64_t fold16(uint64_t sum)
  * checksummed data. */
 static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-	uint64_t s = 0;
+	/* whole 64-bit words into a 128-bit sum (an add and an add-with-carry each); the carries
+	 * gathered in its top half are added back in: one's complement addition (RFC 1071 §2(A)) */
+	unsigned __int128 wide = 0;
+	for (; len >= 32; p += 32, len -= 32) {
+		uint64_t w[4];
+		memcpy(w, p, 32);
+		wide += w[0];
+		wide += w[1];
+		wide += w[2];
+		wide += w[3];
+	}
 	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);
-		/* under 2^33 per step: no overflow for any frame */
-		s += (w & 0xFFFFFFFF) + (w >> 32);
+		wide += w;
 	}
+	uint64_t lo = (uint64_t)wide, hi = (uint64_t)(wide >> 64);
+	uint64_t s = lo + hi;
+	s = (s & 0xFFFFFFFF) + (s >> 32) +
+	    (s < lo); /* under 2^33: the tail below cannot overflow */
 	if (len >= 4) {
 		uint32_t w;
 		memcpy(&w, p, 4);
