@@ -427,6 +427,14 @@ static void set_range(struct rte_acl_field *f, unsigned size, uint64_t lo, uint6
 	}
 }
 
+/* The last two HS digits of a key are 0..99, so a rule that takes them all takes the whole byte:
+ * written so, the field counts as unconstrained and a context whose rules name no country or
+ * unit value leaves that key word out of its trie (4 fewer transitions per key). */
+static void set_hs_tail(struct rte_acl_field *f, uint8_t lo, uint8_t hi)
+{
+	set_range(f, 1, lo, lo == 0 && hi == 99 ? UINT8_MAX : hi);
+}
+
 struct expander {
 	const struct cw_ruleset *rs;
 	const uint32_t *uscc_ids;
@@ -481,7 +489,7 @@ static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t p
 	set_range(&t->field[F_PORT], 2, 0, 0xFFFF);
 	set_range(&t->field[F_ORIGIN], 2, 0, 0xFFFF);
 	set_range(&t->field[F_COUNTRY], 2, 0, 0xFFFF);
-	set_range(&t->field[F_HS_TAIL], 1, 0, 99);
+	set_hs_tail(&t->field[F_HS_TAIL], 0, 99);
 	t->field[F_FLAGS].value.u8 =
 	    r->has_unit_value || r->unit_value.lo || r->unit_value.hi != UINT64_MAX ? 1 : 0;
 	t->field[F_FLAGS].mask_range.u8 = t->field[F_FLAGS].value.u8;
@@ -535,7 +543,7 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 			switch (d) {
 			case D_HS:
 				set_range(&t.field[F_HS8], 4, hsp[k].lo8, hsp[k].hi8);
-				set_range(&t.field[F_HS_TAIL], 1, hsp[k].lot, hsp[k].hit);
+				set_hs_tail(&t.field[F_HS_TAIL], hsp[k].lot, hsp[k].hit);
 				break;
 			case D_DECL:
 			case D_OWNER: {
@@ -612,13 +620,17 @@ static bool field_is_wild(const struct rte_acl_field *f, unsigned fi)
 	}
 }
 
-/* The key words a rule constrains (bit w: word w). */
+/* The key words a rule constrains (bit w: word w), which decide its group. An HS rule counts
+ * the word of the last two digits whether it names them or not: groups by HS depth would mean
+ * more contexts for each item to visit, which costs more than the word. */
 static unsigned rule_shape(const struct cw_acl_rule *r)
 {
 	unsigned shape = 1;
 	for (unsigned fi = 0; fi < NUM_FIELDS; fi++)
 		if (!field_is_wild(&r->field[fi], fi))
 			shape |= 1u << word_of_field[fi];
+	if (!field_is_wild(&r->field[F_HS8], F_HS8))
+		shape |= 1u << word_of_field[F_HS_TAIL];
 	return shape;
 }
 

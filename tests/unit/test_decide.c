@@ -487,10 +487,15 @@ static const char *MODES[] = {"declare", "verify", "sample", "supervise"};
 static void random_condition(char *p)
 {
 	static const char *ops[] = {"<", "<=", ">", ">=", "="};
-	switch (rnd(14)) {
+	switch (rnd(15)) {
 	case 0:
 		sprintf(p, "hs %02u", (unsigned)rnd(100));
 		break;
+	case 14: /* down to the last two digits */
+	{
+		unsigned lo = (unsigned)rnd(300), hi = lo + (unsigned)rnd(300 - lo);
+		sprintf(p, "hs 8471300%03u..8471300%03u", lo, hi);
+	} break;
 	case 1:
 		sprintf(p, "hs %04u..%04u", 8400 + (unsigned)rnd(50), 8450 + (unsigned)rnd(50));
 		break;
@@ -571,7 +576,9 @@ static void random_facts(struct cw_item_facts *f)
 	f->country = (uint16_t)((c[0] << 8) | c[1]);
 	f->port = (uint16_t)rnd(4);
 	f->transport = (uint8_t)rnd(4);
-	f->hs = rnd(3) ? 8400000000ull + rnd(100000000ull) : rnd(10000000000ull);
+	f->hs = rnd(4)	 ? 8400000000ull + rnd(100000000ull)
+		: rnd(2) ? 8471300000ull + rnd(300) /* where the 10-digit rules are */
+			 : rnd(10000000000ull);
 	f->value = rnd(4) ? rnd(300000) : rnd(1ull << 40);
 	f->total_value = rnd(4) ? rnd(100000) : 5000000000ull + rnd(1000);
 	f->quantity = rnd(25);
