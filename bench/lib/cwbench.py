@@ -292,6 +292,8 @@ def cmd_report(out, gp):
           f"- workload: cwgen seed {cfg.get('seed')}, {cfg.get('messages')} messages, "
           f"{cfg.get('enterprises')} enterprises, {cfg.get('rules')} rules, "
           f"{cfg.get('profiles')} profiles",
+          f"- throughput experiments (ceiling, clearway, kernel, simulate): the fastest of "
+          f"{cfg.get('repeat', '1')} runs each, every run in repeats.csv",
           f"- elapsed: {cfg.get('elapsed', '?')} s", ""]
     if notes:
         r += ["## Notes", ""] + [f"- {n}" for n in notes.splitlines()] + [""]
