@@ -27,7 +27,7 @@ count() {
 	local d=$W/$name-$value
 	"$ROOT/build/cwgen" --seed "$SEED" --messages "$MESSAGES" "$@" --out "$d" >/dev/null 2>&1
 	valgrind --tool=callgrind '--toggle-collect=run_traffic*' --callgrind-out-file="$d/cg.out" \
-		"$ROOT/build/cwctl" simulate --no-huge --rules "$d/rules.cw" --registry "$d/registry.csv" \
+		"$ROOT/build/cwctl" simulate --rules "$d/rules.cw" --registry "$d/registry.csv" \
 		--senders "$d/senders.csv" --in "$d/requests.pcap" --out "$d/out.pcap" \
 		>"$d/sim.txt" 2>"$d/vg.txt"
 	local ir

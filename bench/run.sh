@@ -562,6 +562,7 @@ exp_simulate() {
 	say "(7) cwctl simulate on the same traffic"
 	local cmd=(timeout "$STEP_TIMEOUT" "$B/cwctl" simulate --rules "$MAIN/rules.cw" --registry "$MAIN/registry.csv"
 		--senders "$MAIN/senders.csv" --in "$MAIN/requests.pcap" --out /dev/null --json)
+	[ -n "$HUGE_DIR" ] && cmd+=(--huge) # the pages this run reserved
 	cmdlog "taskset -c $WORKER ${cmd[*]} (best of $REPEAT)"
 	local r
 	rm -f "$OUT/simulate.json"

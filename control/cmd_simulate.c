@@ -40,9 +40,8 @@ struct sim_opts {
 	unsigned mtu;
 	uint16_t udp_port;
 	bool json;
-	bool linear;  /* reference evaluation, no ACL */
-	bool no_huge; /* --no-huge: ordinary pages even when hugepages are free */
-	bool huge;    /* hugepages in use */
+	bool linear; /* reference evaluation, no ACL */
+	bool huge;   /* --huge: hugepages */
 };
 
 struct frame_rec {
@@ -88,7 +87,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
 	    "                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
-	    "                      [--json] [--diff R2] [--linear] [--no-huge]\n"
+	    "                      [--json] [--diff R2] [--linear] [--huge]\n"
 	    "       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
 	    "                      --out OUT.pcap [...] [--diff R2|V2]\n"
 	    "\n"
@@ -103,41 +102,28 @@ static void usage(FILE *f)
 	    "--linear   evaluate every rule in turn instead of the rte_acl tables: the slow\n"
 	    "           reference the tables are checked against (same answers, or a bug).\n"
 	    "           Not with --redis (rules from Redis are built as a gateway builds them).\n"
-	    "--no-huge  ordinary 4 KB pages even when 2 GB of 2 MB hugepages are free (by\n"
-	    "           default simulate uses them then: fewer TLB misses, ~20%% faster).\n"
+	    "--huge     2 MB hugepages instead of ordinary pages (they must be free; as root):\n"
+	    "           fewer TLB misses on the big tables, ~1.3x faster on 1 M enterprises.\n"
 	    "Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
-/* simulate's memory budget, as ordinary pages and as the hugepages it wants free before it
- * uses them (its stores and tables are the gateway's: a few hundred MB by default). */
+/* simulate's memory budget without hugepages; with them DPDK takes what it needs. */
 #define SIM_MEMORY_MB 2048
 
-/* Free 2 MB hugepages, in MB; 0 when there are none or they cannot be used (not root). */
-static unsigned long free_huge_mb(void)
-{
-	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
-	unsigned long pages = 0;
-	if (!f)
-		return 0;
-	if (fscanf(f, "%lu", &pages) != 1)
-		pages = 0;
-	fclose(f);
-	return geteuid() == 0 ? pages * 2 : 0;
-}
-
-/* Hugepages when SIM_MEMORY_MB of them are free and --no-huge was not given: random lookups
- * in the stores and tables then miss the TLB far less (cwgen 1 M messages: ~20% faster). */
-static int eal_start(bool no_huge, bool *huge)
+/* With --huge, 2 MB hugepages (random lookups in the stores and tables then miss the TLB far
+ * less); by default ordinary pages, which work anywhere: no free hugepages needed, and no huge
+ * virtual address reservation (DPDK reserves tens of GB of address space for hugepage memory,
+ * which a `ulimit -v` refuses). */
+static int eal_start(bool huge)
 {
 	char prefix[64], mem[16];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=cwsim%d", (int)getpid());
 	snprintf(mem, sizeof(mem), "%d", SIM_MEMORY_MB);
-	*huge = !no_huge && free_huge_mb() >= SIM_MEMORY_MB;
 	char *args[16] = {
 	    "cwctl",	      "--no-shconf", "--no-pci", "-l", "0", "--log-level=lib.*:error",
 	    "--no-telemetry", prefix};
 	int argc = 8;
-	if (*huge) {
+	if (huge) {
 		args[argc++] = "--in-memory";
 	} else {
 		args[argc++] = "--no-huge";
@@ -613,7 +599,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 	    {"out", required_argument, 0, 'o'},	    {"replay-window", required_argument, 0, 'w'},
 	    {"mtu", required_argument, 0, 'm'},	    {"udp-port", required_argument, 0, 'p'},
 	    {"json", no_argument, 0, 'j'},	    {"linear", no_argument, 0, 'L'},
-	    {"no-huge", no_argument, 0, 'H'},	    {"diff", required_argument, 0, 'd'},
+	    {"huge", no_argument, 0, 'H'},	    {"diff", required_argument, 0, 'd'},
 	    {"help", no_argument, 0, 'h'},	    {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
@@ -665,7 +651,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 			o->linear = true;
 			break;
 		case 'H':
-			o->no_huge = true;
+			o->huge = true;
 			break;
 		case 'd':
 			o->diff = optarg;
@@ -773,9 +759,11 @@ int cmd_simulate(int argc, char **argv)
 		capture_free(&cap);
 		return CWCTL_BAD;
 	}
-	if (eal_start(o.no_huge, &o.huge) < 0) {
+	if (eal_start(o.huge) < 0) {
 		fprintf(stderr, "cwctl simulate: EAL init failed%s\n",
-			o.huge ? " with hugepages (try --no-huge)" : "");
+			o.huge ? " with hugepages (are enough free? HugePages_Free in "
+				 "/proc/meminfo; or leave out --huge)"
+			       : "");
 		capture_free(&cap);
 		return CWCTL_ENV;
 	}
