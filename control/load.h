@@ -46,6 +46,12 @@ int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts 
 int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t *len, char *err,
 			 size_t errlen);
 
+/* cw_load_ruleset_text into `spare` (taken over) when it holds spare_cap >= the text's length +
+ * 1 bytes: a buffer written ahead of time, so that copying a 10 MB text in does not fault its
+ * pages in one by one (~2 500 of them, several ms). A spare that is too small is freed. */
+int cw_load_ruleset_text_into(redisContext *c, uint32_t *version, char **text, size_t *len,
+			      char *spare, size_t spare_cap, char *err, size_t errlen);
+
 /* Parses and builds rule-set text that must carry `version` (0: any), as a delta on base when
  * base is not NULL. NULL with "v<version>: line:column: message" style errors in err. */
 struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
@@ -67,6 +73,19 @@ struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t
 					  const struct cw_snapshot *base,
 					  const struct cw_compile_prev *prev, char *err,
 					  size_t errlen);
+
+/* Where a compile's time went (the control thread logs it). */
+struct cw_compile_times {
+	uint64_t parse_ns, build_ns;
+	uint64_t parse_faults, build_faults; /* page faults of the compiling thread */
+};
+/* cw_compile_text_delta with the parse's arrays from *spare (cw_ruleset_parse_delta_spare; taken
+ * whatever happens; spare may be NULL) and its times in *times (may be NULL). */
+struct cw_snapshot *cw_compile_text_spare(const char *text, size_t len, uint32_t version,
+					  const struct cw_snapshot *base,
+					  const struct cw_compile_prev *prev,
+					  struct cw_parse_spare **spare,
+					  struct cw_compile_times *times, char *err, size_t errlen);
 
 /* The rule set a gateway runs and what its next incremental build needs: the last full build
  * (the base of deltas), the snapshot the engine holds (that build or a delta on it) and the

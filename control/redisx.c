@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "control/redisx.h"
@@ -293,4 +294,123 @@ uint64_t cw_mono_ns(void)
 uint64_t cw_mono_ms(void)
 {
 	return cw_mono_ns() / 1000000;
+}
+
+/* ---- big values straight from the socket ---- */
+
+/* Marks the context broken (the stream is out of step with hiredis from here on). */
+static int conn_error(redisContext *c, const char *why, char *err, size_t errlen)
+{
+	c->err = REDIS_ERR_IO;
+	snprintf(c->errstr, sizeof(c->errstr), "%s", why);
+	snprintf(err, errlen, "redis: %s", why);
+	return -1;
+}
+
+/* Reads exactly n bytes (the socket's receive timeout applies to each wait). */
+static bool recv_exact(int fd, char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = recv(fd, p, n, MSG_WAITALL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* The reply's first line ("$123", "$-1", "-ERR ...") without its CRLF, consumed from the
+ * socket and nothing after it: a byte per call, a dozen calls. False on a connection error or
+ * a line longer than the buffer. */
+static bool recv_line(int fd, char *line, size_t cap)
+{
+	for (size_t n = 0; n + 1 < cap; n++) {
+		if (!recv_exact(fd, line + n, 1))
+			return false;
+		if (line[n] == '\n') {
+			if (!n || line[n - 1] != '\r')
+				return false;
+			line[n - 1] = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The same through hiredis (a reply is pending, or the context does not block). */
+static int get_big_hiredis(redisContext *c, const char *key, char **buf, size_t *cap, size_t *len,
+			   char *err, size_t errlen)
+{
+	redisReply *r = cw_redis_cmdv(c, err, errlen, "GET", key, NULL);
+	if (!r)
+		return -1;
+	int rc = r->type == REDIS_REPLY_NIL ? 0 : r->type == REDIS_REPLY_STRING ? 1 : -2;
+	if (rc == -2)
+		snprintf(err, errlen, "%s: %s", key,
+			 r->type == REDIS_REPLY_ERROR ? r->str : "not a string value");
+	if (rc == 1 && (!*buf || *cap < r->len + 1)) {
+		free(*buf);
+		*cap = r->len + 1;
+		if (!(*buf = malloc(*cap))) {
+			*cap = 0;
+			snprintf(err, errlen, "%s: out of memory", key);
+			rc = -2;
+		}
+	}
+	if (rc == 1) {
+		memcpy(*buf, r->str, r->len);
+		(*buf)[r->len] = 0;
+		*len = r->len;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int cw_redis_get_big(redisContext *c, const char *key, char **buf, size_t *cap, size_t *len,
+		     char *err, size_t errlen)
+{
+	if (!(c->flags & REDIS_BLOCK) || c->reader->pos != c->reader->len || c->fd < 0)
+		return get_big_hiredis(c, key, buf, cap, len, err, errlen);
+	const char *argv[] = {"GET", key};
+	int done = 0;
+	if (redisAppendCommandArgv(c, 2, argv, NULL) != REDIS_OK)
+		return conn_error(c, "out of memory", err, errlen);
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK) {
+			snprintf(err, errlen, "redis: %s", c->errstr);
+			return -1;
+		}
+	char line[512];
+	if (!recv_line(c->fd, line, sizeof(line)))
+		return conn_error(c, "reading a GET reply failed", err, errlen);
+	if (line[0] == '-') {
+		snprintf(err, errlen, "%s: %s", key, line + 1);
+		return -2;
+	}
+	char *end;
+	errno = 0;
+	long long n = line[0] == '$' ? strtoll(line + 1, &end, 10) : -2;
+	if (n == -1)
+		return 0;
+	if (n < 0 || errno || *end || (unsigned long long)n >= SIZE_MAX)
+		return conn_error(c, "unexpected reply to GET", err, errlen);
+	if (!*buf || *cap < (size_t)n + 1) {
+		free(*buf);
+		*cap = (size_t)n + 1;
+		*buf = malloc(*cap);
+	}
+	char crlf[2];
+	if (!*buf) {
+		*cap = 0;
+		return conn_error(c, "out of memory for a GET reply", err, errlen);
+	}
+	if (!recv_exact(c->fd, *buf, (size_t)n) || !recv_exact(c->fd, crlf, 2) ||
+	    memcmp(crlf, "\r\n", 2))
+		return conn_error(c, "reading a GET reply failed", err, errlen);
+	(*buf)[n] = 0;
+	*len = (size_t)n;
+	return 1;
 }

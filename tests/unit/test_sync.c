@@ -35,6 +35,7 @@
 #include <rte_ring.h>
 
 #include "control/journal.h"
+#include "control/load.h"
 #include "control/redisx.h"
 #include "control/sync.h"
 #include "rules/engine.h"
@@ -1118,33 +1119,23 @@ static char *gen_rules(uint32_t version, unsigned n, unsigned changed, size_t *l
 	return t;
 }
 
-/* Texts of 1 MB and more are read in 256 KB pieces inside one MULTI: every size around the
- * piece boundaries comes back byte for byte, and a big set goes live and then changes as a
- * delta through the incremental parse. */
-START_TEST(big_text_read_in_pieces)
+/* Texts are read with one GET whose reply goes from the socket straight into the buffer: every
+ * size (around the 16 KB and 1 MB marks hiredis would have used) comes back byte for byte; a
+ * value that is no string is an error and the connection reads on; a big set goes live and then
+ * changes as a delta through the incremental parse. */
+START_TEST(big_text_read_straight)
 {
 	seed_state();
 	size_t len;
 	char *t = gen_rules(300, 40000, 0, &len);
 	ck_assert_uint_gt(len, 2u << 20);
 	static const size_t sizes[] = {
-	    1u << 20,	    (1u << 20) + 1,    (5u << 18) - 1, 5u << 18,
-	    (5u << 18) + 1, 0 /* all of it */, (1u << 20) - 1 /* one GET */};
+	    0, 1, 16383, 16384, 16385, 1u << 20, (1u << 20) + 1, (5u << 18) - 1, 0 /* all of it */};
 	char err[256];
 	uint32_t got;
-	RC("CONFIG RESETSTAT");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		size_t n = sizes[i] ? sizes[i] : len;
+		size_t n = sizes[i] || i == 0 ? sizes[i] : len;
 		RC("SET cw:ruleset:%u %b", (unsigned)(1000 + i), t, n);
-		if (n < 1u << 20) {
-			/* the big ones were read in pieces, not with GET (a failed piecewise read
-			 * would have fallen back to it) */
-			redisReply *info = redisCommand(R, "INFO commandstats");
-			ck_assert_ptr_nonnull(info);
-			ck_assert_ptr_nonnull(strstr(info->str, "cmdstat_getrange:calls="));
-			ck_assert_ptr_null(strstr(info->str, "cmdstat_get:calls="));
-			freeReplyObject(info);
-		}
 		size_t flen;
 		char *f =
 		    cw_sync_fetch_rules(raddr, (uint32_t)(1000 + i), &flen, &got, err, sizeof(err));
@@ -1153,6 +1144,28 @@ START_TEST(big_text_read_in_pieces)
 		ck_assert(!memcmp(f, t, n) && f[n] == 0);
 		free(f);
 	}
+	/* not a string: an error, and the same connection reads the next text */
+	RC("DEL cw:ruleset:999");
+	RC("RPUSH cw:ruleset:999 a b");
+	struct cw_redis_addr a;
+	ck_assert_int_eq(cw_redis_addr_parse(raddr, &a, err, sizeof(err)), 0);
+	redisContext *rc = cw_redis_connect(&a, 2000, err, sizeof(err));
+	ck_assert_ptr_nonnull(rc);
+	char *f = NULL;
+	size_t flen;
+	uint32_t v = 999;
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "WRONGTYPE") != NULL, "%s", err);
+	ck_assert_int_eq(rc->err, 0);
+	v = 1000 + sizeof(sizes) / sizeof(sizes[0]) - 1;
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), 1);
+	ck_assert_uint_eq(flen, len);
+	free(f);
+	v = 998; /* no such key */
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "does not exist") != NULL, "%s", err);
+	ck_assert_int_eq(rc->err, 0);
+	redisFree(rc);
 	struct cw_sync_config c = test_cfg();
 	sync_new(&c);
 	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
@@ -1309,7 +1322,7 @@ static Suite *suite(void)
 	tcase_add_test(t, stats_and_journal_written);
 	tcase_add_test(t, plain_redis_cli_and_cwctl_writers);
 	tcase_add_test(t, one_shot_load_for_simulate);
-	tcase_add_test(t, big_text_read_in_pieces);
+	tcase_add_test(t, big_text_read_straight);
 	tcase_add_test(t, measure_latencies);
 	suite_add_tcase(s, t);
 	return s;
