@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "control/load.h"
 
@@ -319,14 +318,6 @@ int cw_load_ruleset_text_into(redisContext *c, uint32_t *version, char **text, s
 	return rc;
 }
 
-/* Page faults of the calling thread so far: the log says how many a compile took (fresh memory
- * is faulted in page by page, ~1-4 us each here). */
-static uint64_t thread_faults(void)
-{
-	struct rusage ru;
-	return getrusage(RUSAGE_THREAD, &ru) ? 0 : (uint64_t)(ru.ru_minflt + ru.ru_majflt);
-}
-
 /* Parses (incrementally against prev when incremental, with the spare's arrays when there is
  * one) and builds; see load.h. */
 static struct cw_snapshot *compile(const char *text, size_t len, uint32_t version,
@@ -340,13 +331,13 @@ static struct cw_snapshot *compile(const char *text, size_t len, uint32_t versio
 	char vtag[24] = "";
 	if (version)
 		snprintf(vtag, sizeof(vtag), "v%" PRIu32 ": ", version);
-	uint64_t f0 = thread_faults(), t0 = cw_mono_ns();
+	uint64_t f0 = cw_thread_faults(), t0 = cw_mono_ns();
 	struct cw_ruleset *rs =
 	    !incremental ? cw_ruleset_parse(text, len, &errs)
 			 : cw_ruleset_parse_delta_spare(text, len, prev ? prev->rs : NULL,
 							prev ? prev->text : NULL,
 							prev ? prev->len : 0, spare, &errs);
-	uint64_t t1 = cw_mono_ns(), f1 = thread_faults();
+	uint64_t t1 = cw_mono_ns(), f1 = cw_thread_faults();
 	if (times)
 		*times = (struct cw_compile_times){t1 - t0, 0, f1 - f0, 0};
 	if (!rs) {
@@ -372,7 +363,7 @@ static struct cw_snapshot *compile(const char *text, size_t len, uint32_t versio
 				     : cw_snapshot_build(rs, berr, sizeof(berr));
 	if (times) {
 		times->build_ns = cw_mono_ns() - t1;
-		times->build_faults = thread_faults() - f1;
+		times->build_faults = cw_thread_faults() - f1;
 	}
 	if (!s)
 		snprintf(err, errlen, "%s%s", vtag, berr[0] ? berr : "build failed");
@@ -423,6 +414,18 @@ bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev)
 	return true;
 }
 
+static void retire(const struct cw_live_rules *l, struct cw_snapshot *snap, char *text)
+{
+	if (!snap && !text)
+		return;
+	if (l->retire) {
+		l->retire(l->retire_arg, snap, text);
+		return;
+	}
+	cw_snapshot_free(snap);
+	free(text);
+}
+
 void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_snapshot *snap,
 		     char *text, size_t len, uint64_t *swap_ns)
 {
@@ -431,14 +434,14 @@ void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_sna
 	if (swap_ns)
 		*swap_ns = cw_mono_ns() - t0;
 	if (old && old != l->base && old != snap)
-		cw_snapshot_free(old); /* a delta replaced */
+		retire(l, old, NULL); /* a delta replaced */
 	if (!cw_snapshot_is_delta(snap)) {
 		if (l->base && l->base != snap)
-			cw_snapshot_free(l->base); /* nothing refers to it any more */
+			retire(l, l->base, NULL); /* nothing refers to it any more */
 		l->base = snap;
 	}
 	l->active = snap;
-	free(l->text);
+	retire(l, NULL, l->text);
 	l->text = text;
 	l->len = len;
 }
@@ -451,5 +454,7 @@ void cw_live_release(struct cw_live_rules *l, struct cw_engine *e)
 			cw_snapshot_free(old);
 	}
 	free(l->text);
-	memset(l, 0, sizeof(*l));
+	l->base = l->active = NULL;
+	l->text = NULL;
+	l->len = 0;
 }

@@ -72,6 +72,14 @@ struct compiler {
 	size_t text_warm_done;
 	char *text_ready; /* under mu */
 	size_t text_ready_cap;
+	/* what the engine no longer uses, freed by this thread when idle (under mu; in order) */
+	struct trash *trash, **trash_end;
+};
+
+struct trash {
+	struct cw_snapshot *snap;
+	char *text;
+	struct trash *next;
 };
 
 struct rules_req {
@@ -80,6 +88,7 @@ struct rules_req {
 	char *text;
 	size_t len;
 	uint64_t fetch_start, fetch_ns; /* reading the text from Redis (the log splits the time) */
+	uint64_t fetch_faults;		/* page faults while reading it */
 };
 
 struct cw_sync {
@@ -318,12 +327,15 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 	double ms = 1e6;
 	logf_(s,
 	      "rule set v%" PRIu32 " active (%s build %.1f ms; read %.1f ms, publish %.1f ms, "
-	      "%.1f ms since the read began; steps: read %.2f, queue %.2f, parse %.2f (%" PRIu64
-	      " page faults), build %.2f (%" PRIu64 "), handover %.2f, swap %.2f ms, then free "
+	      "%.1f ms since the read began; steps: read %.2f (%" PRIu64
+	      " page faults), queue %.2f, "
+	      "parse %.2f (%" PRIu64 "), build %.2f (%" PRIu64
+	      "), handover %.2f, swap %.2f ms, then free "
 	      "%.2f ms)",
 	      version, delta ? "delta" : "full", (double)build_ns / ms, (double)r->fetch_ns / ms,
 	      (double)swap_ns / ms, (double)(t0 + swap_ns - r->fetch_start) / ms,
-	      (double)r->fetch_ns / ms, (double)(compile_start - r->fetch_start - r->fetch_ns) / ms,
+	      (double)r->fetch_ns / ms, r->fetch_faults,
+	      (double)(compile_start - r->fetch_start - r->fetch_ns) / ms,
 	      (double)ct->parse_ns / ms, ct->parse_faults, (double)ct->build_ns / ms,
 	      ct->build_faults, (double)(t0 - compile_done) / ms, (double)swap_ns / ms,
 	      (double)(t1 - t0 - swap_ns) / ms);
@@ -375,7 +387,7 @@ static void submit(struct cw_sync *s)
 /* The latest word on which rule set to run: version with text (taken over). `sync_build`
  * compiles in this thread (the initial load, before the compile thread exists). */
 static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_t len,
-			  uint64_t fetch_start, bool sync_build)
+			  uint64_t fetch_start, uint64_t faults_before, bool sync_build)
 {
 	if (version == s->version && same_text(text, len, s->live.text, s->live.len)) {
 		free(text);
@@ -395,8 +407,13 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		return;
 	}
 	req_free(&s->pending);
-	s->pending = (struct rules_req){++s->next_req, version,	    text,
-					len,	       fetch_start, cw_mono_ns() - fetch_start};
+	s->pending = (struct rules_req){++s->next_req,
+					version,
+					text,
+					len,
+					fetch_start,
+					cw_mono_ns() - fetch_start,
+					cw_thread_faults() - faults_before};
 	s->want_req = s->pending.req;
 	if (sync_build) {
 		struct rules_req r = s->pending;
@@ -421,6 +438,39 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 	set_pending_stat(s);
 }
 
+/* cw_live_rules' retire hook (control thread): queued for the compile thread. */
+static void retire_later(void *arg, struct cw_snapshot *snap, char *text)
+{
+	struct cw_sync *s = arg;
+	struct compiler *c = &s->comp;
+	struct trash *t = c->started ? malloc(sizeof(*t)) : NULL;
+	if (!t) { /* no thread to hand it to, or no memory: here and now */
+		cw_snapshot_free(snap);
+		free(text);
+		return;
+	}
+	*t = (struct trash){snap, text, NULL};
+	pthread_mutex_lock(&c->mu);
+	if (!c->trash)
+		c->trash_end = &c->trash;
+	*c->trash_end = t;
+	c->trash_end = &t->next;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Frees a list taken off the queue (compile thread, mu not held; or after it stopped). */
+static void empty_trash(struct trash *t)
+{
+	while (t) {
+		struct trash *next = t->next;
+		cw_snapshot_free(t->snap);
+		free(t->text);
+		free(t);
+		t = next;
+	}
+}
+
 static void take_result(struct cw_sync *s)
 {
 	pthread_mutex_lock(&s->comp.mu);
@@ -441,9 +491,7 @@ static void take_result(struct cw_sync *s)
 	struct rules_req r = s->inflight;
 	memset(&s->inflight, 0, sizeof(s->inflight));
 	if (req != r.req || req != s->want_req) { /* overtaken */
-		if (snap)
-			cw_snapshot_free(snap);
-		free(r.text);
+		retire_later(s, snap, r.text);
 	} else if (snap) {
 		publish(s, snap, &r, &ct, start, done);
 	} else {
@@ -526,6 +574,14 @@ static void *compile_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		while (!c->quit && !c->has_job) {
+			if (c->trash) { /* first: it may give back memory the warm-up wants */
+				struct trash *t = c->trash;
+				c->trash = NULL;
+				pthread_mutex_unlock(&c->mu);
+				empty_trash(t);
+				pthread_mutex_lock(&c->mu);
+				continue;
+			}
 			if (!warm_pending(c)) {
 				pthread_cond_wait(&c->cv, &c->mu);
 				continue;
@@ -646,7 +702,7 @@ static int full_load(struct cw_sync *s, bool sync_build)
 	uint32_t version = 0;
 	char *text;
 	size_t len;
-	uint64_t fetch_start = cw_mono_ns();
+	uint64_t fetch_start = cw_mono_ns(), faults = cw_thread_faults();
 	int rc = cw_load_ruleset_text(s->ev, &version, &text, &len, err, sizeof(err));
 	if (rc < 0 && !s->ev->err) {
 		/* the active version names a text that is not there: refuse, keep going */
@@ -682,7 +738,7 @@ static int full_load(struct cw_sync *s, bool sync_build)
 	      n.ents, n.ent_changes, n.ent_removed, n.ent_bad, n.senders, n.sender_removed,
 	      n.sender_bad, version ? "v" : "none ", version, (double)(cw_mono_ns() - t0) / 1e6);
 	if (rc > 0)
-		request_rules(s, version, text, len, fetch_start, sync_build);
+		request_rules(s, version, text, len, fetch_start, faults, sync_build);
 	update_counts_stat(s);
 	return 0;
 }
@@ -749,7 +805,7 @@ static enum apply_result apply_ruleset(struct cw_sync *s, const redisReply *f)
 		return MALFORMED;
 	char err[512], *text;
 	size_t len, cap;
-	uint64_t t0 = cw_mono_ns();
+	uint64_t t0 = cw_mono_ns(), faults = cw_thread_faults();
 	char *spare = take_text_spare(s, &cap);
 	int rc =
 	    cw_load_ruleset_text_into(s->ev, &version, &text, &len, spare, cap, err, sizeof(err));
@@ -759,7 +815,7 @@ static enum apply_result apply_ruleset(struct cw_sync *s, const redisReply *f)
 		refuse(s, err);
 		return APPLIED;
 	}
-	request_rules(s, version, text, len, t0, false);
+	request_rules(s, version, text, len, t0, faults, false);
 	return APPLIED;
 }
 
@@ -1345,6 +1401,8 @@ struct cw_sync *cw_sync_create(struct cw_engine *e, const struct cw_sync_config 
 	snprintf(s->node_key, sizeof(s->node_key), CW_K_NODE_PREFIX "%s", s->node);
 	snprintf(s->stats_key, sizeof(s->stats_key), CW_K_STATS_PREFIX "%s", s->node);
 	s->e = e;
+	s->live.retire = retire_later;
+	s->live.retire_arg = s;
 	s->ev_backoff = s->wr_backoff = BACKOFF_MIN_MS;
 	s->state = "loading";
 	s->started_ms = cw_wall_ms();
@@ -1437,6 +1495,8 @@ void cw_sync_stop(struct cw_sync *s)
 		s->comp.res_snap = NULL;
 		s->comp.has_result = false;
 	}
+	empty_trash(s->comp.trash); /* the thread is gone: nothing else touches it */
+	s->comp.trash = NULL;
 	cw_parse_spare_free(s->comp.spare);
 	s->comp.spare = NULL;
 	free(s->comp.text_warm);
