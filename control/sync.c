@@ -377,7 +377,7 @@ static void submit(struct cw_sync *s)
 	s->comp.job_version = s->inflight.version;
 	s->comp.job_text = s->inflight.text;
 	s->comp.job_len = s->inflight.len;
-	s->comp.job_base = s->live.base;
+	s->comp.job_base = s->live.active; /* a delta is built on its full base */
 	s->comp.job_has_prev = cw_live_prev(&s->live, &s->comp.job_prev);
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
@@ -424,7 +424,7 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		struct cw_compile_times ct;
 		bool has_prev = cw_live_prev(&s->live, &prev);
 		struct cw_snapshot *snap =
-		    cw_compile_text_spare(r.text, r.len, r.version, s->live.base,
+		    cw_compile_text_spare(r.text, r.len, r.version, s->live.active,
 					  has_prev ? &prev : NULL, NULL, &ct, err, sizeof(err));
 		if (snap)
 			publish(s, snap, &r, &ct, t0, cw_mono_ns());

@@ -1466,24 +1466,42 @@ static int delta_common(struct cw_snapshot *s, const uint32_t *chg, uint32_t n, 
 	return 0;
 }
 
-/* Fills base_map and lists the rules of rs that are new or differ from the base's (ascending).
- * Returns their number, or DELTA_MAX_CHANGED + 1 as soon as there are more. */
-static uint32_t delta_diff(const struct cw_snapshot *base, const struct cw_ruleset *rs,
-			   uint32_t *base_map, uint32_t *chg)
+/* The base rule that rs's rule i is known to equal without comparing, or NO_RULE. The
+ * incremental parse says which rule of its base each rule was copied from byte for byte: when
+ * that base is the full snapshot's, it is the answer; when it is an earlier delta on the same
+ * full snapshot (the gateway's usual case: each change is parsed against the active set), that
+ * delta's from_base finishes the way back. */
+static uint32_t known_equal(const struct cw_snapshot *base, const struct cw_snapshot *prev,
+			    const struct cw_ruleset *rs, uint32_t i)
+{
+	if (!rs->copied_from || rs->copied_from[i] == UINT32_MAX)
+		return NO_RULE;
+	if (rs->copied_base == base->rs)
+		return rs->copied_from[i];
+	if (prev && prev->base == base && rs->copied_base == prev->rs && prev->from_base)
+		return prev->from_base[rs->copied_from[i]];
+	return NO_RULE;
+}
+
+/* Fills base_map and from_base and lists the rules of rs that are new or differ from the base's
+ * (ascending). Returns their number, or DELTA_MAX_CHANGED + 1 as soon as there are more. */
+static uint32_t delta_diff(const struct cw_snapshot *base, const struct cw_snapshot *prev,
+			   const struct cw_ruleset *rs, uint32_t *base_map, uint32_t *from_base,
+			   uint32_t *chg)
 {
 	const struct cw_ruleset *brs = base->rs;
 	for (uint32_t i = 0; i < brs->n_rules; i++)
 		base_map[i] = NO_RULE;
-	/* rules the incremental parse took over from this very base are equal to it: no compare */
-	const uint32_t *copied = rs->copied_base == brs ? rs->copied_from : NULL;
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < rs->n_rules; i++) {
-		if (copied && copied[i] != UINT32_MAX) {
-			base_map[copied[i]] = i;
-			continue;
+		uint32_t bi = known_equal(base, prev, rs, i);
+		if (bi == NO_RULE) {
+			bi = find_id(base->ids_by_id, brs->n_rules, rs->rules[i].id);
+			if (bi != NO_RULE && !rule_equal(rs, &rs->rules[i], brs, &brs->rules[bi]))
+				bi = NO_RULE;
 		}
-		uint32_t bi = find_id(base->ids_by_id, brs->n_rules, rs->rules[i].id);
-		if (bi != NO_RULE && rule_equal(rs, &rs->rules[i], brs, &brs->rules[bi]))
+		from_base[i] = bi;
+		if (bi != NO_RULE)
 			base_map[bi] = i;
 		else if (n == DELTA_MAX_CHANGED)
 			return n + 1;
@@ -1496,6 +1514,7 @@ static uint32_t delta_diff(const struct cw_snapshot *base, const struct cw_rules
 struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, struct cw_ruleset *rs,
 					    char *err, size_t errlen)
 {
+	const struct cw_snapshot *prev = base && base->base ? base : NULL; /* the active delta */
 	while (base && base->base)
 		base = base->base; /* overlays are not stacked: diff against the full snapshot */
 	if (!base)
@@ -1504,25 +1523,23 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 		return cw_snapshot_build_linear(rs, err, errlen);
 	uint32_t *chg = malloc(sizeof(uint32_t) * DELTA_MAX_CHANGED);
 	uint32_t *base_map = malloc(sizeof(uint32_t) * (base->rs->n_rules + 1));
+	uint32_t *from_base = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
 	uint32_t n = DELTA_MAX_CHANGED + 1;
-	if (base->ids_by_id && chg && base_map)
-		n = delta_diff(base, rs, base_map, chg);
+	if (base->ids_by_id && chg && base_map && from_base)
+		n = delta_diff(base, prev, rs, base_map, from_base, chg);
 	forget_copies(rs);
-	if (n > DELTA_MAX_CHANGED) {
-		free(chg);
-		free(base_map);
-		return cw_snapshot_build(rs, err, errlen);
-	}
-	struct cw_snapshot *s = snapshot_new(rs);
+	struct cw_snapshot *s = n > DELTA_MAX_CHANGED ? NULL : snapshot_new(rs);
 	if (!s) {
 		free(chg);
 		free(base_map);
-		return NULL;
+		free(from_base);
+		return n > DELTA_MAX_CHANGED ? cw_snapshot_build(rs, err, errlen) : NULL;
 	}
 	snprintf(s->tag, sizeof(s->tag), "v%u+delta", s->version);
 	s->base = base;
 	s->acl = base->acl;
 	s->base_map = base_map;
+	s->from_base = from_base;
 	uint32_t *ids = NULL;
 	if (delta_common(s, chg, n, &ids, err, errlen) < 0 ||
 	    !(s->overlay = build_rules(s, ids, chg, n, false, err, errlen))) {
@@ -1565,6 +1582,7 @@ void cw_snapshot_free(struct cw_snapshot *s)
 		acl_free(s->acl);
 	acl_free(s->overlay);
 	free(s->base_map);
+	free(s->from_base);
 	free(s->prio);
 	free(s->ids_by_id);
 	free(s->slow);

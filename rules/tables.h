@@ -67,6 +67,7 @@ struct cw_snapshot {
 	struct cw_acl_set *acl;	    /* owned, or the base's when delta */
 	struct cw_acl_set *overlay; /* delta only: rules added or changed */
 	uint32_t *base_map;   /* delta only: base rule index -> own index, UINT32_MAX removed */
+	uint32_t *from_base;  /* delta only: own index -> equal base rule, UINT32_MAX changed */
 	uint32_t *slow;	      /* rule indices evaluated linearly */
 	uint64_t *slow_masks; /* per combination and HS chapter: which slow rules concern it */
 	uint32_t slow_words;  /* 64-bit words per mask: one bit per slow rule */
