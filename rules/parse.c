@@ -30,6 +30,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "dataplane/wire/cwp.h"
 #include "rules/lexer.h"
 #include "rules/ruleset.h"
@@ -1769,6 +1773,23 @@ static void note_copied(struct reuse *ru, uint32_t i, uint32_t b)
 	ru->copied[i] = b;
 }
 
+/* Appends a rule taken over. At 100 k rules the new rule array is 17 MB that nothing reads
+ * again soon (a delta build looks at the changed rules only): on x86-64 it is written with
+ * non-temporal stores, which skip reading each cache line in before writing it (deltaprof
+ * --parse-only at 100 k rules: 5.4-6.0 ms -> 4.4-5.1 ms). parse_text fences them. */
+static inline void store_rule(struct cw_rule *dst, const struct cw_rule *src)
+{
+#if defined(__x86_64__) && defined(__SSE2__)
+	_Static_assert(sizeof(*src) % 8 == 0 && _Alignof(struct cw_rule) >= 8, "8-byte words");
+	const long long *s = (const long long *)src;
+	long long *d = (long long *)dst;
+	for (size_t i = 0; i < sizeof(*src) / 8; i++)
+		_mm_stream_si64(d + i, s[i]);
+#else
+	*dst = *src;
+#endif
+}
+
 static bool reuse_rule(struct parser *p, const struct memo_stmt *e, uint32_t line)
 {
 	const struct cw_ruleset *b = p->ru->rs;
@@ -1804,7 +1825,7 @@ static bool reuse_rule(struct parser *p, const struct memo_stmt *e, uint32_t lin
 	if (!grow((void **)&rs->rules, &p->cap_rules, (uint64_t)rs->n_rules + 1,
 		  sizeof(*rs->rules)))
 		goto oom;
-	rs->rules[rs->n_rules++] = r;
+	store_rule(&rs->rules[rs->n_rules++], &r);
 	rs->n_expanded += r.expanded;
 	note_copied(p->ru, rs->n_rules - 1, e->item);
 	return true;
@@ -2151,6 +2172,10 @@ static struct cw_ruleset *parse_text(const char *text, size_t len, struct reuse 
 		else
 			parse_statement(p);
 	}
+#if defined(__x86_64__) && defined(__SSE2__)
+	if (ru)
+		_mm_sfence(); /* store_rule's stores are done before anyone reads the rules */
+#endif
 	if (ru && !p->lx.n_errors)
 		reuse_check_duplicates(p);
 	if (!p->line_version)
