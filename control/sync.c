@@ -327,11 +327,9 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 	double ms = 1e6;
 	logf_(s,
 	      "rule set v%" PRIu32 " active (%s build %.1f ms; read %.1f ms, publish %.1f ms, "
-	      "%.1f ms since the read began; steps: read %.2f (%" PRIu64
-	      " page faults), queue %.2f, "
-	      "parse %.2f (%" PRIu64 "), build %.2f (%" PRIu64
-	      "), handover %.2f, swap %.2f ms, then free "
-	      "%.2f ms)",
+	      "%.1f ms since the read began; "
+	      "steps: read %.2f (%" PRIu64 " page faults), queue %.2f, parse %.2f (%" PRIu64 "), "
+	      "build %.2f (%" PRIu64 "), handover %.2f, swap %.2f ms, then free %.2f ms)",
 	      version, delta ? "delta" : "full", (double)build_ns / ms, (double)r->fetch_ns / ms,
 	      (double)swap_ns / ms, (double)(t0 + swap_ns - r->fetch_start) / ms,
 	      (double)r->fetch_ns / ms, r->fetch_faults,
@@ -512,6 +510,9 @@ static void plan_warm(struct compiler *c, const struct cw_ruleset *like, size_t 
 	cw_parse_spare_free(c->spare);
 	c->spare = like ? cw_parse_spare_new(like) : NULL;
 	c->spare_done = false;
+	free(c->text_warm); /* a buffer an earlier plan began: its size may not do */
+	c->text_warm = NULL;
+	c->text_warm_done = 0;
 	c->text_want = text_len ? text_len + text_len / 4 + 65536 : 0; /* room to grow */
 }
 
