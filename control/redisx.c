@@ -486,12 +486,18 @@ static int read_pieces(redisContext *c, const char *key, size_t n, char *buf, ch
 		char line[512], type, crlf[2];
 		long long k;
 		size_t want = n - got < PIECE ? n - got : PIECE;
-		if (!recv_head(c->fd, line, sizeof(line), &type, &k) || type != '$' || k < 0)
+		if (!recv_head(c->fd, line, sizeof(line), &type, &k) ||
+		    (type != '$' && type != '-') || (type == '$' && k < 0))
 			return conn_error(c, "unexpected reply to GETRANGE", err, errlen);
 		if (asked < n) { /* keep PIECES_AHEAD in flight */
 			if (!send_piece(c, key, asked))
 				return send_error(c, err, errlen);
 			asked += PIECE;
+		}
+		if (type == '-') { /* the key became something else meanwhile (no body) */
+			same = false;
+			got += want;
+			continue;
 		}
 		same = same && (size_t)k == want;
 		char scratch[4096];
@@ -537,10 +543,12 @@ int cw_redis_get_big(redisContext *c, const char *key, char **buf, size_t *cap, 
 	long long n;
 	if (!send_argv(c, 2, watch) || !send_argv(c, 2, strlen_))
 		return send_error(c, err, errlen);
-	if (!recv_head(c->fd, line, sizeof(line), &type, &n) || type != '+' ||
-	    !recv_head(c->fd, line, sizeof(line), &type, &n) || (type != ':' && type != '-'))
+	if (!recv_head(c->fd, line, sizeof(line), &type, &n) || (type != '+' && type != '-'))
+		return conn_error(c, "unexpected reply to WATCH", err, errlen);
+	bool watched = type == '+'; /* an error: WATCH is not allowed here (ACL, renamed) */
+	if (!recv_head(c->fd, line, sizeof(line), &type, &n) || (type != ':' && type != '-'))
 		return conn_error(c, "unexpected reply to STRLEN", err, errlen);
-	if (type == ':' && n >= PIECES_MIN && (unsigned long long)n < SIZE_MAX) {
+	if (watched && type == ':' && n >= PIECES_MIN && (unsigned long long)n < SIZE_MAX) {
 		if (!room(buf, cap, (size_t)n + 1))
 			return conn_error(c, "out of memory for a value", err, errlen);
 		int rc = read_pieces(c, key, (size_t)n, *buf, err, errlen);
@@ -553,7 +561,7 @@ int cw_redis_get_big(redisContext *c, const char *key, char **buf, size_t *cap, 
 			*len = (size_t)n;
 			return 1;
 		}
-	} else { /* small, missing (0) or not a string (an error): GET tells which */
+	} else if (watched) { /* small, missing (0), not a string (an error): GET tells which */
 		if (!send_argv(c, 1, unwatch))
 			return send_error(c, err, errlen);
 		if (!recv_head(c->fd, line, sizeof(line), &type, &n) || type != '+')
