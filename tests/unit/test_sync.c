@@ -1165,6 +1165,13 @@ START_TEST(big_text_read_straight)
 	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "does not exist") != NULL, "%s", err);
 	ck_assert_int_eq(rc->err, 0);
+	/* a Redis that refuses WATCH (an ACL): read with one GET instead */
+	RC("ACL SETUSER default -watch");
+	v = 1000 + sizeof(sizes) / sizeof(sizes[0]) - 1;
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), 1);
+	ck_assert(flen == len && !memcmp(f, t, len));
+	free(f);
+	RC("ACL SETUSER default +watch");
 	redisFree(rc);
 	struct cw_sync_config c = test_cfg();
 	sync_new(&c);
