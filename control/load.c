@@ -261,66 +261,8 @@ int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts 
 	return rc;
 }
 
-/* Big texts are read in pieces: for one big reply hiredis grows its read buffer in 1 MB steps,
- * copying it each time (a 6.4 MB GET took 10-30 ms on the 2-core test machine), while 256 KB
- * GETRANGEs pipelined in one MULTI/EXEC read the same value in about 5 ms. */
-#define TEXT_CHUNK	 (256 * 1024)
-#define TEXT_CHUNKED_MIN (4 * TEXT_CHUNK)
-
-/* The EXEC reply of MULTI, STRLEN, GETRANGE... as one buffer if the length is still n. */
-static char *join_chunks(const redisReply *x, long long n)
-{
-	if (!x || x->type != REDIS_REPLY_ARRAY || x->elements < 1 ||
-	    x->element[0]->type != REDIS_REPLY_INTEGER || x->element[0]->integer != n)
-		return NULL;
-	char *t = malloc((size_t)n + 1);
-	size_t off = 0;
-	for (size_t i = 1; t && i < x->elements; i++) {
-		const redisReply *e = x->element[i];
-		if (e->type != REDIS_REPLY_STRING || e->len > (size_t)n - off) {
-			free(t);
-			return NULL;
-		}
-		memcpy(t + off, e->str, e->len);
-		off += e->len;
-	}
-	if (t && off != (size_t)n) {
-		free(t);
-		return NULL;
-	}
-	if (t)
-		t[n] = 0;
-	return t;
-}
-
-/* Reads a string value of n bytes (from STRLEN) in pipelined pieces. 1 read, 0 changed meanwhile
- * (read it whole instead), -1 connection error (err filled). */
-static int read_chunked(redisContext *c, const char *key, long long n, char **text, char *err,
-			size_t errlen)
-{
-	long long pieces = (n + TEXT_CHUNK - 1) / TEXT_CHUNK;
-	redisAppendCommand(c, "MULTI");
-	redisAppendCommand(c, "STRLEN %s", key);
-	for (long long i = 0; i < pieces; i++)
-		redisAppendCommand(c, "GETRANGE %s %lld %lld", key, i * TEXT_CHUNK,
-				   (i + 1) * TEXT_CHUNK - 1);
-	redisAppendCommand(c, "EXEC");
-	redisReply *x = NULL;
-	for (long long i = 0; i < pieces + 3; i++) { /* +OK, +QUEUED..., then EXEC's array */
-		freeReplyObject(x);
-		x = NULL;
-		if (redisGetReply(c, (void **)&x) != REDIS_OK) {
-			snprintf(err, errlen, "redis: %s", c->err ? c->errstr : "no reply");
-			return -1;
-		}
-	}
-	*text = join_chunks(x, n);
-	freeReplyObject(x);
-	return *text != NULL;
-}
-
-int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t *len, char *err,
-			 size_t errlen)
+static int load_text(redisContext *c, uint32_t *version, char **text, size_t *len, char **spare,
+		     size_t spare_cap, char *err, size_t errlen)
 {
 	*text = NULL;
 	*len = 0;
@@ -343,56 +285,61 @@ int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t
 	}
 	char key[64];
 	snprintf(key, sizeof(key), CW_K_RULESET_PREFIX "%" PRIu32, *version);
-	redisReply *r = cw_redis_cmdv(c, err, errlen, "STRLEN", key, NULL);
-	if (!r)
-		return -1;
-	long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-	freeReplyObject(r);
-	if (n >= TEXT_CHUNKED_MIN) {
-		int rc = read_chunked(c, key, n, text, err, errlen);
-		if (rc < 0)
-			return -1;
-		if (rc > 0) {
-			*len = (size_t)n;
-			return 1;
-		}
+	char *buf = *spare;
+	size_t cap = buf ? spare_cap : 0;
+	*spare = NULL;
+	int rc = cw_redis_get_big(c, key, &buf, &cap, len, err, errlen);
+	if (rc == 1) {
+		*text = buf;
+		return 1;
 	}
-	r = cw_redis_cmdv(c, err, errlen, "GET", key, NULL);
-	if (!r)
-		return -1;
-	if (r->type != REDIS_REPLY_STRING) {
-		snprintf(err, errlen, "v%" PRIu32 ": %s %s", *version, key,
-			 r->type == REDIS_REPLY_NIL ? "does not exist" : "is not a string");
-		freeReplyObject(r);
-		return -1;
+	free(buf);
+	if (rc == 0)
+		snprintf(err, errlen, "v%" PRIu32 ": %s does not exist", *version, key);
+	else if (rc == -2) { /* an error reply (such as WRONGTYPE), or out of memory */
+		char why[256];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "v%" PRIu32 ": %s", *version, why);
 	}
-	*text = malloc(r->len + 1);
-	if (!*text) {
-		snprintf(err, errlen, "out of memory");
-		freeReplyObject(r);
-		return -1;
-	}
-	memcpy(*text, r->str, r->len);
-	(*text)[r->len] = 0;
-	*len = r->len;
-	freeReplyObject(r);
-	return 1;
+	return -1;
 }
 
-/* Parses (incrementally against prev when incremental) and builds; see load.h. */
+int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t *len, char *err,
+			 size_t errlen)
+{
+	return cw_load_ruleset_text_into(c, version, text, len, NULL, 0, err, errlen);
+}
+
+int cw_load_ruleset_text_into(redisContext *c, uint32_t *version, char **text, size_t *len,
+			      char *spare, size_t spare_cap, char *err, size_t errlen)
+{
+	int rc = load_text(c, version, text, len, &spare, spare_cap, err, errlen);
+	free(spare); /* not used */
+	return rc;
+}
+
+/* Parses (incrementally against prev when incremental, with the spare's arrays when there is
+ * one) and builds; see load.h. */
 static struct cw_snapshot *compile(const char *text, size_t len, uint32_t version,
 				   const struct cw_snapshot *base, bool incremental,
-				   const struct cw_compile_prev *prev, char *err, size_t errlen)
+				   const struct cw_compile_prev *prev,
+				   struct cw_parse_spare **spare, struct cw_compile_times *times,
+				   char *err, size_t errlen)
 {
 	struct cw_parse_error ev[4];
 	struct cw_parse_errors errs = {.v = ev, .cap = 4};
 	char vtag[24] = "";
 	if (version)
 		snprintf(vtag, sizeof(vtag), "v%" PRIu32 ": ", version);
+	uint64_t f0 = cw_thread_faults(), t0 = cw_mono_ns();
 	struct cw_ruleset *rs =
 	    !incremental ? cw_ruleset_parse(text, len, &errs)
-	    : prev	 ? cw_ruleset_parse_delta(text, len, prev->rs, prev->text, prev->len, &errs)
-			 : cw_ruleset_parse_delta(text, len, NULL, NULL, 0, &errs);
+			 : cw_ruleset_parse_delta_spare(text, len, prev ? prev->rs : NULL,
+							prev ? prev->text : NULL,
+							prev ? prev->len : 0, spare, &errs);
+	uint64_t t1 = cw_mono_ns(), f1 = cw_thread_faults();
+	if (times)
+		*times = (struct cw_compile_times){t1 - t0, 0, f1 - f0, 0};
 	if (!rs) {
 		char first[200] = "unknown error";
 		if (errs.n)
@@ -414,6 +361,10 @@ static struct cw_snapshot *compile(const char *text, size_t len, uint32_t versio
 	char berr[256] = "";
 	struct cw_snapshot *s = base ? cw_snapshot_build_delta(base, rs, berr, sizeof(berr))
 				     : cw_snapshot_build(rs, berr, sizeof(berr));
+	if (times) {
+		times->build_ns = cw_mono_ns() - t1;
+		times->build_faults = cw_thread_faults() - f1;
+	}
 	if (!s)
 		snprintf(err, errlen, "%s%s", vtag, berr[0] ? berr : "build failed");
 	return s;
@@ -422,7 +373,7 @@ static struct cw_snapshot *compile(const char *text, size_t len, uint32_t versio
 struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
 				    const struct cw_snapshot *base, char *err, size_t errlen)
 {
-	return compile(text, len, version, base, false, NULL, err, errlen);
+	return compile(text, len, version, base, false, NULL, NULL, NULL, err, errlen);
 }
 
 struct cw_snapshot *cw_compile_file(const char *path, char *err, size_t errlen)
@@ -443,7 +394,16 @@ struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t
 					  const struct cw_compile_prev *prev, char *err,
 					  size_t errlen)
 {
-	return compile(text, len, version, base, true, prev, err, errlen);
+	return compile(text, len, version, base, true, prev, NULL, NULL, err, errlen);
+}
+
+struct cw_snapshot *cw_compile_text_spare(const char *text, size_t len, uint32_t version,
+					  const struct cw_snapshot *base,
+					  const struct cw_compile_prev *prev,
+					  struct cw_parse_spare **spare,
+					  struct cw_compile_times *times, char *err, size_t errlen)
+{
+	return compile(text, len, version, base, true, prev, spare, times, err, errlen);
 }
 
 bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev)
@@ -454,6 +414,18 @@ bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev)
 	return true;
 }
 
+static void retire(const struct cw_live_rules *l, struct cw_snapshot *snap, char *text)
+{
+	if (!snap && !text)
+		return;
+	if (l->retire) {
+		l->retire(l->retire_arg, snap, text);
+		return;
+	}
+	cw_snapshot_free(snap);
+	free(text);
+}
+
 void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_snapshot *snap,
 		     char *text, size_t len, uint64_t *swap_ns)
 {
@@ -462,14 +434,14 @@ void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_sna
 	if (swap_ns)
 		*swap_ns = cw_mono_ns() - t0;
 	if (old && old != l->base && old != snap)
-		cw_snapshot_free(old); /* a delta replaced */
+		retire(l, old, NULL); /* a delta replaced */
 	if (!cw_snapshot_is_delta(snap)) {
 		if (l->base && l->base != snap)
-			cw_snapshot_free(l->base); /* nothing refers to it any more */
+			retire(l, l->base, NULL); /* nothing refers to it any more */
 		l->base = snap;
 	}
 	l->active = snap;
-	free(l->text);
+	retire(l, NULL, l->text);
 	l->text = text;
 	l->len = len;
 }
@@ -482,5 +454,7 @@ void cw_live_release(struct cw_live_rules *l, struct cw_engine *e)
 			cw_snapshot_free(old);
 	}
 	free(l->text);
-	memset(l, 0, sizeof(*l));
+	l->base = l->active = NULL;
+	l->text = NULL;
+	l->len = 0;
 }

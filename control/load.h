@@ -46,6 +46,12 @@ int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts 
 int cw_load_ruleset_text(redisContext *c, uint32_t *version, char **text, size_t *len, char *err,
 			 size_t errlen);
 
+/* cw_load_ruleset_text into `spare` (taken over) when it holds spare_cap >= the text's length +
+ * 1 bytes: a buffer written ahead of time, so that copying a 10 MB text in does not fault its
+ * pages in one by one (~2 500 of them, several ms). A spare that is too small is freed. */
+int cw_load_ruleset_text_into(redisContext *c, uint32_t *version, char **text, size_t *len,
+			      char *spare, size_t spare_cap, char *err, size_t errlen);
+
 /* Parses and builds rule-set text that must carry `version` (0: any), as a delta on base when
  * base is not NULL. NULL with "v<version>: line:column: message" style errors in err. */
 struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
@@ -68,6 +74,19 @@ struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t
 					  const struct cw_compile_prev *prev, char *err,
 					  size_t errlen);
 
+/* Where a compile's time went (the control thread logs it). */
+struct cw_compile_times {
+	uint64_t parse_ns, build_ns;
+	uint64_t parse_faults, build_faults; /* page faults of the compiling thread */
+};
+/* cw_compile_text_delta with the parse's arrays from *spare (cw_ruleset_parse_delta_spare; taken
+ * whatever happens; spare may be NULL) and its times in *times (may be NULL). */
+struct cw_snapshot *cw_compile_text_spare(const char *text, size_t len, uint32_t version,
+					  const struct cw_snapshot *base,
+					  const struct cw_compile_prev *prev,
+					  struct cw_parse_spare **spare,
+					  struct cw_compile_times *times, char *err, size_t errlen);
+
 /* The rule set a gateway runs and what its next incremental build needs: the last full build
  * (the base of deltas), the snapshot the engine holds (that build or a delta on it) and the
  * text that snapshot was parsed from. One bookkeeping for both the Redis control thread and
@@ -77,17 +96,24 @@ struct cw_live_rules {
 	struct cw_snapshot *active;
 	char *text;
 	size_t len;
+	/* NULL: what the engine no longer uses is freed by cw_live_publish. Set: it goes here
+	 * instead (a snapshot and a text, either may be NULL), in the order it must be freed (a
+	 * delta before its base). The Redis control thread hands it to its compile thread, so
+	 * that freeing a replaced full 100 k-rule set (about 20 ms: rte_lpm_free clears 64 MB)
+	 * never holds up the events that follow an activation. */
+	void (*retire)(void *arg, struct cw_snapshot *snap, char *text);
+	void *retire_arg;
 };
 /* What cw_compile_text_delta takes as prev; false (nothing to parse against) before the first
  * publish. */
 bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev);
 /* Publishes snap, compiled from text (taken over), through the engine's RCU swap (returns once
- * no worker sees the old snapshot) and frees what nothing refers to any more. *swap_ns (when
- * not NULL) gets the time of the swap itself. */
+ * no worker sees the old snapshot) and frees (or retires) what nothing refers to any more.
+ * *swap_ns (when not NULL) gets the time of the swap itself. */
 void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_snapshot *snap,
 		     char *text, size_t len, uint64_t *swap_ns);
 /* Before the engine goes: leaves it holding the full build, not a delta on it, and frees the
- * text. The engine frees what it holds. */
+ * text (here, not through retire). The engine frees what it holds. */
 void cw_live_release(struct cw_live_rules *l, struct cw_engine *e);
 
 #endif

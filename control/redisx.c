@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "control/redisx.h"
@@ -290,7 +292,280 @@ uint64_t cw_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t cw_thread_faults(void)
+{
+	struct rusage ru;
+	return getrusage(RUSAGE_THREAD, &ru) ? 0 : (uint64_t)(ru.ru_minflt + ru.ru_majflt);
+}
+
 uint64_t cw_mono_ms(void)
 {
 	return cw_mono_ns() / 1000000;
+}
+
+/* ---- big values straight from the socket ---- */
+
+/* Marks the context broken (the stream is out of step with hiredis from here on). */
+static int conn_error(redisContext *c, const char *why, char *err, size_t errlen)
+{
+	if (!c->err) { /* else hiredis said why already */
+		c->err = REDIS_ERR_IO;
+		snprintf(c->errstr, sizeof(c->errstr), "%s", why);
+	}
+	snprintf(err, errlen, "redis: %s", c->errstr);
+	return -1;
+}
+
+/* A command could not be sent (hiredis set c->err). */
+static int send_error(redisContext *c, char *err, size_t errlen)
+{
+	return conn_error(c, "cannot send a command", err, errlen);
+}
+
+/* Reads exactly n bytes (the socket's receive timeout applies to each wait). */
+static bool recv_exact(int fd, char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = recv(fd, p, n, MSG_WAITALL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* The reply's first line ("$123", "$-1", "-ERR ...") without its CRLF, consumed from the
+ * socket and nothing after it: a byte per call, a dozen calls. False on a connection error or
+ * a line longer than the buffer. */
+static bool recv_line(int fd, char *line, size_t cap)
+{
+	for (size_t n = 0; n + 1 < cap; n++) {
+		if (!recv_exact(fd, line + n, 1))
+			return false;
+		if (line[n] == '\n') {
+			if (!n || line[n - 1] != '\r')
+				return false;
+			line[n - 1] = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The same through hiredis (a reply is pending, or the context does not block). */
+static int get_big_hiredis(redisContext *c, const char *key, char **buf, size_t *cap, size_t *len,
+			   char *err, size_t errlen)
+{
+	redisReply *r = cw_redis_cmdv(c, err, errlen, "GET", key, NULL);
+	if (!r)
+		return -1;
+	int rc = r->type == REDIS_REPLY_NIL ? 0 : r->type == REDIS_REPLY_STRING ? 1 : -2;
+	if (rc == -2)
+		snprintf(err, errlen, "%s: %s", key,
+			 r->type == REDIS_REPLY_ERROR ? r->str : "not a string value");
+	if (rc == 1 && (!*buf || *cap < r->len + 1)) {
+		free(*buf);
+		*cap = r->len + 1;
+		if (!(*buf = malloc(*cap))) {
+			*cap = 0;
+			snprintf(err, errlen, "%s: out of memory", key);
+			rc = -2;
+		}
+	}
+	if (rc == 1) {
+		memcpy(*buf, r->str, r->len);
+		(*buf)[r->len] = 0;
+		*len = r->len;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* Sends one command (flushed); false on a connection error (c->err set by hiredis). */
+static bool send_argv(redisContext *c, int argc, const char **argv)
+{
+	int done = 0;
+	if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)
+		return false;
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK)
+			return false;
+	return true;
+}
+
+/* One reply's first line: its type ('+', '-', ':', '$', '*') and number (':', '$', '*'), or
+ * the text after the type (line). False on a connection error or a malformed line. */
+static bool recv_head(int fd, char *line, size_t cap, char *type, long long *num)
+{
+	if (!recv_line(fd, line, cap) || !line[0])
+		return false;
+	*type = line[0];
+	*num = 0;
+	if (*type != ':' && *type != '$' && *type != '*')
+		return true;
+	char *end;
+	errno = 0;
+	*num = strtoll(line + 1, &end, 10);
+	return !errno && !*end && end != line + 1;
+}
+
+/* A buffer of at least need bytes in *buf (the old one freed when too small). */
+static bool room(char **buf, size_t *cap, size_t need)
+{
+	if (*buf && *cap >= need)
+		return true;
+	free(*buf);
+	*cap = need;
+	*buf = malloc(need);
+	if (!*buf)
+		*cap = 0;
+	return *buf != NULL;
+}
+
+/* GET with its reply read straight into *buf (see cw_redis_get_big for the return values). */
+static int get_direct(redisContext *c, const char *key, char **buf, size_t *cap, size_t *len,
+		      char *err, size_t errlen)
+{
+	const char *argv[] = {"GET", key};
+	if (!send_argv(c, 2, argv))
+		return send_error(c, err, errlen);
+	char line[512], type, crlf[2];
+	long long n;
+	if (!recv_head(c->fd, line, sizeof(line), &type, &n) || (type != '-' && type != '$') ||
+	    n < -1 || (n >= 0 && (unsigned long long)n >= SIZE_MAX))
+		return conn_error(c, "unexpected reply to GET", err, errlen);
+	if (type == '-') {
+		snprintf(err, errlen, "%s: %s", key, line + 1);
+		return -2;
+	}
+	if (n == -1)
+		return 0;
+	if (!room(buf, cap, (size_t)n + 1))
+		return conn_error(c, "out of memory for a GET reply", err, errlen);
+	if (!recv_exact(c->fd, *buf, (size_t)n) || !recv_exact(c->fd, crlf, 2) ||
+	    memcmp(crlf, "\r\n", 2))
+		return conn_error(c, "reading a GET reply failed", err, errlen);
+	(*buf)[n] = 0;
+	*len = (size_t)n;
+	return 1;
+}
+
+/* Values from this size on are read in pieces, PIECES_AHEAD of them requested at a time. Why:
+ * Redis 7.0 answers GET by copying the whole value into a fresh reply buffer before it sends a
+ * byte (6.4 MB: 2-6 ms of copying and page faults on its side); a 256 KB GETRANGE reply reuses
+ * the buffer of the one before, and the first bytes arrive within a fraction of a millisecond. */
+#define PIECE	     (256 * 1024)
+#define PIECES_AHEAD 4
+#define PIECES_MIN   (1024 * 1024)
+
+static bool send_piece(redisContext *c, const char *key, size_t off)
+{
+	char from[24], to[24];
+	snprintf(from, sizeof(from), "%zu", off);
+	snprintf(to, sizeof(to), "%zu", off + PIECE - 1);
+	const char *argv[] = {"GETRANGE", key, from, to};
+	return send_argv(c, 4, argv);
+}
+
+/* Reads n bytes of key in pieces into *buf. 1 read, 0 the value changed meanwhile (its pieces
+ * do not add up), -1 connection error. */
+static int read_pieces(redisContext *c, const char *key, size_t n, char *buf, char *err,
+		       size_t errlen)
+{
+	size_t asked = 0, got = 0;
+	bool same = true;
+	while (asked < n && asked < (size_t)PIECES_AHEAD * PIECE) {
+		if (!send_piece(c, key, asked))
+			return send_error(c, err, errlen);
+		asked += PIECE;
+	}
+	while (got < n) {
+		char line[512], type, crlf[2];
+		long long k;
+		size_t want = n - got < PIECE ? n - got : PIECE;
+		if (!recv_head(c->fd, line, sizeof(line), &type, &k) ||
+		    (type != '$' && type != '-') || (type == '$' && k < 0))
+			return conn_error(c, "unexpected reply to GETRANGE", err, errlen);
+		if (asked < n) { /* keep PIECES_AHEAD in flight */
+			if (!send_piece(c, key, asked))
+				return send_error(c, err, errlen);
+			asked += PIECE;
+		}
+		if (type == '-') { /* the key became something else meanwhile (no body) */
+			same = false;
+			got += want;
+			continue;
+		}
+		same = same && (size_t)k == want;
+		char scratch[4096];
+		for (size_t left = (size_t)k; left;) { /* a piece of another size: read it away */
+			size_t m = same ? left : left < sizeof(scratch) ? left : sizeof(scratch);
+			if (!recv_exact(c->fd, same ? buf + got : scratch, m))
+				return conn_error(c, "reading a GETRANGE reply failed", err,
+						  errlen);
+			left -= m;
+		}
+		if (!recv_exact(c->fd, crlf, 2) || memcmp(crlf, "\r\n", 2))
+			return conn_error(c, "reading a GETRANGE reply failed", err, errlen);
+		got += want;
+	}
+	return same;
+}
+
+/* WATCH key, then MULTI/EXEC with nothing in it: an aborted EXEC (nil) says the key was written
+ * after the WATCH. 1 unchanged, 0 changed, -1 connection error. */
+static int unchanged_since_watch(redisContext *c, char *err, size_t errlen)
+{
+	const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+	char line[512], type;
+	long long k;
+	if (!send_argv(c, 1, multi) || !send_argv(c, 1, exec))
+		return send_error(c, err, errlen);
+	if (!recv_head(c->fd, line, sizeof(line), &type, &k) || type != '+' ||
+	    !recv_head(c->fd, line, sizeof(line), &type, &k) || type != '*' || k > 0)
+		return conn_error(c, "unexpected reply to EXEC", err, errlen);
+	return k == 0;
+}
+
+int cw_redis_get_big(redisContext *c, const char *key, char **buf, size_t *cap, size_t *len,
+		     char *err, size_t errlen)
+{
+	if (!(c->flags & REDIS_BLOCK) || c->reader->pos != c->reader->len || c->fd < 0)
+		return get_big_hiredis(c, key, buf, cap, len, err, errlen);
+	/* WATCH, so that a value rewritten while its pieces are read is noticed (stored rule
+	 * sets never change, but any client may write any key) */
+	const char *watch[] = {"WATCH", key}, *strlen_[] = {"STRLEN", key},
+		   *unwatch[] = {"UNWATCH"};
+	char line[512], type;
+	long long n;
+	if (!send_argv(c, 2, watch) || !send_argv(c, 2, strlen_))
+		return send_error(c, err, errlen);
+	if (!recv_head(c->fd, line, sizeof(line), &type, &n) || (type != '+' && type != '-'))
+		return conn_error(c, "unexpected reply to WATCH", err, errlen);
+	bool watched = type == '+'; /* an error: WATCH is not allowed here (ACL, renamed) */
+	if (!recv_head(c->fd, line, sizeof(line), &type, &n) || (type != ':' && type != '-'))
+		return conn_error(c, "unexpected reply to STRLEN", err, errlen);
+	if (watched && type == ':' && n >= PIECES_MIN && (unsigned long long)n < SIZE_MAX) {
+		if (!room(buf, cap, (size_t)n + 1))
+			return conn_error(c, "out of memory for a value", err, errlen);
+		int rc = read_pieces(c, key, (size_t)n, *buf, err, errlen);
+		if (rc > 0)
+			rc = unchanged_since_watch(c, err, errlen);
+		if (rc < 0)
+			return -1;
+		if (rc > 0) {
+			(*buf)[n] = 0;
+			*len = (size_t)n;
+			return 1;
+		}
+	} else if (watched) { /* small, missing (0), not a string (an error): GET tells which */
+		if (!send_argv(c, 1, unwatch))
+			return send_error(c, err, errlen);
+		if (!recv_head(c->fd, line, sizeof(line), &type, &n) || type != '+')
+			return conn_error(c, "unexpected reply to UNWATCH", err, errlen);
+	}
+	return get_direct(c, key, buf, cap, len, err, errlen); /* (also when it changed: atomic) */
 }

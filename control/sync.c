@@ -59,8 +59,27 @@ struct compiler {
 	bool has_result;
 	uint64_t res_req;
 	struct cw_snapshot *res_snap;
-	uint64_t res_ns;
+	struct cw_compile_times res_times;
+	uint64_t res_start, res_done; /* cw_mono_ns when the compile began and ended */
 	char res_err[512];
+	/* Memory for the next activation, written while this thread is idle (see warm_step): the
+	 * parse's arrays (this thread's alone) and a buffer for the next text read (handed to the
+	 * control thread through text_ready, under mu). */
+	struct cw_parse_spare *spare;
+	bool spare_done;
+	size_t text_want; /* bytes the next text buffer should hold, 0 none */
+	char *text_warm;  /* being written */
+	size_t text_warm_done;
+	char *text_ready; /* under mu */
+	size_t text_ready_cap;
+	/* what the engine no longer uses, freed by this thread when idle (under mu; in order) */
+	struct trash *trash, **trash_end;
+};
+
+struct trash {
+	struct cw_snapshot *snap;
+	char *text;
+	struct trash *next;
 };
 
 struct rules_req {
@@ -69,6 +88,7 @@ struct rules_req {
 	char *text;
 	size_t len;
 	uint64_t fetch_start, fetch_ns; /* reading the text from Redis (the log splits the time) */
+	uint64_t fetch_faults;		/* page faults while reading it */
 };
 
 struct cw_sync {
@@ -281,12 +301,15 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
 
 /* Makes snap (compiled from r's text, taken over) the active rule set. */
 static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_req *r,
-		    uint64_t build_ns)
+		    const struct cw_compile_times *ct, uint64_t compile_start,
+		    uint64_t compile_done)
 {
 	uint32_t version = r->version;
 	bool delta = cw_snapshot_is_delta(snap);
-	uint64_t publish_ns;
-	cw_live_publish(&s->live, s->e, snap, r->text, r->len, &publish_ns);
+	uint64_t build_ns = ct->parse_ns + ct->build_ns;
+	uint64_t swap_ns, t0 = cw_mono_ns();
+	cw_live_publish(&s->live, s->e, snap, r->text, r->len, &swap_ns);
+	uint64_t t1 = cw_mono_ns();
 	s->version = version;
 	s->applied_ms = cw_wall_ms();
 	s->empty_error = false;
@@ -298,11 +321,22 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 		s->st.delta_activations++;
 	s->st.last_build_ns = build_ns;
 	pthread_mutex_unlock(&s->stats_mu);
+	/* the whole path from the read to the swap, step by step: read, waiting for the compile
+	 * thread, parse, build, handing the result back, the swap (RCU), then freeing what the
+	 * new set replaced (after it is live) */
+	double ms = 1e6;
 	logf_(s,
 	      "rule set v%" PRIu32 " active (%s build %.1f ms; read %.1f ms, publish %.1f ms, "
-	      "%.1f ms since the read began)",
-	      version, delta ? "delta" : "full", (double)build_ns / 1e6, (double)r->fetch_ns / 1e6,
-	      (double)publish_ns / 1e6, (double)(cw_mono_ns() - r->fetch_start) / 1e6);
+	      "%.1f ms since the read began; "
+	      "steps: read %.2f (%" PRIu64 " page faults), queue %.2f, parse %.2f (%" PRIu64 "), "
+	      "build %.2f (%" PRIu64 "), handover %.2f, swap %.2f ms, then free %.2f ms)",
+	      version, delta ? "delta" : "full", (double)build_ns / ms, (double)r->fetch_ns / ms,
+	      (double)swap_ns / ms, (double)(t0 + swap_ns - r->fetch_start) / ms,
+	      (double)r->fetch_ns / ms, r->fetch_faults,
+	      (double)(compile_start - r->fetch_start - r->fetch_ns) / ms,
+	      (double)ct->parse_ns / ms, ct->parse_faults, (double)ct->build_ns / ms,
+	      ct->build_faults, (double)(t0 - compile_done) / ms, (double)swap_ns / ms,
+	      (double)(t1 - t0 - swap_ns) / ms);
 	if (s->cfg.on_ruleset) {
 		char src[64];
 		snprintf(src, sizeof(src), "redis " CW_K_RULESET_PREFIX "%" PRIu32, version);
@@ -341,7 +375,7 @@ static void submit(struct cw_sync *s)
 	s->comp.job_version = s->inflight.version;
 	s->comp.job_text = s->inflight.text;
 	s->comp.job_len = s->inflight.len;
-	s->comp.job_base = s->live.base;
+	s->comp.job_base = s->live.active; /* a delta is built on its full base */
 	s->comp.job_has_prev = cw_live_prev(&s->live, &s->comp.job_prev);
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
@@ -351,7 +385,7 @@ static void submit(struct cw_sync *s)
 /* The latest word on which rule set to run: version with text (taken over). `sync_build`
  * compiles in this thread (the initial load, before the compile thread exists). */
 static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_t len,
-			  uint64_t fetch_start, bool sync_build)
+			  uint64_t fetch_start, uint64_t faults_before, bool sync_build)
 {
 	if (version == s->version && same_text(text, len, s->live.text, s->live.len)) {
 		free(text);
@@ -371,8 +405,13 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		return;
 	}
 	req_free(&s->pending);
-	s->pending = (struct rules_req){++s->next_req, version,	    text,
-					len,	       fetch_start, cw_mono_ns() - fetch_start};
+	s->pending = (struct rules_req){++s->next_req,
+					version,
+					text,
+					len,
+					fetch_start,
+					cw_mono_ns() - fetch_start,
+					cw_thread_faults() - faults_before};
 	s->want_req = s->pending.req;
 	if (sync_build) {
 		struct rules_req r = s->pending;
@@ -380,12 +419,13 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 		char err[512];
 		uint64_t t0 = cw_mono_ns();
 		struct cw_compile_prev prev;
+		struct cw_compile_times ct;
 		bool has_prev = cw_live_prev(&s->live, &prev);
 		struct cw_snapshot *snap =
-		    cw_compile_text_delta(r.text, r.len, r.version, s->live.base,
-					  has_prev ? &prev : NULL, err, sizeof(err));
+		    cw_compile_text_spare(r.text, r.len, r.version, s->live.active,
+					  has_prev ? &prev : NULL, NULL, &ct, err, sizeof(err));
 		if (snap)
-			publish(s, snap, &r, cw_mono_ns() - t0);
+			publish(s, snap, &r, &ct, t0, cw_mono_ns());
 		else {
 			refuse(s, err);
 			free(r.text);
@@ -394,6 +434,39 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 	}
 	submit(s);
 	set_pending_stat(s);
+}
+
+/* cw_live_rules' retire hook (control thread): queued for the compile thread. */
+static void retire_later(void *arg, struct cw_snapshot *snap, char *text)
+{
+	struct cw_sync *s = arg;
+	struct compiler *c = &s->comp;
+	struct trash *t = c->started ? malloc(sizeof(*t)) : NULL;
+	if (!t) { /* no thread to hand it to, or no memory: here and now */
+		cw_snapshot_free(snap);
+		free(text);
+		return;
+	}
+	*t = (struct trash){snap, text, NULL};
+	pthread_mutex_lock(&c->mu);
+	if (!c->trash)
+		c->trash_end = &c->trash;
+	*c->trash_end = t;
+	c->trash_end = &t->next;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Frees a list taken off the queue (compile thread, mu not held; or after it stopped). */
+static void empty_trash(struct trash *t)
+{
+	while (t) {
+		struct trash *next = t->next;
+		cw_snapshot_free(t->snap);
+		free(t->text);
+		free(t);
+		t = next;
+	}
 }
 
 static void take_result(struct cw_sync *s)
@@ -405,7 +478,8 @@ static void take_result(struct cw_sync *s)
 	}
 	uint64_t req = s->comp.res_req;
 	struct cw_snapshot *snap = s->comp.res_snap;
-	uint64_t ns = s->comp.res_ns;
+	struct cw_compile_times ct = s->comp.res_times;
+	uint64_t start = s->comp.res_start, done = s->comp.res_done;
 	char err[512];
 	snprintf(err, sizeof(err), "%s", s->comp.res_err);
 	s->comp.has_result = false;
@@ -415,11 +489,9 @@ static void take_result(struct cw_sync *s)
 	struct rules_req r = s->inflight;
 	memset(&s->inflight, 0, sizeof(s->inflight));
 	if (req != r.req || req != s->want_req) { /* overtaken */
-		if (snap)
-			cw_snapshot_free(snap);
-		free(r.text);
+		retire_later(s, snap, r.text);
 	} else if (snap) {
-		publish(s, snap, &r, ns);
+		publish(s, snap, &r, &ct, start, done);
 	} else {
 		refuse(s, err);
 		free(r.text);
@@ -428,14 +500,97 @@ static void take_result(struct cw_sync *s)
 	set_pending_stat(s);
 }
 
+/* Bytes written per step of the warm-up: a new job waits at most for one step (~0.3 ms). */
+#define WARM_STEP (1u << 20)
+
+/* What the next activation will need, sized like the rule set it will start from and the text
+ * just read: a spare for the parse and a text buffer (compile thread, or before it starts). */
+static void plan_warm(struct compiler *c, const struct cw_ruleset *like, size_t text_len)
+{
+	cw_parse_spare_free(c->spare);
+	c->spare = like ? cw_parse_spare_new(like) : NULL;
+	c->spare_done = false;
+	free(c->text_warm); /* a buffer an earlier plan began: its size may not do */
+	c->text_warm = NULL;
+	c->text_warm_done = 0;
+	c->text_want = text_len ? text_len + text_len / 4 + 65536 : 0; /* room to grow */
+}
+
+static bool warm_pending(const struct compiler *c)
+{
+	return (c->spare && !c->spare_done) || c->text_want;
+}
+
+/* One step of writing the memory plan_warm asked for (compile thread, mu not held). Why: fresh
+ * memory is faulted in page by page on its first write, and at 100 k rules the next delta's
+ * parse arrays and text buffer are ~30 MB: written here, while nothing waits, instead of on
+ * the activation path. */
+static void warm_step(struct cw_sync *s)
+{
+	struct compiler *c = &s->comp;
+	if (c->spare && !c->spare_done) {
+		c->spare_done = cw_parse_spare_touch(c->spare, WARM_STEP);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	bool have = c->text_ready && c->text_ready_cap >= c->text_want;
+	pthread_mutex_unlock(&c->mu);
+	if (have || (!c->text_warm && !(c->text_warm = malloc(c->text_want)))) {
+		c->text_want = 0; /* enough already, or no memory: reads allocate as before */
+		return;
+	}
+	size_t end = c->text_want - c->text_warm_done > WARM_STEP ? c->text_warm_done + WARM_STEP
+								  : c->text_want;
+	for (size_t o = c->text_warm_done; o < end; o += 4096)
+		c->text_warm[o] = 0;
+	c->text_warm_done = end;
+	if (end < c->text_want)
+		return;
+	pthread_mutex_lock(&c->mu);
+	free(c->text_ready);
+	c->text_ready = c->text_warm;
+	c->text_ready_cap = c->text_want;
+	pthread_mutex_unlock(&c->mu);
+	c->text_warm = NULL;
+	c->text_warm_done = 0;
+	c->text_want = 0;
+}
+
+/* The text buffer the compile thread prepared, if any (control thread). */
+static char *take_text_spare(struct cw_sync *s, size_t *cap)
+{
+	pthread_mutex_lock(&s->comp.mu);
+	char *t = s->comp.text_ready;
+	*cap = s->comp.text_ready_cap;
+	s->comp.text_ready = NULL;
+	s->comp.text_ready_cap = 0;
+	pthread_mutex_unlock(&s->comp.mu);
+	return t;
+}
+
 static void *compile_main(void *arg)
 {
 	struct cw_sync *s = arg;
 	struct compiler *c = &s->comp;
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		while (!c->quit && !c->has_job)
-			pthread_cond_wait(&c->cv, &c->mu);
+		while (!c->quit && !c->has_job) {
+			if (c->trash) { /* first: it may give back memory the warm-up wants */
+				struct trash *t = c->trash;
+				c->trash = NULL;
+				pthread_mutex_unlock(&c->mu);
+				empty_trash(t);
+				pthread_mutex_lock(&c->mu);
+				continue;
+			}
+			if (!warm_pending(c)) {
+				pthread_cond_wait(&c->cv, &c->mu);
+				continue;
+			}
+			pthread_mutex_unlock(&c->mu);
+			warm_step(s);
+			pthread_mutex_lock(&c->mu);
+		}
 		if (c->quit)
 			break;
 		c->has_job = false;
@@ -449,16 +604,23 @@ static void *compile_main(void *arg)
 		pthread_mutex_unlock(&c->mu);
 
 		char err[512] = "";
+		struct cw_compile_times ct;
 		uint64_t t0 = cw_mono_ns();
-		struct cw_snapshot *snap = cw_compile_text_delta(
-		    text, len, version, base, has_prev ? &prev : NULL, err, sizeof(err));
-		uint64_t ns = cw_mono_ns() - t0;
+		struct cw_snapshot *snap =
+		    cw_compile_text_spare(text, len, version, base, has_prev ? &prev : NULL,
+					  &c->spare, &ct, err, sizeof(err));
+		uint64_t t1 = cw_mono_ns();
+		/* the next parse starts from this result (or, refused, from prev): both are alive
+		 * until the result is handed over */
+		plan_warm(c, snap ? cw_snapshot_ruleset(snap) : has_prev ? prev.rs : NULL, len);
 
 		pthread_mutex_lock(&c->mu);
 		c->has_result = true;
 		c->res_req = req;
 		c->res_snap = snap;
-		c->res_ns = ns;
+		c->res_times = ct;
+		c->res_start = t0;
+		c->res_done = t1;
 		snprintf(c->res_err, sizeof(c->res_err), "%s", err);
 		wake(s);
 	}
@@ -541,7 +703,7 @@ static int full_load(struct cw_sync *s, bool sync_build)
 	uint32_t version = 0;
 	char *text;
 	size_t len;
-	uint64_t fetch_start = cw_mono_ns();
+	uint64_t fetch_start = cw_mono_ns(), faults = cw_thread_faults();
 	int rc = cw_load_ruleset_text(s->ev, &version, &text, &len, err, sizeof(err));
 	if (rc < 0 && !s->ev->err) {
 		/* the active version names a text that is not there: refuse, keep going */
@@ -577,7 +739,7 @@ static int full_load(struct cw_sync *s, bool sync_build)
 	      n.ents, n.ent_changes, n.ent_removed, n.ent_bad, n.senders, n.sender_removed,
 	      n.sender_bad, version ? "v" : "none ", version, (double)(cw_mono_ns() - t0) / 1e6);
 	if (rc > 0)
-		request_rules(s, version, text, len, fetch_start, sync_build);
+		request_rules(s, version, text, len, fetch_start, faults, sync_build);
 	update_counts_stat(s);
 	return 0;
 }
@@ -643,16 +805,18 @@ static enum apply_result apply_ruleset(struct cw_sync *s, const redisReply *f)
 	if (!vs || !cw_version_parse(vs, &version))
 		return MALFORMED;
 	char err[512], *text;
-	size_t len;
-	uint64_t t0 = cw_mono_ns();
-	int rc = cw_load_ruleset_text(s->ev, &version, &text, &len, err, sizeof(err));
+	size_t len, cap;
+	uint64_t t0 = cw_mono_ns(), faults = cw_thread_faults();
+	char *spare = take_text_spare(s, &cap);
+	int rc =
+	    cw_load_ruleset_text_into(s->ev, &version, &text, &len, spare, cap, err, sizeof(err));
 	if (rc < 0) {
 		if (s->ev->err)
 			return RELOAD; /* connection trouble: handled by the caller */
 		refuse(s, err);
 		return APPLIED;
 	}
-	request_rules(s, version, text, len, t0, false);
+	request_rules(s, version, text, len, t0, faults, false);
 	return APPLIED;
 }
 
@@ -1238,6 +1402,8 @@ struct cw_sync *cw_sync_create(struct cw_engine *e, const struct cw_sync_config 
 	snprintf(s->node_key, sizeof(s->node_key), CW_K_NODE_PREFIX "%s", s->node);
 	snprintf(s->stats_key, sizeof(s->stats_key), CW_K_STATS_PREFIX "%s", s->node);
 	s->e = e;
+	s->live.retire = retire_later;
+	s->live.retire_arg = s;
 	s->ev_backoff = s->wr_backoff = BACKOFF_MIN_MS;
 	s->state = "loading";
 	s->started_ms = cw_wall_ms();
@@ -1289,6 +1455,8 @@ int cw_sync_start(struct cw_sync *s)
 		return 0;
 	atomic_store(&s->stop, 0); /* a stopped sync may be started again */
 	s->comp.quit = false;
+	if (s->live.active && !s->comp.spare) /* the first change after the initial load */
+		plan_warm(&s->comp, cw_snapshot_ruleset(s->live.active), s->live.len);
 	int rc = pthread_create(&s->comp.thr, NULL, compile_main, s);
 	if (rc) {
 		errno = rc;
@@ -1328,6 +1496,16 @@ void cw_sync_stop(struct cw_sync *s)
 		s->comp.res_snap = NULL;
 		s->comp.has_result = false;
 	}
+	empty_trash(s->comp.trash); /* the thread is gone: nothing else touches it */
+	s->comp.trash = NULL;
+	cw_parse_spare_free(s->comp.spare);
+	s->comp.spare = NULL;
+	free(s->comp.text_warm);
+	s->comp.text_warm = NULL;
+	s->comp.text_warm_done = 0;
+	s->comp.text_want = 0;
+	free(s->comp.text_ready);
+	s->comp.text_ready = NULL;
 }
 
 void cw_sync_destroy(struct cw_sync *s)

@@ -56,7 +56,10 @@ struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t e
 struct cw_snapshot *cw_snapshot_build_linear(struct cw_ruleset *rs, char *err, size_t errlen);
 /* Same result as cw_snapshot_build(rs), fast when rs differs from base's rule set by a few rules:
  * base tables are shared and the differences go to a small overlay (DESIGN §8: <= 20 ms). Falls
- * back to a full build when the difference is large. base must stay alive while the result is. */
+ * back to a full build when the difference is large. base must stay alive while the result is.
+ * base may itself be a delta (the active snapshot): the result is then an overlay on that
+ * delta's full base (which must stay alive), and rules rs's parse copied from base's rule set
+ * need no comparing. */
 struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, struct cw_ruleset *rs,
 					    char *err, size_t errlen);
 void cw_snapshot_free(struct cw_snapshot *s);

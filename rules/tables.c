@@ -1183,10 +1183,12 @@ static uint32_t acl_priority(const struct cw_snapshot *s, uint32_t rule_index)
 	return s->prio[rule_index];
 }
 
-/* Rules [0, n_rules) selected by want[i] (NULL: all) go to the ACL or to the slow list (all of
- * them to the slow list in a linear snapshot). */
+/* The rules listed in only[0, n_only) (ascending indices; NULL: all rules) go to the ACL or to
+ * the slow list (all of them to the slow list in a linear snapshot). A delta lists the rules it
+ * changed: the rules it keeps are its base's, and so are their slow-list entries. */
 static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *uscc_ids,
-				      const bool *want, bool linear, char *err, size_t errlen)
+				      const uint32_t *only, uint32_t n_only, bool linear, char *err,
+				      size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
 	struct expander x = {.rs = rs, .uscc_ids = uscc_ids};
@@ -1199,7 +1201,8 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 		for (uint32_t k = 0; k < s->base->n_slow; k++)
 			if (s->base_map[s->base->slow[k]] != NO_RULE)
 				slow_add(&sl, s->base_map[s->base->slow[k]]);
-	for (uint32_t i = 0; i < rs->n_rules; i++) {
+	for (uint32_t k = 0; k < (only ? n_only : rs->n_rules); k++) {
+		uint32_t i = only ? only[k] : k;
 		const struct cw_rule *r = &rs->rules[i];
 		if (r->never)
 			continue;
@@ -1207,8 +1210,6 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 			slow_add(&sl, i);
 			continue;
 		}
-		if (want && !want[i])
-			continue;
 		expand_rule(&x, r, i, acl_priority(s, i));
 		if (x.error) {
 			snprintf(err, errlen, "out of memory expanding rules");
@@ -1232,6 +1233,11 @@ static void snapshot_name(struct cw_snapshot *s)
 	snprintf(s->tag, sizeof(s->tag), "v%u", s->version);
 }
 
+static bool rule_names_parties(const struct cw_rule *r)
+{
+	return r->declarant.n || r->owner.n;
+}
+
 static int build_common(struct cw_snapshot *s, uint32_t **uscc_ids, char *err, size_t errlen)
 {
 	snapshot_name(s);
@@ -1240,10 +1246,10 @@ static int build_common(struct cw_snapshot *s, uint32_t **uscc_ids, char *err, s
 	*uscc_ids = malloc(sizeof(uint32_t) * (s->rs->n_uscc + 1));
 	if (!*uscc_ids || build_intern(s, *uscc_ids, err, errlen) < 0)
 		return -1;
-	s->uses_parties = false;
+	s->n_party_rules = 0;
 	for (uint32_t i = 0; i < s->rs->n_rules; i++)
-		if (s->rs->rules[i].declarant.n || s->rs->rules[i].owner.n)
-			s->uses_parties = true;
+		s->n_party_rules += rule_names_parties(&s->rs->rules[i]);
+	s->uses_parties = s->n_party_rules > 0;
 	if (build_ranks(s) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1282,7 +1288,7 @@ static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *
 	s->linear = linear;
 	uint32_t *ids = NULL;
 	if (build_common(s, &ids, err, errlen) < 0 ||
-	    !(s->acl = build_rules(s, ids, NULL, linear, err, errlen))) {
+	    !(s->acl = build_rules(s, ids, NULL, 0, linear, err, errlen))) {
 		free(ids);
 		cw_snapshot_free(s);
 		return NULL;
@@ -1367,68 +1373,209 @@ static uint32_t find_id(const uint64_t *sorted, uint32_t n, uint32_t id)
 /* A delta pays off only while the overlay stays small next to the base. */
 #define DELTA_MAX_CHANGED 1024
 
+/* The LPM and the long-profile hash hold only prefixes and their indices: when those are the
+ * base's, the delta uses the base's tables (a profile's mode or documents are read from the
+ * delta's own rule set). Saves building them and, above all, freeing them: rte_lpm_free clears
+ * its 64 MB table. */
+static bool same_profile_keys(const struct cw_ruleset *a, const struct cw_ruleset *b)
+{
+	if (a->n_profiles != b->n_profiles)
+		return false;
+	for (uint32_t i = 0; i < a->n_profiles; i++) {
+		const struct cw_profile *x = &a->profiles[i], *y = &b->profiles[i];
+		if (x->len != y->len || memcmp(x->prefix, y->prefix, x->len))
+			return false;
+	}
+	return true;
+}
+
+static int delta_profiles(struct cw_snapshot *s, char *err, size_t errlen)
+{
+	const struct cw_snapshot *b = s->base;
+	if (!same_profile_keys(s->rs, b->rs))
+		return build_profiles(s, err, errlen);
+	s->lpm = b->lpm;
+	s->long_profiles = b->long_profiles;
+	s->has_len9 = b->has_len9;
+	s->has_len10 = b->has_len10;
+	memcpy(s->long_maybe, b->long_maybe, sizeof(s->long_maybe));
+	return 0;
+}
+
+/* uscc_ids as build_intern makes them. When the base's intern table knows every USCC the delta
+ * names, a table of the delta's own would hold exactly the same keys and ids: share it. */
+static int delta_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, size_t errlen)
+{
+	const struct cw_snapshot *b = s->base;
+	const struct cw_ruleset *rs = s->rs;
+	for (uint32_t i = 0; i < rs->n_uscc; i++) {
+		void *data;
+		if (rte_hash_lookup_data(b->intern, rs->uscc[i], &data) < 0)
+			return build_intern(s, uscc_ids, err, errlen);
+		uscc_ids[i] = (uint32_t)(uintptr_t)data;
+	}
+	s->intern = b->intern;
+	memcpy(s->intern_maybe, b->intern_maybe, sizeof(s->intern_maybe));
+	return 0;
+}
+
+/* Rules naming a declarant or owner: the base's, less those the delta removed or changed, plus
+ * the changed ones that do. (Not a pass over every rule: at 100 k rules each pass over the rule
+ * array costs about a millisecond.) */
+static uint32_t delta_party_rules(const struct cw_snapshot *s, const uint32_t *chg, uint32_t n)
+{
+	const struct cw_snapshot *b = s->base;
+	uint32_t count = b->n_party_rules;
+	for (uint32_t i = 0; i < b->rs->n_rules; i++)
+		if (s->base_map[i] == NO_RULE)
+			count -= rule_names_parties(&b->rs->rules[i]);
+	for (uint32_t k = 0; k < n; k++)
+		count += rule_names_parties(&s->rs->rules[chg[k]]);
+	return count;
+}
+
+struct ranked {
+	uint64_t key; /* (UINT16_MAX - priority) << 32 | id: ascending is (priority desc, id asc) */
+	uint32_t index;
+};
+
+static int ranked_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ranked *)a)->key, y = ((const struct ranked *)b)->key;
+	return x < y ? -1 : x > y;
+}
+
+/* ACL priorities of the changed rules only: the overlay holds nothing else, and a match in the
+ * overlay is weighed against the base's by cw_rule_beats, not by priority. The rank among the
+ * changed rules orders them as the rank among all rules would. A delta has no ids_by_id: the
+ * next delta diffs against the full base. */
+static int delta_ranks(struct cw_snapshot *s, const uint32_t *chg, uint32_t n)
+{
+	const struct cw_ruleset *rs = s->rs;
+	s->prio = calloc((size_t)rs->n_rules + 1, sizeof(uint32_t)); /* untouched pages stay free */
+	struct ranked *order = malloc(sizeof(*order) * (n + 1));
+	if (!s->prio || !order) {
+		free(order);
+		return -1;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		const struct cw_rule *r = &rs->rules[chg[k]];
+		order[k] =
+		    (struct ranked){(uint64_t)(UINT16_MAX - r->priority) << 32 | r->id, chg[k]};
+	}
+	qsort(order, n, sizeof(*order), ranked_cmp);
+	for (uint32_t r = 0; r < n; r++) {
+		uint32_t i = order[r].index;
+		s->prio[i] =
+		    ((uint32_t)rs->rules[i].mode << PRIO_MODE_SHIFT) | (PRIO_RANK_MASK - r);
+	}
+	free(order);
+	return 0;
+}
+
+/* build_common for a delta: whatever does not depend on the changed rules comes from the base. */
+static int delta_common(struct cw_snapshot *s, const uint32_t *chg, uint32_t n, uint32_t **uscc_ids,
+			char *err, size_t errlen)
+{
+	if (delta_profiles(s, err, errlen) < 0)
+		return -1;
+	*uscc_ids = malloc(sizeof(uint32_t) * (s->rs->n_uscc + 1));
+	if (!*uscc_ids || delta_intern(s, *uscc_ids, err, errlen) < 0)
+		return -1;
+	s->n_party_rules = delta_party_rules(s, chg, n);
+	s->uses_parties = s->n_party_rules > 0;
+	if (delta_ranks(s, chg, n) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The base rule that rs's rule i is known to equal without comparing, or NO_RULE. The
+ * incremental parse says which rule of its base each rule was copied from byte for byte: when
+ * that base is the full snapshot's, it is the answer; when it is an earlier delta on the same
+ * full snapshot (the gateway's usual case: each change is parsed against the active set), that
+ * delta's from_base finishes the way back. */
+static uint32_t known_equal(const struct cw_snapshot *base, const struct cw_snapshot *prev,
+			    const struct cw_ruleset *rs, uint32_t i)
+{
+	if (!rs->copied_from || rs->copied_from[i] == UINT32_MAX)
+		return NO_RULE;
+	if (rs->copied_base == base->rs)
+		return rs->copied_from[i];
+	if (prev && prev->base == base && rs->copied_base == prev->rs && prev->from_base)
+		return prev->from_base[rs->copied_from[i]];
+	return NO_RULE;
+}
+
+/* Fills base_map and from_base and lists the rules of rs that are new or differ from the base's
+ * (ascending). Returns their number, or DELTA_MAX_CHANGED + 1 as soon as there are more. */
+static uint32_t delta_diff(const struct cw_snapshot *base, const struct cw_snapshot *prev,
+			   const struct cw_ruleset *rs, uint32_t *base_map, uint32_t *from_base,
+			   uint32_t *chg)
+{
+	const struct cw_ruleset *brs = base->rs;
+	for (uint32_t i = 0; i < brs->n_rules; i++)
+		base_map[i] = NO_RULE;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < rs->n_rules; i++) {
+		uint32_t bi = known_equal(base, prev, rs, i);
+		if (bi == NO_RULE) {
+			bi = find_id(base->ids_by_id, brs->n_rules, rs->rules[i].id);
+			if (bi != NO_RULE && !rule_equal(rs, &rs->rules[i], brs, &brs->rules[bi]))
+				bi = NO_RULE;
+		}
+		from_base[i] = bi;
+		if (bi != NO_RULE)
+			base_map[bi] = i;
+		else if (n == DELTA_MAX_CHANGED)
+			return n + 1;
+		else
+			chg[n++] = i;
+	}
+	return n;
+}
+
 struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, struct cw_ruleset *rs,
 					    char *err, size_t errlen)
 {
+	const struct cw_snapshot *prev = base && base->base ? base : NULL; /* the active delta */
 	while (base && base->base)
 		base = base->base; /* overlays are not stacked: diff against the full snapshot */
 	if (!base)
 		return cw_snapshot_build(rs, err, errlen);
 	if (base->linear)
 		return cw_snapshot_build_linear(rs, err, errlen);
-	const struct cw_ruleset *brs = base->rs;
-	const uint64_t *bids = base->ids_by_id;
-	bool *changed = calloc(rs->n_rules + 1, sizeof(bool));
-	uint32_t *base_map = malloc(sizeof(uint32_t) * (brs->n_rules + 1));
-	uint32_t n_changed = 0;
-	if (!bids || !changed || !base_map)
-		goto full;
-	for (uint32_t i = 0; i < brs->n_rules; i++)
-		base_map[i] = NO_RULE;
-	/* rules the incremental parse took over from this very base are equal to it: no compare */
-	const uint32_t *copied = rs->copied_base == brs ? rs->copied_from : NULL;
-	for (uint32_t i = 0; i < rs->n_rules; i++) {
-		if (copied && copied[i] != UINT32_MAX) {
-			base_map[copied[i]] = i;
-			continue;
-		}
-		uint32_t bi = find_id(bids, brs->n_rules, rs->rules[i].id);
-		if (bi != NO_RULE && rule_equal(rs, &rs->rules[i], brs, &brs->rules[bi])) {
-			base_map[bi] = i;
-		} else {
-			changed[i] = true;
-			n_changed++;
-		}
-	}
+	uint32_t *chg = malloc(sizeof(uint32_t) * DELTA_MAX_CHANGED);
+	uint32_t *base_map = malloc(sizeof(uint32_t) * (base->rs->n_rules + 1));
+	uint32_t *from_base = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
+	uint32_t n = DELTA_MAX_CHANGED + 1;
+	if (base->ids_by_id && chg && base_map && from_base)
+		n = delta_diff(base, prev, rs, base_map, from_base, chg);
 	forget_copies(rs);
-	if (n_changed > DELTA_MAX_CHANGED)
-		goto full;
-
-	struct cw_snapshot *s = snapshot_new(rs);
+	struct cw_snapshot *s = n > DELTA_MAX_CHANGED ? NULL : snapshot_new(rs);
 	if (!s) {
-		free(changed);
+		free(chg);
 		free(base_map);
-		return NULL;
+		free(from_base);
+		return n > DELTA_MAX_CHANGED ? cw_snapshot_build(rs, err, errlen) : NULL;
 	}
+	snprintf(s->tag, sizeof(s->tag), "v%u+delta", s->version);
 	s->base = base;
 	s->acl = base->acl;
 	s->base_map = base_map;
+	s->from_base = from_base;
 	uint32_t *ids = NULL;
-	if (build_common(s, &ids, err, errlen) < 0 ||
-	    !(s->overlay = build_rules(s, ids, changed, false, err, errlen))) {
+	if (delta_common(s, chg, n, &ids, err, errlen) < 0 ||
+	    !(s->overlay = build_rules(s, ids, chg, n, false, err, errlen))) {
 		free(ids);
-		free(changed);
+		free(chg);
 		cw_snapshot_free(s);
 		return NULL;
 	}
 	free(ids);
-	free(changed);
-	snprintf(s->tag, sizeof(s->tag), "v%u+delta", s->version);
+	free(chg);
 	return s;
-full:
-	free(changed);
-	free(base_map);
-	return cw_snapshot_build(rs, err, errlen);
 }
 
 void cw_snapshot_stats(const struct cw_snapshot *s, struct cw_snapshot_stats *st)
@@ -1449,13 +1596,18 @@ void cw_snapshot_free(struct cw_snapshot *s)
 {
 	if (!s)
 		return;
-	rte_lpm_free(s->lpm);
-	rte_hash_free(s->long_profiles);
-	rte_hash_free(s->intern);
-	if (!s->base)
+	const struct cw_snapshot *b = s->base; /* a delta may share these with its base */
+	if (!b || s->lpm != b->lpm)
+		rte_lpm_free(s->lpm);
+	if (!b || s->long_profiles != b->long_profiles)
+		rte_hash_free(s->long_profiles);
+	if (!b || s->intern != b->intern)
+		rte_hash_free(s->intern);
+	if (!b)
 		acl_free(s->acl);
 	acl_free(s->overlay);
 	free(s->base_map);
+	free(s->from_base);
 	free(s->prio);
 	free(s->ids_by_id);
 	free(s->slow);

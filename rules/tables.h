@@ -53,26 +53,30 @@ struct cw_snapshot {
 	uint64_t serial; /* unique per snapshot built in this process, from 1 */
 	char tag[24];
 
-	/* profiles */
+	/* profiles (a delta whose profile prefixes are its base's uses the base's tables) */
 	struct rte_lpm *lpm;
 	struct rte_hash *long_profiles; /* key: u64 (len << 56 | digits as number) */
 	bool has_len9, has_len10;
 	uint64_t long_maybe[1024]; /* hashed first 8 digits of the 9- and 10-digit profiles */
 
 	/* targeting rules */
-	uint32_t
-	    *prio; /* per rule index: mode, then rank by (priority desc, id asc); higher wins */
-	uint64_t *ids_by_id;	    /* (id << 32 | index), sorted by id: lookups by rule id */
+	uint32_t *prio; /* per rule index: mode, then rank by (priority desc, id asc); higher wins
+			   (a delta: its changed rules only, ranked among themselves) */
+	uint64_t *ids_by_id;	    /* (id << 32 | index), sorted by id: what a delta diffs against
+				       (full snapshots only; NULL in a delta) */
 	struct cw_acl_set *acl;	    /* owned, or the base's when delta */
 	struct cw_acl_set *overlay; /* delta only: rules added or changed */
 	uint32_t *base_map;   /* delta only: base rule index -> own index, UINT32_MAX removed */
+	uint32_t *from_base;  /* delta only: own index -> equal base rule, UINT32_MAX changed */
 	uint32_t *slow;	      /* rule indices evaluated linearly */
 	uint64_t *slow_masks; /* per combination and HS chapter: which slow rules concern it */
 	uint32_t slow_words;  /* 64-bit words per mask: one bit per slow rule */
 	uint32_t n_slow;
-	struct rte_hash *intern;     /* USCC -> id (index in rs->uscc + 1) */
+	struct rte_hash *intern;     /* USCC -> id (index in rs->uscc + 1; a delta keeps its base's
+					ids, and its table when it names no other USCC) */
 	uint64_t intern_maybe[1024]; /* hashed USCCs of intern */
 	bool uses_parties;	     /* some rule names a declarant or owner */
+	uint32_t n_party_rules;	     /* how many (a delta counts from its base's) */
 	bool linear;		     /* reference snapshot: every rule evaluated in order, no ACL */
 	const struct cw_snapshot *base;
 };

@@ -498,6 +498,20 @@ struct stats {
 	unsigned accepted, refused;
 };
 
+/* A rule set of two rules (a spare sized like it is too small for most texts). */
+static const struct cw_ruleset *small_set(void)
+{
+	static struct cw_ruleset *rs;
+	if (!rs) {
+		static const char t[] =
+		    "version 1\nsalt 00112233445566778899aabbccddeeff\n"
+		    "rule 1 mode verify when hs 01\nrule 2 mode verify when hs 02\n";
+		rs = cw_ruleset_parse_delta(t, sizeof(t) - 1, NULL, NULL, 0, NULL);
+		ck_assert_ptr_nonnull(rs);
+	}
+	return rs;
+}
+
 /* Parses text both ways; returns the incremental result (NULL when refused). */
 static struct cw_ruleset *both_ways(const char *text, size_t len, const struct cw_ruleset *base,
 				    const char *base_text, size_t base_len, const char *what,
@@ -505,7 +519,18 @@ static struct cw_ruleset *both_ways(const char *text, size_t len, const struct c
 {
 	struct cw_parse_errors ef = {ev_full, 0, 64, 0}, ei = {ev_inc, 0, 64, 0};
 	struct cw_ruleset *full = cw_ruleset_parse(text, len, &ef);
-	struct cw_ruleset *inc = cw_ruleset_parse_delta(text, len, base, base_text, base_len, &ei);
+	/* half the time through the gateway's path: arrays from a spare, sized like the base or
+	 * like a small set, faulted in wholly, partly or not at all */
+	struct cw_parse_spare *sp = NULL;
+	if (base && rnd(2)) {
+		sp = cw_parse_spare_new(rnd(4) ? base : small_set());
+		ck_assert_ptr_nonnull(sp);
+		cw_parse_spare_touch(sp, rnd(3) ? SIZE_MAX : (size_t)rnd(100000));
+	}
+	struct cw_ruleset *inc =
+	    sp ? cw_ruleset_parse_delta_spare(text, len, base, base_text, base_len, &sp, &ei)
+	       : cw_ruleset_parse_delta(text, len, base, base_text, base_len, &ei);
+	ck_assert_ptr_null(sp);
 	ck_assert_msg((full == NULL) == (inc == NULL), "after '%s': full %s, incremental %s", what,
 		      full ? "accepts" : "refuses", inc ? "accepts" : "refuses");
 	if (full) {

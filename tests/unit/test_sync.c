@@ -9,8 +9,8 @@
  * redis-cli writers and cwctl writers, node status, stats and the journal.
  *
  * With CW_SYNC_MEASURE=1 it also prints latencies (event -> active rule set for a full 10 k-rule
- * set and for a 3-rule delta on 100 k rules; registry event -> visible); nothing is asserted on
- * them (benchmarks are not tests).
+ * set and for 3-rule deltas on 100 k rules, with the control thread's log line of each; registry
+ * event -> visible); nothing is asserted on them (benchmarks are not tests).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +35,7 @@
 #include <rte_ring.h>
 
 #include "control/journal.h"
+#include "control/load.h"
 #include "control/redisx.h"
 #include "control/sync.h"
 #include "rules/engine.h"
@@ -1118,33 +1119,23 @@ static char *gen_rules(uint32_t version, unsigned n, unsigned changed, size_t *l
 	return t;
 }
 
-/* Texts of 1 MB and more are read in 256 KB pieces inside one MULTI: every size around the
- * piece boundaries comes back byte for byte, and a big set goes live and then changes as a
- * delta through the incremental parse. */
-START_TEST(big_text_read_in_pieces)
+/* Texts are read with one GET whose reply goes from the socket straight into the buffer: every
+ * size (around the 16 KB and 1 MB marks hiredis would have used) comes back byte for byte; a
+ * value that is no string is an error and the connection reads on; a big set goes live and then
+ * changes as a delta through the incremental parse. */
+START_TEST(big_text_read_straight)
 {
 	seed_state();
 	size_t len;
 	char *t = gen_rules(300, 40000, 0, &len);
 	ck_assert_uint_gt(len, 2u << 20);
 	static const size_t sizes[] = {
-	    1u << 20,	    (1u << 20) + 1,    (5u << 18) - 1, 5u << 18,
-	    (5u << 18) + 1, 0 /* all of it */, (1u << 20) - 1 /* one GET */};
+	    0, 1, 16383, 16384, 16385, 1u << 20, (1u << 20) + 1, (5u << 18) - 1, 0 /* all of it */};
 	char err[256];
 	uint32_t got;
-	RC("CONFIG RESETSTAT");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		size_t n = sizes[i] ? sizes[i] : len;
+		size_t n = sizes[i] || i == 0 ? sizes[i] : len;
 		RC("SET cw:ruleset:%u %b", (unsigned)(1000 + i), t, n);
-		if (n < 1u << 20) {
-			/* the big ones were read in pieces, not with GET (a failed piecewise read
-			 * would have fallen back to it) */
-			redisReply *info = redisCommand(R, "INFO commandstats");
-			ck_assert_ptr_nonnull(info);
-			ck_assert_ptr_nonnull(strstr(info->str, "cmdstat_getrange:calls="));
-			ck_assert_ptr_null(strstr(info->str, "cmdstat_get:calls="));
-			freeReplyObject(info);
-		}
 		size_t flen;
 		char *f =
 		    cw_sync_fetch_rules(raddr, (uint32_t)(1000 + i), &flen, &got, err, sizeof(err));
@@ -1153,6 +1144,35 @@ START_TEST(big_text_read_in_pieces)
 		ck_assert(!memcmp(f, t, n) && f[n] == 0);
 		free(f);
 	}
+	/* not a string: an error, and the same connection reads the next text */
+	RC("DEL cw:ruleset:999");
+	RC("RPUSH cw:ruleset:999 a b");
+	struct cw_redis_addr a;
+	ck_assert_int_eq(cw_redis_addr_parse(raddr, &a, err, sizeof(err)), 0);
+	redisContext *rc = cw_redis_connect(&a, 2000, err, sizeof(err));
+	ck_assert_ptr_nonnull(rc);
+	char *f = NULL;
+	size_t flen;
+	uint32_t v = 999;
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "WRONGTYPE") != NULL, "%s", err);
+	ck_assert_int_eq(rc->err, 0);
+	v = 1000 + sizeof(sizes) / sizeof(sizes[0]) - 1;
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), 1);
+	ck_assert_uint_eq(flen, len);
+	free(f);
+	v = 998; /* no such key */
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "does not exist") != NULL, "%s", err);
+	ck_assert_int_eq(rc->err, 0);
+	/* a Redis that refuses WATCH (an ACL): read with one GET instead */
+	RC("ACL SETUSER default -watch");
+	v = 1000 + sizeof(sizes) / sizeof(sizes[0]) - 1;
+	ck_assert_int_eq(cw_load_ruleset_text(rc, &v, &f, &flen, err, sizeof(err)), 1);
+	ck_assert(flen == len && !memcmp(f, t, len));
+	free(f);
+	RC("ACL SETUSER default +watch");
+	redisFree(rc);
 	struct cw_sync_config c = test_cfg();
 	sync_new(&c);
 	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
@@ -1174,6 +1194,94 @@ START_TEST(big_text_read_in_pieces)
 }
 END_TEST
 
+/* A writer that keeps replacing a big value (against the contract, but any client may) never
+ * makes a read return a mix of two values: a piecewise read that overlaps a write is noticed
+ * (WATCH) and read again with one GET. The writer cycles through two values of one length, a
+ * shorter one, and a list (a read then fails with WRONGTYPE, and the connection reads on). */
+struct rewriter {
+	const char *a, *b;
+	size_t len;
+	atomic_bool stop;
+};
+
+static void *rewrite_main(void *arg)
+{
+	struct rewriter *w = arg;
+	redisContext *c = connect_r();
+	ck_assert_ptr_nonnull(c);
+	for (unsigned i = 0; !atomic_load(&w->stop); i++) {
+		if (i % 4 == 3) {
+			freeReplyObject(redisCommand(c, "MULTI"));
+			freeReplyObject(redisCommand(c, "DEL cw:ruleset:500"));
+			freeReplyObject(redisCommand(c, "RPUSH cw:ruleset:500 x"));
+			freeReplyObject(redisCommand(c, "EXEC"));
+			continue;
+		}
+		size_t len = i % 4 == 2 ? w->len - 700000 : w->len;
+		freeReplyObject(redisCommand(c, "SET cw:ruleset:500 %b", i % 2 ? w->b : w->a, len));
+	}
+	redisFree(c);
+	return NULL;
+}
+
+static uint64_t get_calls(void)
+{
+	redisReply *info = redisCommand(R, "INFO commandstats");
+	ck_assert_ptr_nonnull(info);
+	const char *p = strstr(info->str, "cmdstat_get:calls=");
+	uint64_t n = p ? strtoull(p + strlen("cmdstat_get:calls="), NULL, 10) : 0;
+	freeReplyObject(info);
+	return n;
+}
+
+START_TEST(piecewise_read_never_torn)
+{
+	struct rewriter w = {.len = 3u << 20};
+	char *a = malloc(w.len), *b = malloc(w.len);
+	memset(a, 'a', w.len);
+	memset(b, 'b', w.len);
+	w.a = a, w.b = b;
+	RC("SET cw:ruleset:500 %b", a, w.len);
+	struct cw_redis_addr ad;
+	char err[256];
+	ck_assert_int_eq(cw_redis_addr_parse(raddr, &ad, err, sizeof(err)), 0);
+	redisContext *c = cw_redis_connect(&ad, 2000, err, sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	uint64_t gets = get_calls();
+	pthread_t thr;
+	ck_assert_int_eq(pthread_create(&thr, NULL, rewrite_main, &w), 0);
+	unsigned reads = 0, wrongtype = 0;
+	/* until a read had to fall back to GET (the writer overlapped one), and a few more */
+	for (unsigned extra = 0; reads < 5000 && extra < 40; reads++) {
+		char *f = NULL;
+		size_t flen;
+		uint32_t v = 500;
+		int rc = cw_load_ruleset_text(c, &v, &f, &flen, err, sizeof(err));
+		ck_assert_int_eq(c->err, 0);
+		if (rc < 0) {
+			ck_assert_msg(strstr(err, "WRONGTYPE") != NULL, "%s", err);
+			wrongtype++;
+			continue;
+		}
+		ck_assert_int_eq(rc, 1);
+		const char *want = f[0] == 'a' ? a : b;
+		ck_assert_msg((flen == w.len || flen == w.len - 700000) && !memcmp(f, want, flen),
+			      "read %u is torn (%zu bytes)", reads, flen);
+		free(f);
+		extra += get_calls() > gets;
+	}
+	atomic_store(&w.stop, true);
+	pthread_join(thr, NULL);
+	ck_assert_uint_gt(get_calls(), gets);
+	fprintf(stderr,
+		"  %u reads while rewritten, %" PRIu64 " read again with GET, %u WRONGTYPE\n",
+		reads, get_calls() - gets, wrongtype);
+	redisFree(c);
+	free(a);
+	free(b);
+}
+END_TEST
+
 /* Prints the control thread's log line for version v (how its time splits up). */
 static void print_activation_log(uint32_t v)
 {
@@ -1186,6 +1294,26 @@ static void print_activation_log(uint32_t v)
 	pthread_mutex_unlock(&log_mu);
 }
 
+/* When each rule set went live, from the control thread's on_ruleset callback (called just
+ * after the swap): the test waits on a condition variable instead of polling, so that no busy
+ * thread of its own competes with the control and compile threads for the two cores. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_cv = PTHREAD_COND_INITIALIZER;
+static uint32_t live_version;
+static uint64_t live_at;
+
+static void note_live(void *arg, const struct cw_ruleset *rs, const char *source)
+{
+	(void)arg;
+	(void)source;
+	uint64_t now = cw_mono_ns();
+	pthread_mutex_lock(&live_mu);
+	live_version = rs->version;
+	live_at = now;
+	pthread_cond_broadcast(&live_cv);
+	pthread_mutex_unlock(&live_mu);
+}
+
 static uint64_t time_activation(uint32_t v, const char *text, size_t len)
 {
 	RC("SET cw:ruleset:%u %b", v, text, len);
@@ -1194,10 +1322,15 @@ static uint64_t time_activation(uint32_t v, const char *text, size_t len)
 	RC("SET cw:ruleset:active %u", v);
 	RC("XADD cw:events * kind ruleset version %u", v);
 	RC("EXEC");
-	while (cw_engine_version(eng) != v && cw_mono_ns() - t0 < 600ull * 1000000000)
-		usleep(100);
+	pthread_mutex_lock(&live_mu);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 600;
+	while (live_version != v && pthread_cond_timedwait(&live_cv, &live_mu, &until) != ETIMEDOUT)
+		;
+	uint64_t ns = live_at - t0;
+	pthread_mutex_unlock(&live_mu);
 	ck_assert_uint_eq(cw_engine_version(eng), v);
-	uint64_t ns = cw_mono_ns() - t0;
 	WAIT_FOR(stats().version == v); /* build time and kind are recorded just after */
 	print_activation_log(v);
 	return ns;
@@ -1212,6 +1345,7 @@ START_TEST(measure_latencies)
 	seed_state();
 	struct cw_sync_config c = test_cfg();
 	c.heartbeat_ms = 1000;
+	c.on_ruleset = note_live;
 	sync_new(&c);
 	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
 	ck_assert_int_eq(cw_sync_start(sy), 0);
@@ -1261,16 +1395,25 @@ START_TEST(measure_latencies)
 		"  3-rule delta on 100k rules: event -> active %.1f ms (build %.1f ms, %s)\n",
 		(double)delta / 1e6, (double)stats().last_build_ns / 1e6,
 		stats().delta_activations > d0 ? "delta" : "full");
+	/* and the next one: a delta replacing a delta (three more rules changed) */
+	t = gen_rules(202, 100000, 6, &len);
+	delta = time_activation(202, t, len);
+	free(t);
+	fprintf(stderr,
+		"  next 3-rule delta (on the same base): event -> active %.1f ms (build %.1f ms, "
+		"%s)\n",
+		(double)delta / 1e6, (double)stats().last_build_ns / 1e6,
+		stats().delta_activations > d0 + 1 ? "delta" : "full");
 	/* registry latency while a 100 k-rule full build runs on the compile thread */
-	t = gen_rules(202, 100000, 2000, &len);
-	RC("SET cw:ruleset:202 %b", t, len);
+	t = gen_rules(203, 100000, 2000, &len);
+	RC("SET cw:ruleset:203 %b", t, len);
 	RC("MULTI");
-	RC("SET cw:ruleset:active 202");
-	RC("XADD cw:events * kind ruleset version 202");
+	RC("SET cw:ruleset:active 203");
+	RC("XADD cw:events * kind ruleset version 203");
 	RC("EXEC");
 	free(t);
 	int k = 0;
-	while (cw_engine_version(eng) != 202 && k < 500) {
+	while (cw_engine_version(eng) != 203 && k < 500) {
 		const char *cls = k % 2 ? "serious" : "good";
 		int want = k % 2 ? CW_CLS_SERIOUS : CW_CLS_GOOD;
 		uint64_t t0 = cw_mono_ns();
@@ -1284,7 +1427,7 @@ START_TEST(measure_latencies)
 			"  registry event -> visible during a 100k full build: p50 %.0f us, max "
 			"%.0f us (%d events)\n",
 			pct(lat, (size_t)k, 0.5), pct(lat, (size_t)k, 1.0), k);
-	WAIT_FOR(cw_engine_version(eng) == 202);
+	WAIT_FOR(cw_engine_version(eng) == 203);
 }
 END_TEST
 
@@ -1309,7 +1452,8 @@ static Suite *suite(void)
 	tcase_add_test(t, stats_and_journal_written);
 	tcase_add_test(t, plain_redis_cli_and_cwctl_writers);
 	tcase_add_test(t, one_shot_load_for_simulate);
-	tcase_add_test(t, big_text_read_in_pieces);
+	tcase_add_test(t, big_text_read_straight);
+	tcase_add_test(t, piecewise_read_never_torn);
 	tcase_add_test(t, measure_latencies);
 	suite_add_tcase(s, t);
 	return s;
