@@ -56,9 +56,10 @@ void gw_ruleset_info(struct gw_ruleset_info *out)
 }
 
 /* File mode's rule sets (the main lcore only: start and SIGHUP). A new text is parsed against
- * the active one (unchanged statements are reused) and built as a delta on the last full build
- * when it differs by a few rules, so a small edit goes live in milliseconds; the tables of the
- * full build stay shared until a bigger change makes a new full build. */
+ * the active one (unchanged statements are reused) and built as a delta on the active snapshot
+ * when it differs from the last full build by a few rules, so a small edit goes live in
+ * milliseconds (and a second edit in a row reuses the first's work, as in Redis mode); the
+ * tables of the full build stay shared until a bigger change makes a new full build. */
 static struct cw_live_rules files;
 
 long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n)
@@ -66,7 +67,7 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 	struct cw_compile_prev prev;
 	bool has_prev = cw_live_prev(&files, &prev);
 	char cerr[300] = "";
-	struct cw_snapshot *s = cw_compile_text_delta(text, len, 0, files.base,
+	struct cw_snapshot *s = cw_compile_text_delta(text, len, 0, files.active,
 						      has_prev ? &prev : NULL, cerr, sizeof(cerr));
 	if (!s) {
 		snprintf(err, n, "%s: %s", source, cerr);

@@ -60,6 +60,17 @@ for ((t = 0; t < 200; t++)); do
 done
 [ "$rx" = "$frames" ] || fail "gateway received $rx of $frames frames"
 tel /clearway/ruleset >"$WORK/tel-ruleset-after.json"
+# A second small edit in a row (traffic is over, so no stream switches again): a delta again,
+# built on the first one.
+v3=$((v2 + 1))
+sed -i "s/^version $v2\$/version $v3/" "$WORK/live.cw"
+kill -HUP "$gw"
+for ((t = 0; t < 100; t++)); do
+	grep -q "SIGHUP: rule set version $v3 live" "$WORK/out.txt" && break
+	sleep 0.05
+done
+grep -q "SIGHUP: rule set version $v3 live after .*(delta on the last full build)" "$WORK/out.txt" ||
+	fail "a second version-only change was not built as a delta"
 # A rule file that does not compile is not activated: the old version stays, the failure shows.
 echo "this is not a rule" >>"$WORK/live.cw"
 kill -HUP "$gw"
@@ -80,8 +91,8 @@ grep -q "SIGHUP: rule set version $v2 live after .*(delta on the last full build
 [ "$(json_get "$WORK/tel-ruleset-after.json" loads)" = 2 ] || fail "telemetry: loads"
 [ "$(json_get "$WORK/tel-ruleset.json" version)" = "$v1" ] || fail "telemetry before: version"
 [ "$(json_get "$WORK/tel-ruleset-bad.json" load_failures)" = 1 ] || fail "bad file not reported"
-[ "$(json_get "$WORK/tel-ruleset-bad.json" version)" = "$v2" ] || fail "bad file changed the version"
-grep -q "SIGHUP: .*keeping version $v2" "$WORK/out.txt" || fail "bad file not in the log"
+[ "$(json_get "$WORK/tel-ruleset-bad.json" version)" = "$v3" ] || fail "bad file changed the version"
+grep -q "SIGHUP: .*keeping version $v3" "$WORK/out.txt" || fail "bad file not in the log"
 [ "$(json_get "$WORK/tel-stats.json" rx_packets)" -gt 0 ] || fail "telemetry: no packets"
 json_get "$WORK/tel-latency.json" p99_ns >/dev/null || fail "telemetry: latency"
 [ "$(json_get "$WORK/tel-stores.json" senders)" = 6 ] || fail "telemetry: senders"
