@@ -210,6 +210,23 @@ static void pace_loop(struct pacer *p, const struct pace_opts *o, struct pace_st
 	st->passes = p->pass;
 }
 
+/* The frames still in the link's ring when sending ends are the gateway's to take: closing the
+ * port at once would throw them away (a memif ring goes with its connection) and count them as
+ * lost between generator and gateway. So the port stays up, its answers drained, until no answer
+ * has come for 200 ms (2 s at most; when the answers go to another port, that is 200 ms). */
+static void linger(uint16_t port, struct pace_stats *st)
+{
+	const uint64_t hz = rte_get_tsc_hz(), quiet = hz / 5, end = rte_rdtsc() + 2 * hz;
+	uint64_t last = rte_rdtsc(), seen = st->rx_frames, now;
+	while ((now = rte_rdtsc()) < end && now - last < quiet) {
+		drain_rx(port, st);
+		if (st->rx_frames != seen) {
+			seen = st->rx_frames;
+			last = now;
+		}
+	}
+}
+
 static int parse_pace(int argc, char **argv, struct pace_opts *o)
 {
 	static const struct option lo[] = {{"in", required_argument, NULL, 'i'},
@@ -302,6 +319,7 @@ int kb_pace(int argc, char **argv)
 	struct pacer p = {.cap = &cap, .span = span, .mp = mp};
 	struct pace_stats st = {0};
 	pace_loop(&p, &o, &st);
+	linger(o.port, &st);
 	pace_report(&o, &st);
 	rte_eth_dev_stop(o.port);
 	rte_eth_dev_close(o.port);
