@@ -998,9 +998,6 @@ static void slow_add(struct slow_list *sl, uint32_t rule_index)
 	}
 }
 
-/* A group this small costs less checked rule by rule than classified in a context of its own. */
-#define MIN_ACL_GROUP 8
-
 static void group_to_slow(struct cw_acl_set *set, struct slow_list *sl,
 			  const struct cw_acl_rule *const *v, uint32_t n)
 {
@@ -1009,15 +1006,14 @@ static void group_to_slow(struct cw_acl_set *set, struct slow_list *sl,
 	set->n_acl_rules -= n; /* counted as rte_acl's when expanded */
 }
 
-/* One group into the set; when it is small, or does not fit in the contexts left, its rules go
- * to the slow list instead: never a failed snapshot because of rte_acl's limits. */
+/* One group into the set, however small: behind the filters even a one-rule context costs less
+ * than testing its rule on every item the slow list's filters let through (cwgen, 100 rules:
+ * 126.6 M -> 81.3 M instructions for 20 000 messages when groups under 8 rules stopped going to
+ * the slow list). When it does not fit in the contexts left, its rules go to the slow list: never
+ * a failed snapshot because of rte_acl's limits. */
 static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
 			   const struct cw_acl_rule *const *v, uint32_t n)
 {
-	if (n < MIN_ACL_GROUP) {
-		group_to_slow(set, sl, v, n);
-		return 0;
-	}
 	unsigned before = set->n_ctx;
 	int rc = acl_build_parts(set, v, n);
 	if (rc == 0)
