@@ -101,6 +101,12 @@ struct cw_acl_set {
 	uint64_t transport_ctx[256];
 	uint64_t code_ctx[NUM_CODES][CODE_BUCKETS];	  /* by code_bucket() */
 	uint64_t amount_ctx[NUM_AMOUNTS][AMOUNT_BUCKETS]; /* by amount_bucket() */
+	/* Per context whose every rule bounds the same amount: that amount (AM_* + 1, 0 none) and,
+	 * per HS heading, the lowest and highest bucket its rules for that heading admit. The
+	 * buckets above are per context only, and "hs 8542 and unit_value < 6.43" next to "hs 0201
+	 * and unit_value < 900" would admit every cheap item of either heading. */
+	uint8_t joint_amount[MAX_ACL_PARTS];
+	uint8_t (*joint[MAX_ACL_PARTS])[2];
 };
 
 static _Atomic uint32_t generation;	 /* rte_acl/rte_lpm/rte_hash names must be unique */
@@ -846,10 +852,11 @@ static unsigned bucket_of_amount(uint32_t x)
 	return amount_bucket(x);
 }
 
+static const uint8_t amount_field[NUM_AMOUNTS] = {F_QUANTITY, F_VALUE, F_TOTAL, F_UNIT};
+
 static void mark_buckets(struct cw_acl_set *set, unsigned c, const struct cw_acl_rule *const *v,
 			 uint32_t n)
 {
-	static const uint8_t amount_field[NUM_AMOUNTS] = {F_QUANTITY, F_VALUE, F_TOTAL, F_UNIT};
 	mark_ranges(set->transport_ctx, 256, bucket_of_u8, c, F_TRANSPORT, v, n);
 	mark_ranges(set->code_ctx[CODE_TRADE_MODE], CODE_BUCKETS, bucket_of_code, c, F_TRADE_MODE,
 		    v, n);
@@ -857,6 +864,56 @@ static void mark_buckets(struct cw_acl_set *set, unsigned c, const struct cw_acl
 	for (unsigned a = 0; a < NUM_AMOUNTS; a++)
 		mark_ranges(set->amount_ctx[a], AMOUNT_BUCKETS, bucket_of_amount, c,
 			    amount_field[a], v, n);
+}
+
+/* The amount every rule of v bounds (AM_* + 1), or 0. */
+static unsigned shared_amount(const struct cw_acl_rule *const *v, uint32_t n)
+{
+	for (unsigned a = 0; a < NUM_AMOUNTS; a++) {
+		uint32_t i = 0;
+		while (i < n && !field_is_wild(&v[i]->field[amount_field[a]], amount_field[a]))
+			i++;
+		if (i == n)
+			return a + 1;
+	}
+	return 0;
+}
+
+static void widen(uint8_t *r, unsigned lo, unsigned hi)
+{
+	r[0] = lo < r[0] ? (uint8_t)lo : r[0];
+	r[1] = hi > r[1] ? (uint8_t)hi : r[1];
+}
+
+/* Context c's per-heading buckets of its shared amount, when it has one (else no filter). Rules
+ * of any HS widen every heading, once, at the end. */
+static void mark_joint(struct cw_acl_set *set, unsigned c, const struct cw_acl_rule *const *v,
+		       uint32_t n)
+{
+	unsigned a = shared_amount(v, n);
+	set->joint_amount[c] = 0;
+	if (!a || !(set->joint[c] = malloc(sizeof(*set->joint[c]) * NUM_HEADINGS)))
+		return;
+	set->joint_amount[c] = (uint8_t)a;
+	uint8_t any[2] = {UINT8_MAX, 0};
+	for (unsigned k = 0; k < NUM_HEADINGS; k++)
+		set->joint[c][k][0] = UINT8_MAX, set->joint[c][k][1] = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rte_acl_field *h = &v[i]->field[F_HS8],
+					   *f = &v[i]->field[amount_field[a - 1]];
+		unsigned lo = heading_of((uint64_t)h->value.u32 * 100),
+			 hi = heading_of((uint64_t)h->mask_range.u32 * 100);
+		unsigned blo = amount_bucket(f->value.u32), bhi = amount_bucket(f->mask_range.u32);
+		if (lo == 0 && hi == NUM_HEADINGS - 1) {
+			widen(any, blo, bhi);
+			continue;
+		}
+		for (unsigned k = lo; k <= hi; k++)
+			widen(set->joint[c][k], blo, bhi);
+	}
+	if (any[0] <= any[1])
+		for (unsigned k = 0; k < NUM_HEADINGS; k++)
+			widen(set->joint[c][k], any[0], any[1]);
 }
 
 /* Every filter of context c: combinations, headings, origin, country, parties, buckets. */
@@ -868,6 +925,7 @@ static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl
 	mark_values(set->origin_ctx, c, F_ORIGIN, v, n);
 	mark_values(set->country_ctx, c, F_COUNTRY, v, n);
 	mark_buckets(set, c, v, n);
+	mark_joint(set, c, v, n);
 	for (uint32_t i = 0; i < n; i++)
 		if (field_is_wild(&v[i]->field[F_DECLARANT], F_DECLARANT) &&
 		    field_is_wild(&v[i]->field[F_OWNER], F_OWNER)) {
@@ -888,6 +946,9 @@ static void unmark_context(struct cw_acl_set *set, unsigned c)
 		set->country_ctx[k] &= keep;
 	}
 	set->partyless_ctx &= keep;
+	free(set->joint[c]);
+	set->joint[c] = NULL;
+	set->joint_amount[c] = 0;
 	for (unsigned k = 0; k < 256; k++)
 		set->transport_ctx[k] &= keep;
 	for (unsigned k = 0; k < CODE_BUCKETS; k++)
@@ -966,8 +1027,10 @@ static void acl_free(struct cw_acl_set *set)
 {
 	if (!set)
 		return;
-	for (unsigned i = 0; i < set->n_ctx; i++)
+	for (unsigned i = 0; i < set->n_ctx; i++) {
 		rte_acl_free(set->ctx[i]);
+		free(set->joint[i]);
+	}
 	free(set->heading_ctx);
 	free(set);
 }
@@ -1664,16 +1727,27 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 			     set->country_ctx[value_bucket(rte_be_to_cpu_16(k->country))];
 		if (!(k->declarant | k->owner))
 			m &= set->partyless_ctx;
+		const uint8_t ab[NUM_AMOUNTS] = {
+		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->quantity)),
+		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->value)),
+		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->total_value)),
+		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->unit_value))};
 		m &= set->transport_ctx[k->transport] &
 		     set->code_ctx[CODE_TRADE_MODE][code_bucket(rte_be_to_cpu_16(k->trade_mode))] &
 		     set->code_ctx[CODE_PORT][code_bucket(rte_be_to_cpu_16(k->port))] &
-		     set->amount_ctx[AM_QUANTITY][amount_bucket(rte_be_to_cpu_32(k->quantity))] &
-		     set->amount_ctx[AM_VALUE][amount_bucket(rte_be_to_cpu_32(k->value))] &
-		     set->amount_ctx[AM_TOTAL][amount_bucket(rte_be_to_cpu_32(k->total_value))] &
-		     set->amount_ctx[AM_UNIT][amount_bucket(rte_be_to_cpu_32(k->unit_value))];
-		used |= m;
+		     set->amount_ctx[AM_QUANTITY][ab[AM_QUANTITY]] &
+		     set->amount_ctx[AM_VALUE][ab[AM_VALUE]] &
+		     set->amount_ctx[AM_TOTAL][ab[AM_TOTAL]] &
+		     set->amount_ctx[AM_UNIT][ab[AM_UNIT]];
 		for (; m; m &= m - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(m);
+			if (set->joint_amount[c]) {
+				const uint8_t *r = set->joint[c][heading[i]];
+				uint8_t b = ab[set->joint_amount[c] - 1];
+				if (b < r[0] || b > r[1])
+					continue;
+			}
+			used |= 1ull << c;
 			at[c][count[c]++] = (uint16_t)i;
 		}
 	}
