@@ -158,6 +158,22 @@ static void check_incremental(const uint8_t *data, size_t size)
 		CHECK(same_ruleset(full, inc));
 	else
 		CHECK(same_errors(&full_errs, &inc_errs));
+	/* and into memory written ahead, sized like the base (the gateway's compile thread): the
+	 * input may need more than that */
+	struct cw_parse_spare *spare = base ? cw_parse_spare_new(base) : NULL;
+	while (spare && !cw_parse_spare_touch(spare, 1u << 20))
+		;
+	struct cw_parse_error es[4];
+	struct cw_parse_errors spare_errs = {es, 0, 4, 0};
+	struct cw_ruleset *into = cw_ruleset_parse_delta_spare(
+	    (const char *)data, size, base, base_text, base_len, &spare, &spare_errs);
+	CHECK(spare == NULL);
+	CHECK((full == NULL) == (into == NULL));
+	if (full)
+		CHECK(same_ruleset(full, into));
+	else
+		CHECK(same_errors(&full_errs, &spare_errs));
+	cw_ruleset_free(into);
 	cw_ruleset_free(full);
 	cw_ruleset_free(inc);
 	cw_ruleset_free(base);
