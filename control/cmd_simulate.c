@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -22,6 +21,7 @@
 
 #include "control/cmds.h"
 #include "control/load.h"
+#include "control/redisx.h"
 #include "control/sync.h"
 #include "dataplane/wire/cwp.h"
 #include "dataplane/wire/frame.h"
@@ -42,18 +42,6 @@ struct sim_opts {
 	bool json;
 	bool linear; /* reference evaluation, no ACL */
 	bool huge;   /* --huge: hugepages */
-};
-
-struct frame_rec {
-	uint8_t *data;
-	uint32_t len;
-	uint64_t ts;
-};
-
-struct capture {
-	struct frame_rec *v;
-	size_t n, cap;
-	uint64_t bytes;
 };
 
 /* One message's outcome, kept for --diff. */
@@ -133,36 +121,6 @@ static int eal_start(bool huge)
 	return rte_eal_init(argc, args) < 0 ? -1 : 0;
 }
 
-static int load_capture(const char *path, struct capture *c)
-{
-	char err[256];
-	struct pcap_in *in = pcapin_open(path, err);
-	if (!in) {
-		fprintf(stderr, "cwctl simulate: %s\n", err);
-		return -1;
-	}
-	const uint8_t *data;
-	size_t len;
-	uint64_t ts;
-	int rc;
-	while ((rc = pcapin_next(in, &data, &len, &ts)) == 1) {
-		if (c->n == c->cap) {
-			c->cap = c->cap ? c->cap * 2 : 4096;
-			c->v = realloc(c->v, c->cap * sizeof(*c->v));
-		}
-		struct frame_rec *f = &c->v[c->n++];
-		f->data = malloc(len ? len : 1);
-		memcpy(f->data, data, len);
-		f->len = (uint32_t)len;
-		f->ts = ts;
-		c->bytes += len;
-	}
-	pcapin_close(in);
-	if (rc < 0)
-		fprintf(stderr, "cwctl simulate: %s: read error after %zu frames\n", path, c->n);
-	return rc < 0 ? -1 : 0;
-}
-
 static struct cw_snapshot *compile_rules(const char *path, bool linear)
 {
 	size_t len;
@@ -190,7 +148,7 @@ static struct cw_snapshot *compile_rules(const char *path, bool linear)
 }
 
 /* Without a senders file every sender id seen is accepted from anywhere. */
-static int accept_all_senders(struct cw_engine *e, const struct capture *cap, uint16_t port)
+static int accept_all_senders(struct cw_engine *e, const struct pcap_mem *cap, uint16_t port)
 {
 	char err[256];
 	for (size_t i = 0; i < cap->n; i++) {
@@ -249,7 +207,7 @@ static int setup_from_redis(struct run *r, const struct sim_opts *o, uint32_t ve
 
 /* rules: a rule file; or with --redis, NULL for the stored `version` (0: active). */
 static int setup_engine(struct run *r, const struct sim_opts *o, const char *rules,
-			uint32_t version, const struct capture *cap, char *label, size_t labellen)
+			uint32_t version, const struct pcap_mem *cap, char *label, size_t labellen)
 {
 	struct cw_engine_config cfg;
 	char err[256];
@@ -334,20 +292,19 @@ static void write_answers(struct pcap_out *out, const struct slot *s, unsigned m
 	}
 }
 
-static int run_traffic(struct run *r, const struct sim_opts *o, const struct capture *cap,
+static int run_traffic(struct run *r, const struct sim_opts *o, const struct pcap_mem *cap,
 		       struct pcap_out *out, bool keep)
 {
 	static struct slot slots[BURST];
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const uint64_t t0 = cw_mono_ns();
 	for (size_t base = 0; base < cap->n; base += BURST) {
 		size_t m = cap->n - base < BURST ? cap->n - base : BURST;
 		cw_burst_begin(r->ctx);
 		for (size_t i = 0; i < m; i++) {
 			struct slot *s = &slots[i];
-			const struct frame_rec *f = &cap->v[base + i];
+			const struct pcap_frame *f = &cap->v[base + i];
 			s->answered = false;
-			s->ts = f->ts;
+			s->ts = f->ts_us;
 			r->frames++;
 			enum frame_drop d = frame_parse(f->data, f->len, o->udp_port, 0, &s->fi);
 			if (d != FRAME_OK) {
@@ -368,8 +325,7 @@ static int run_traffic(struct run *r, const struct sim_opts *o, const struct cap
 		}
 		cw_ctx_quiescent(r->ctx);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	r->seconds = (double)(cw_mono_ns() - t0) / 1e9;
 	r->cnt = *cw_ctx_counters(r->ctx);
 	return 0;
 }
@@ -406,7 +362,7 @@ static double share(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static void print_text(const struct run *r, const struct capture *cap, bool huge)
+static void print_text(const struct run *r, const struct pcap_mem *cap, bool huge)
 {
 	const struct cw_counters *k = &r->cnt;
 	uint64_t decided = k->by_status[CWP_DECIDED];
@@ -709,15 +665,7 @@ static void run_free(struct run *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void capture_free(struct capture *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		free(c->v[i].data);
-	free(c->v);
-	memset(c, 0, sizeof(*c));
-}
-
-static int simulate(struct sim_opts *o, struct capture *cap, struct run *a, struct run *b)
+static int simulate(struct sim_opts *o, struct pcap_mem *cap, struct run *a, struct run *b)
 {
 	int rc = setup_engine(a, o, o->rules, o->version, cap, o->label_a, sizeof(o->label_a));
 	if (rc != CWCTL_OK)
@@ -754,9 +702,10 @@ int cmd_simulate(int argc, char **argv)
 	int rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc < 0 ? CWCTL_OK : rc;
-	struct capture cap = {0};
-	if (load_capture(o.in, &cap) < 0) {
-		capture_free(&cap);
+	struct pcap_mem cap;
+	char err[256];
+	if (pcap_load(o.in, &cap, err) < 0) {
+		fprintf(stderr, "cwctl simulate: %s\n", err);
 		return CWCTL_BAD;
 	}
 	if (eal_start(o.huge) < 0) {
@@ -764,14 +713,14 @@ int cmd_simulate(int argc, char **argv)
 			o.huge ? " with hugepages (are enough free? HugePages_Free in "
 				 "/proc/meminfo; or leave out --huge)"
 			       : "");
-		capture_free(&cap);
+		pcap_mem_free(&cap);
 		return CWCTL_ENV;
 	}
 	static struct run a, b;
 	rc = simulate(&o, &cap, &a, &b);
 	run_free(&a);
 	run_free(&b);
-	capture_free(&cap);
+	pcap_mem_free(&cap);
 	rte_eal_cleanup();
 	return rc;
 }

@@ -723,6 +723,15 @@ static unsigned heading_of(uint64_t hs)
 	return h >= NUM_HEADINGS ? NUM_HEADINGS - 1 : (unsigned)h;
 }
 
+/* The 4-digit headings a rule's HS range spans, lo..hi; false when it takes any HS. */
+static bool heading_span(const struct cw_acl_rule *r, unsigned *lo, unsigned *hi)
+{
+	const struct rte_acl_field *h = &r->field[F_HS8];
+	*lo = heading_of((uint64_t)h->value.u32 * 100);
+	*hi = heading_of((uint64_t)h->mask_range.u32 * 100);
+	return *lo > 0 || *hi < NUM_HEADINGS - 1;
+}
+
 /* Marks context c in heading_ctx for every HS heading its rules can match. A chapter filter
  * alone let an item into 10.0 of 17 contexts on cwgen's 10 000 rules (6.5 with the heading,
  * code and party filters); rules name headings. */
@@ -730,10 +739,8 @@ static void mark_headings(uint64_t *heading_ctx, unsigned c, const struct cw_acl
 			  uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		const struct rte_acl_field *h = &v[i]->field[F_HS8];
-		unsigned lo = heading_of((uint64_t)h->value.u32 * 100),
-			 hi = heading_of((uint64_t)h->mask_range.u32 * 100);
-		if (lo == 0 && hi == NUM_HEADINGS - 1) { /* any HS: every heading, once */
+		unsigned lo, hi;
+		if (!heading_span(v[i], &lo, &hi)) { /* any HS: every heading, once */
 			for (unsigned k = 0; k < NUM_HEADINGS; k++)
 				heading_ctx[k] |= 1ull << c;
 			return;
@@ -899,12 +906,10 @@ static void mark_joint(struct cw_acl_set *set, unsigned c, const struct cw_acl_r
 	for (unsigned k = 0; k < NUM_HEADINGS; k++)
 		set->joint[c][k][0] = UINT8_MAX, set->joint[c][k][1] = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct rte_acl_field *h = &v[i]->field[F_HS8],
-					   *f = &v[i]->field[amount_field[a - 1]];
-		unsigned lo = heading_of((uint64_t)h->value.u32 * 100),
-			 hi = heading_of((uint64_t)h->mask_range.u32 * 100);
-		unsigned blo = amount_bucket(f->value.u32), bhi = amount_bucket(f->mask_range.u32);
-		if (lo == 0 && hi == NUM_HEADINGS - 1) {
+		const struct rte_acl_field *f = &v[i]->field[amount_field[a - 1]];
+		unsigned lo, hi, blo = amount_bucket(f->value.u32),
+				 bhi = amount_bucket(f->mask_range.u32);
+		if (!heading_span(v[i], &lo, &hi)) {
 			widen(any, blo, bhi);
 			continue;
 		}

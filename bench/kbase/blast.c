@@ -118,7 +118,8 @@ static void send_batch(const struct kb_capture *cap, size_t *next, const struct 
 	while (*next + n < cap->n && n < BATCH && cap->v[*next + n].sender == id &&
 	       s->sent_msgs + msgs - s->answers < o->window) {
 		const struct kb_frame *f = &cap->v[*next + n];
-		iov[n] = (struct iovec){f->data + f->payload_off, f->payload_len};
+		iov[n] = (struct iovec){(void *)(uintptr_t)(f->data + f->payload_off),
+					f->payload_len}; /* sendmmsg only reads it */
 		m[n].msg_hdr = (struct msghdr){.msg_name = &to,
 					       .msg_namelen = sizeof(to),
 					       .msg_iov = &iov[n],

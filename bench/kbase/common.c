@@ -15,76 +15,47 @@
 #include "bench/kbase/kbase.h"
 #include "dataplane/wire/cwp.h"
 #include "dataplane/wire/frame.h"
-#include "dataplane/wire/pcapio.h"
-
-static int keep_frame(struct kb_capture *c, const uint8_t *data, size_t len,
-		      const struct frame_info *fi, const struct cwp_dgram_hdr *h)
-{
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 4096;
-		struct kb_frame *v = realloc(c->v, cap * sizeof(*v));
-		if (!v)
-			return -1;
-		c->v = v;
-		c->cap = cap;
-	}
-	struct kb_frame *f = &c->v[c->n];
-	f->data = malloc(len);
-	if (!f->data)
-		return -1;
-	memcpy(f->data, data, len);
-	f->len = (uint32_t)len;
-	f->payload_off = (uint16_t)(fi->payload - data);
-	f->payload_len = fi->payload_len;
-	f->udp_off = fi->l4_off;
-	f->count = h->count;
-	f->sender = h->sender_id;
-	f->seq = h->seq;
-	f->ipv6 = fi->ipv6;
-	c->messages += h->count;
-	c->n++;
-	return 0;
-}
 
 int kb_load_capture(const char *path, uint16_t udp_port, struct kb_capture *c)
 {
 	char err[256];
-	struct pcap_in *in = pcapin_open(path, err);
-	if (!in) {
+	memset(c, 0, sizeof(*c));
+	if (pcap_load(path, &c->mem, err) < 0) {
 		fprintf(stderr, "cwkbase: %s\n", err);
 		return -1;
 	}
-	const uint8_t *data;
-	size_t len, skipped = 0;
-	uint64_t ts;
-	int rc;
-	while ((rc = pcapin_next(in, &data, &len, &ts)) == 1) {
+	if (!(c->v = malloc((c->mem.n ? c->mem.n : 1) * sizeof(*c->v)))) {
+		fprintf(stderr, "cwkbase: out of memory loading %s\n", path);
+		kb_free_capture(c);
+		return -1;
+	}
+	for (size_t i = 0; i < c->mem.n; i++) {
+		const struct pcap_frame *pf = &c->mem.v[i];
 		struct frame_info fi;
 		struct cwp_dgram_hdr h;
-		if (frame_parse(data, len, udp_port, 0, &fi) != FRAME_OK ||
-		    cwp_parse_dgram_hdr(fi.payload, fi.payload_len, &h) != CWP_DG_OK) {
-			skipped++;
+		if (frame_parse(pf->data, pf->len, udp_port, 0, &fi) != FRAME_OK ||
+		    cwp_parse_dgram_hdr(fi.payload, fi.payload_len, &h) != CWP_DG_OK)
 			continue;
-		}
-		if (keep_frame(c, data, len, &fi, &h) < 0) {
-			fprintf(stderr, "cwkbase: out of memory loading %s\n", path);
-			rc = -1;
-			break;
-		}
+		c->v[c->n++] = (struct kb_frame){.data = pf->data,
+						 .len = pf->len,
+						 .payload_off = (uint16_t)(fi.payload - pf->data),
+						 .payload_len = fi.payload_len,
+						 .udp_off = fi.l4_off,
+						 .count = h.count,
+						 .sender = h.sender_id,
+						 .seq = h.seq,
+						 .ipv6 = fi.ipv6};
+		c->messages += h.count;
 	}
-	pcapin_close(in);
-	if (rc < 0)
-		return -1;
-	if (skipped)
+	if (c->n < c->mem.n)
 		fprintf(stderr, "cwkbase: %s: %zu frames are not CWP/1 requests, skipped\n", path,
-			skipped);
+			c->mem.n - c->n);
 	return 0;
 }
 
 void kb_free_capture(struct kb_capture *c)
 {
-	for (size_t i = 0; i < c->n; i++)
-		free(c->v[i].data);
+	pcap_mem_free(&c->mem);
 	free(c->v);
 	memset(c, 0, sizeof(*c));
 }

@@ -12,9 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dataplane/wire/pcapio.h"
+
 /* One request datagram of the workload: the whole frame and where its UDP payload is. */
 struct kb_frame {
-	uint8_t *data;
+	const uint8_t *data; /* in kb_capture.mem */
 	uint32_t len;
 	uint16_t payload_off, payload_len;
 	uint16_t udp_off; /* offset of the UDP header in the frame */
@@ -25,8 +27,9 @@ struct kb_frame {
 };
 
 struct kb_capture {
-	struct kb_frame *v;
-	size_t n, cap;
+	struct pcap_mem mem; /* the whole capture */
+	struct kb_frame *v;  /* its requests */
+	size_t n;
 	uint64_t messages;
 };
 

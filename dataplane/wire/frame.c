@@ -57,14 +57,6 @@ static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
 	/* whole 64-bit words into a 128-bit sum (an add and an add-with-carry each); the carries
 	 * gathered in its top half are added back in: one's complement addition (RFC 1071 §2(A)) */
 	unsigned __int128 wide = 0;
-	for (; len >= 32; p += 32, len -= 32) {
-		uint64_t w[4];
-		memcpy(w, p, 32);
-		wide += w[0];
-		wide += w[1];
-		wide += w[2];
-		wide += w[3];
-	}
 	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);

@@ -74,6 +74,64 @@ void pcapin_close(struct pcap_in *in)
 	free(in);
 }
 
+/* Grows *buf (capacity *cap) to hold need bytes. */
+static int reserve(void **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 4096;
+	while (c < need)
+		c *= 2;
+	void *nb = realloc(*buf, c);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = c;
+	return 0;
+}
+
+int pcap_load(const char *path, struct pcap_mem *m, char *err)
+{
+	memset(m, 0, sizeof(*m));
+	struct pcap_in *in = pcapin_open(path, err);
+	if (!in)
+		return -1;
+	size_t vcap = 0, bcap = 0;
+	const uint8_t *data;
+	size_t len;
+	uint64_t ts;
+	int rc;
+	while ((rc = pcapin_next(in, &data, &len, &ts)) == 1) {
+		if (reserve((void **)&m->v, &vcap, (m->n + 1) * sizeof(*m->v)) < 0 ||
+		    reserve((void **)&m->buf, &bcap, m->bytes + len) < 0) {
+			rc = -2;
+			break;
+		}
+		memcpy(m->buf + m->bytes, data, len);
+		/* offsets until the buffer stops moving */
+		m->v[m->n++] =
+		    (struct pcap_frame){(const uint8_t *)(uintptr_t)m->bytes, (uint32_t)len, ts};
+		m->bytes += len;
+	}
+	pcapin_close(in);
+	if (rc < 0) {
+		snprintf(err, ERR_LEN, "%s: %s after %zu frames", path,
+			 rc == -2 ? "out of memory" : "read error", m->n);
+		pcap_mem_free(m);
+		return -1;
+	}
+	for (size_t i = 0; i < m->n; i++)
+		m->v[i].data = m->buf + (uintptr_t)m->v[i].data;
+	return 0;
+}
+
+void pcap_mem_free(struct pcap_mem *m)
+{
+	free(m->v);
+	free(m->buf);
+	memset(m, 0, sizeof(*m));
+}
+
 struct pcap_out *pcapout_open(const char *path, char *err)
 {
 	struct pcap_out *out = calloc(1, sizeof(*out));

@@ -20,6 +20,23 @@ struct pcap_in *pcapin_open(const char *path, char *err);
 int pcapin_next(struct pcap_in *in, const uint8_t **data, size_t *len, uint64_t *ts_us);
 void pcapin_close(struct pcap_in *in);
 
+/* A whole capture in memory, for tools that replay it in bursts or many times (cwctl simulate,
+ * the benchmark generators): every frame's bytes in one buffer. */
+struct pcap_frame {
+	const uint8_t *data;
+	uint32_t len;
+	uint64_t ts_us;
+};
+struct pcap_mem {
+	struct pcap_frame *v;
+	size_t n;
+	uint64_t bytes;
+	uint8_t *buf;
+};
+/* 0, or -1 and a message in err (256 bytes): unreadable, not Ethernet, out of memory. */
+int pcap_load(const char *path, struct pcap_mem *m, char *err);
+void pcap_mem_free(struct pcap_mem *m);
+
 struct pcap_out *pcapout_open(const char *path, char *err);
 int pcapout_write(struct pcap_out *out, const uint8_t *data, size_t len, uint64_t ts_us);
 void pcapout_close(struct pcap_out *out);
