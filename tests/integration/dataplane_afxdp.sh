@@ -149,5 +149,8 @@ start_gateway default "net_af_xdp0,iface=$HOST_IF,start_queue=0,queue_count=1"
 exchange default
 stop_gateway default
 python3 "$PEER" compare "$WORK/default.answers" "$w/sim.pcap" || fail "default: answers differ"
-compare_counters "$w/sim.pcap.json" "$WORK/default.json" || fail "default: counters differ"
+# Every frame of the queue reaches the gateway here: under load the namespace's or host's kernel
+# may still exchange an ARP frame or two on the link (seen once in a loaded `make test`), which
+# the gateway rightly counts as an L2 drop. Those, and only those, may come on top.
+compare_counters "$w/sim.pcap.json" "$WORK/default.json" --extra-l2 || fail "default: counters differ"
 echo "default: $(json_get "$WORK/default.json" accounting)"
