@@ -225,6 +225,8 @@ static void build_item_keys(struct cw_ctx *c)
 			if (hdr.has_owner)
 				owner_id = cw_intern_lookup(s, hdr.owner);
 		}
+		struct cw_acl_key mk; /* the header part of every item's key, filled once */
+		cw_acl_key_fill_msg(&mk, &hdr, decl_id, owner_id);
 		unsigned n;
 		const uint8_t *items = items_of(p, &n);
 		for (unsigned k = 0; k < n; k++) {
@@ -238,7 +240,8 @@ static void build_item_keys(struct cw_ctx *c)
 			f->quantity = it.quantity;
 			f->value = it.value;
 			f->gross_weight_g = it.gross_weight_g;
-			cw_acl_key_fill(&c->keys[j], f, decl_id, owner_id);
+			c->keys[j] = mk;
+			cw_acl_key_fill_item(&c->keys[j], f);
 		}
 	}
 }
