@@ -122,14 +122,6 @@ static inline uint16_t packed_cc(const char *cc)
 	return (uint16_t)(((uint8_t)cc[0] << 8) | (uint8_t)cc[1]);
 }
 
-static uint64_t hs_number(const char *hs)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 10; i++)
-		v = v * 10 + (uint64_t)(hs[i] - '0');
-	return v;
-}
-
 static bool blank(const char *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -235,7 +227,7 @@ static void build_item_keys(struct cw_ctx *c)
 			cwp_item_at(items, k, &it);
 			struct cw_item_facts *f = &c->facts[j];
 			*f = hdr;
-			f->hs = c->hs[j] = hs_number(it.hs);
+			f->hs = c->hs[j] = cw_hs_number(it.hs);
 			f->origin = packed_cc(it.origin);
 			f->quantity = it.quantity;
 			f->value = it.value;

@@ -16,6 +16,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
 
 #include "rules/engine.h"
 #include "rules/ruleset.h"
@@ -106,6 +109,23 @@ struct cw_snapshot {
 	bool linear;		     /* reference snapshot: every rule evaluated in order, no ACL */
 	const struct cw_snapshot *base;
 };
+
+/* The 10 HS characters as a number: sum of (c - '0') * 10^(9 - i), modulo 2^64 (a short code's
+ * trailing spaces count as -16, as they always have). The first 8 are combined in one word, in
+ * pairs, fours, then eight, as plain sums of the bytes (each lane holds at most 255 * 11, then
+ * 2805 * 101: no carry between lanes), and the '0's taken off at the end: the same ring
+ * arithmetic as the digit-by-digit loop, in 27 instructions instead of 82 per item. */
+static inline uint64_t cw_hs_number(const char *hs)
+{
+	uint64_t x;
+	memcpy(&x, hs, 8);
+	x = rte_le_to_cpu_64(x); /* the first character in the low byte */
+	x = (x & 0x00FF00FF00FF00FFull) * 10 + ((x >> 8) & 0x00FF00FF00FF00FFull);
+	x = (x & 0x0000FFFF0000FFFFull) * 100 + ((x >> 16) & 0x0000FFFF0000FFFFull);
+	x = (x & 0xFFFFFFFFull) * 10000 + (x >> 32);
+	const uint8_t *t = (const uint8_t *)hs + 8;
+	return (x - '0' * 11111111ull) * 100 + t[0] * 10ull + t[1] - '0' * 11ull;
+}
 
 /* Profile index for each of n 10-digit codes (bulk). */
 void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n);

@@ -785,6 +785,26 @@ START_TEST(property_acl_bucket_edges)
 }
 END_TEST
 
+/* cw_hs_number against the digit-by-digit sum it replaces, on codes of 1 to 10 digits padded
+ * with spaces (what the decoder lets through) and on any printable bytes. */
+START_TEST(hs_number_as_digit_loop)
+{
+	for (unsigned n = 0; n < 1000000; n++) {
+		char hs[10];
+		unsigned digits = 1 + (unsigned)rnd(10);
+		bool any = rnd(4) == 0;
+		for (unsigned i = 0; i < 10; i++)
+			hs[i] = any	     ? (char)(' ' + rnd(95))
+				: i < digits ? (char)('0' + rnd(10))
+					     : ' ';
+		uint64_t want = 0;
+		for (unsigned i = 0; i < 10; i++)
+			want = want * 10 + (uint64_t)(hs[i] - '0');
+		ck_assert_msg(cw_hs_number(hs) == want, "%.10s", hs);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("decide");
@@ -802,6 +822,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, no_ruleset_and_senders);
 	tcase_add_test(tc, property_acl_equals_linear);
 	tcase_add_test(tc, property_acl_bucket_edges);
+	tcase_add_test(tc, hs_number_as_digit_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }
