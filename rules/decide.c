@@ -122,14 +122,6 @@ static inline uint16_t packed_cc(const char *cc)
 	return (uint16_t)(((uint8_t)cc[0] << 8) | (uint8_t)cc[1]);
 }
 
-static uint64_t hs_number(const char *hs)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 10; i++)
-		v = v * 10 + (uint64_t)(hs[i] - '0');
-	return v;
-}
-
 static bool blank(const char *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -225,6 +217,8 @@ static void build_item_keys(struct cw_ctx *c)
 			if (hdr.has_owner)
 				owner_id = cw_intern_lookup(s, hdr.owner);
 		}
+		struct cw_acl_key mk; /* the header part of every item's key, filled once */
+		cw_acl_key_fill_msg(&mk, &hdr, decl_id, owner_id);
 		unsigned n;
 		const uint8_t *items = items_of(p, &n);
 		for (unsigned k = 0; k < n; k++) {
@@ -233,12 +227,13 @@ static void build_item_keys(struct cw_ctx *c)
 			cwp_item_at(items, k, &it);
 			struct cw_item_facts *f = &c->facts[j];
 			*f = hdr;
-			f->hs = c->hs[j] = hs_number(it.hs);
+			f->hs = c->hs[j] = cw_hs_number(it.hs);
 			f->origin = packed_cc(it.origin);
 			f->quantity = it.quantity;
 			f->value = it.value;
 			f->gross_weight_g = it.gross_weight_g;
-			cw_acl_key_fill(&c->keys[j], f, decl_id, owner_id);
+			c->keys[j] = mk;
+			cw_acl_key_fill_item(&c->keys[j], f);
 		}
 	}
 }

@@ -16,6 +16,7 @@
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_jhash.h>
 #include <rte_lpm.h>
 #include <rte_malloc.h>
@@ -107,6 +108,7 @@ struct cw_acl_set {
 	 * and unit_value < 900" would admit every cheap item of either heading. */
 	uint8_t joint_amount[MAX_ACL_PARTS];
 	uint8_t (*joint[MAX_ACL_PARTS])[2];
+	uint64_t joint_ctx; /* the contexts that have one */
 };
 
 static _Atomic uint32_t generation;	 /* rte_acl/rte_lpm/rte_hash names must be unique */
@@ -124,31 +126,99 @@ static inline uint32_t sat32(uint64_t v)
 	return v > SAT32 ? SAT32 : (uint32_t)v;
 }
 
+/* The filters' bucket functions: each context keeps, per bucket, whether its rules can match
+ * there (see struct cw_acl_set). */
+static unsigned combo_of(uint8_t cls, uint8_t direction, uint8_t msg)
+{
+	return cls * 4u + (direction == CWP_EXPORT ? 2u : 0u) + (msg == CW_MSG_LIST ? 1u : 0u);
+}
+
+static unsigned heading_of(uint64_t hs)
+{
+	uint64_t h = hs / 1000000u;
+	return h >= NUM_HEADINGS ? NUM_HEADINGS - 1 : (unsigned)h;
+}
+
+static unsigned value_bucket(uint16_t code)
+{
+	return (unsigned)((code * 40503u) >> 6) & (VALUE_BUCKETS - 1);
+}
+
+/* Quarter octaves: 0..7 as they are, then four buckets per power of two. Monotonic, so the
+ * buckets of a range are the ones from its low bound's to its high bound's. Without a branch:
+ * with l the top bit of x (at least 2), x >> (l - 2) is 4..7 and the bucket (l - 1) * 4 plus
+ * that minus 4; below 8 this gives x itself (checked for every 32-bit x). */
+static inline unsigned amount_bucket(uint32_t x)
+{
+	unsigned l = 31u - (unsigned)__builtin_clz(x | 4);
+	return 4 * l + (x >> (l - 2)) - 8;
+}
+
+static inline unsigned code_bucket(uint16_t x)
+{
+	return x >> 6;
+}
+
+void cw_acl_key_fill_msg(struct cw_acl_key *k, const struct cw_item_facts *hdr, uint32_t decl_id,
+			 uint32_t owner_id)
+{
+	memset(k, 0, sizeof(*k));
+	k->cls_dir = (uint8_t) ~((1u << hdr->cls) | (1u << (5 + hdr->direction)));
+	k->msg_docs = (uint8_t)((hdr->docs_mask >> 1) | (hdr->msg == CW_MSG_DECL ? 0x80 : 0x40));
+	uint8_t transport = hdr->has_transport ? hdr->transport : 0;
+	uint16_t country = hdr->has_country ? hdr->country : 0;
+	uint32_t owner = hdr->has_owner ? owner_id : 0, total = sat32(hdr->total_value);
+	k->transport = transport;
+	k->trade_mode = rte_cpu_to_be_16(hdr->trade_mode);
+	k->port = rte_cpu_to_be_16(hdr->port);
+	k->country = rte_cpu_to_be_16(country);
+	k->declarant = rte_cpu_to_be_32(decl_id);
+	k->owner = rte_cpu_to_be_32(owner);
+	k->total_value = rte_cpu_to_be_32(total);
+	k->amount_b[AM_TOTAL] = (uint8_t)amount_bucket(total);
+	k->msg.b.country_b = (uint16_t)value_bucket(country);
+	k->msg.b.trade_mode_b = (uint16_t)code_bucket(hdr->trade_mode);
+	k->msg.b.port_b = (uint16_t)code_bucket(hdr->port);
+	k->msg.b.combo = (uint8_t)combo_of(hdr->cls, hdr->direction, hdr->msg);
+	k->msg.b.transport = transport;
+	k->msg.b.total_b = k->amount_b[AM_TOTAL];
+	k->msg.b.partyless = !(decl_id | owner);
+}
+
+/* value * 1000 / weight, saturated; in 128 bits (a library call) only when the product needs
+ * them. */
+static uint64_t unit_value(uint64_t value, uint64_t weight_g)
+{
+	if (value <= UINT64_MAX / 1000)
+		return value * 1000 / weight_g;
+	unsigned __int128 w = (unsigned __int128)value * 1000 / weight_g;
+	return w > UINT64_MAX ? UINT64_MAX : (uint64_t)w;
+}
+
+void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f)
+{
+	uint64_t hs8 = f->hs / 100;
+	uint32_t quantity = sat32(f->quantity), value = sat32(f->value);
+	uint32_t uv = f->gross_weight_g ? sat32(unit_value(f->value, f->gross_weight_g)) : 0;
+	k->origin = rte_cpu_to_be_16(f->origin);
+	k->hs_tail = (uint8_t)(f->hs - hs8 * 100);
+	k->flags = f->gross_weight_g ? 1 : 0;
+	k->hs8 = rte_cpu_to_be_32((uint32_t)hs8);
+	k->quantity = rte_cpu_to_be_32(quantity);
+	k->value = rte_cpu_to_be_32(value);
+	k->unit_value = rte_cpu_to_be_32(uv);
+	k->heading = (uint16_t)heading_of(f->hs);
+	k->origin_b = (uint16_t)value_bucket(f->origin);
+	k->amount_b[AM_QUANTITY] = (uint8_t)amount_bucket(quantity);
+	k->amount_b[AM_VALUE] = (uint8_t)amount_bucket(value);
+	k->amount_b[AM_UNIT] = (uint8_t)amount_bucket(uv);
+}
+
 void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32_t decl_id,
 		     uint32_t owner_id)
 {
-	k->cls_dir = (uint8_t) ~((1u << f->cls) | (1u << (5 + f->direction)));
-	k->pad0[0] = k->pad0[1] = k->pad0[2] = 0;
-	k->msg_docs = (uint8_t)((f->docs_mask >> 1) | (f->msg == CW_MSG_DECL ? 0x80 : 0x40));
-	k->transport = f->has_transport ? f->transport : 0;
-	k->trade_mode = rte_cpu_to_be_16(f->trade_mode);
-	k->port = rte_cpu_to_be_16(f->port);
-	k->origin = rte_cpu_to_be_16(f->origin);
-	k->country = rte_cpu_to_be_16(f->has_country ? f->country : 0);
-	k->hs_tail = (uint8_t)(f->hs % 100);
-	k->flags = f->gross_weight_g ? 1 : 0;
-	k->hs8 = rte_cpu_to_be_32((uint32_t)(f->hs / 100));
-	k->declarant = rte_cpu_to_be_32(decl_id);
-	k->owner = rte_cpu_to_be_32(f->has_owner ? owner_id : 0);
-	k->quantity = rte_cpu_to_be_32(sat32(f->quantity));
-	k->value = rte_cpu_to_be_32(sat32(f->value));
-	k->total_value = rte_cpu_to_be_32(sat32(f->total_value));
-	uint64_t uv = 0;
-	if (f->gross_weight_g) {
-		unsigned __int128 w = (unsigned __int128)f->value * 1000 / f->gross_weight_g;
-		uv = w > UINT64_MAX ? UINT64_MAX : (uint64_t)w;
-	}
-	k->unit_value = rte_cpu_to_be_32(sat32(uv));
+	cw_acl_key_fill_msg(k, f, decl_id, owner_id);
+	cw_acl_key_fill_item(k, f);
 }
 
 /* ---------------------------------------------------------------- profiles */
@@ -313,6 +383,18 @@ void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_
 /* ---------------------------------------------------------------- interned USCCs */
 
 /* uscc_ids[i] = id of rs->uscc[i] (i + 1 in a full build; shared with the base in a delta). */
+/* cw_hash_key(uscc, 18, 0) (the CRC steps rte_hash_crc takes over 18 bytes, on the same words)
+ * without its copy into an aligned buffer and its loop: this runs for every declarant and owner
+ * when some rule names a party. */
+static uint32_t uscc_hash(const char uscc[18])
+{
+	uint64_t w[2];
+	uint16_t tail;
+	memcpy(w, uscc, 16);
+	memcpy(&tail, uscc + 16, 2);
+	return rte_hash_crc_2byte(tail, rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0)));
+}
+
 static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
@@ -338,7 +420,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 		for (uint32_t i = 0; i < b->rs->n_uscc; i++) {
 			rte_hash_add_key_data(s->intern, b->rs->uscc[i],
 					      (void *)(uintptr_t)(i + 1));
-			maybe_add(s->intern_maybe, cw_hash_key(b->rs->uscc[i], 18, 0));
+			maybe_add(s->intern_maybe, uscc_hash(b->rs->uscc[i]));
 		}
 		next = b->rs->n_uscc + 1;
 	}
@@ -350,7 +432,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 		}
 		uscc_ids[i] = next++;
 		rte_hash_add_key_data(s->intern, rs->uscc[i], (void *)(uintptr_t)uscc_ids[i]);
-		maybe_add(s->intern_maybe, cw_hash_key(rs->uscc[i], 18, 0));
+		maybe_add(s->intern_maybe, uscc_hash(rs->uscc[i]));
 	}
 	return 0;
 }
@@ -358,7 +440,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 uint32_t cw_intern_lookup(const struct cw_snapshot *s, const char uscc[18])
 {
 	void *data;
-	if (!maybe_has(s->intern_maybe, cw_hash_key(uscc, 18, 0)) ||
+	if (!maybe_has(s->intern_maybe, uscc_hash(uscc)) ||
 	    rte_hash_lookup_data(s->intern, uscc, &data) < 0)
 		return 0;
 	return (uint32_t)(uintptr_t)data;
@@ -706,21 +788,10 @@ static struct rte_acl_ctx *acl_build_one(const struct cw_acl_rule *const *v, uin
 	return ctx;
 }
 
-static unsigned combo_of(uint8_t cls, uint8_t direction, uint8_t msg)
-{
-	return cls * 4u + (direction == CWP_EXPORT ? 2u : 0u) + (msg == CW_MSG_LIST ? 1u : 0u);
-}
-
 static unsigned chapter_of(uint64_t hs)
 {
 	uint64_t c = hs / 100000000u;
 	return c > 99 ? 99 : (unsigned)c;
-}
-
-static unsigned heading_of(uint64_t hs)
-{
-	uint64_t h = hs / 1000000u;
-	return h >= NUM_HEADINGS ? NUM_HEADINGS - 1 : (unsigned)h;
 }
 
 /* The 4-digit headings a rule's HS range spans, lo..hi; false when it takes any HS. */
@@ -748,11 +819,6 @@ static void mark_headings(uint64_t *heading_ctx, unsigned c, const struct cw_acl
 		for (unsigned k = lo; k <= hi; k++)
 			heading_ctx[k] |= 1ull << c;
 	}
-}
-
-static unsigned value_bucket(uint16_t code)
-{
-	return (unsigned)((code * 40503u) >> 6) & (VALUE_BUCKETS - 1);
 }
 
 /* Marks context c in buckets[] for the codes field fi of its rules can take: the codes named
@@ -805,21 +871,6 @@ static void field_bounds(const struct rte_acl_field *f, unsigned size, uint32_t 
 	default:
 		*lo = f->value.u32, *hi = f->mask_range.u32;
 	}
-}
-
-/* Quarter octaves: 0..7 as they are, then four buckets per power of two. Monotonic, so the
- * buckets of a range are the ones from its low bound's to its high bound's. */
-static inline unsigned amount_bucket(uint32_t x)
-{
-	if (x < 8)
-		return x;
-	unsigned l = 31u - (unsigned)__builtin_clz(x);
-	return (l - 1) * 4 + ((x >> (l - 2)) & 3);
-}
-
-static inline unsigned code_bucket(uint16_t x)
-{
-	return x >> 6;
 }
 
 /* Marks context c in the buckets that the ranges of field fi of its rules reach (bucket() of
@@ -902,6 +953,7 @@ static void mark_joint(struct cw_acl_set *set, unsigned c, const struct cw_acl_r
 	if (!a || !(set->joint[c] = malloc(sizeof(*set->joint[c]) * NUM_HEADINGS)))
 		return;
 	set->joint_amount[c] = (uint8_t)a;
+	set->joint_ctx |= 1ull << c;
 	uint8_t any[2] = {UINT8_MAX, 0};
 	for (unsigned k = 0; k < NUM_HEADINGS; k++)
 		set->joint[c][k][0] = UINT8_MAX, set->joint[c][k][1] = 0;
@@ -954,6 +1006,7 @@ static void unmark_context(struct cw_acl_set *set, unsigned c)
 	free(set->joint[c]);
 	set->joint[c] = NULL;
 	set->joint_amount[c] = 0;
+	set->joint_ctx &= keep;
 	for (unsigned k = 0; k < 256; k++)
 		set->transport_ctx[k] &= keep;
 	for (unsigned k = 0; k < CODE_BUCKETS; k++)
@@ -1712,54 +1765,74 @@ static uint32_t linear_best(const struct cw_ruleset *rs, const struct cw_item_fa
  * context per rule shape each context sees only part of a burst, so bigger is better. */
 #define CLASSIFY_CHUNK 256
 
+/* The contexts whose filters admit what the message of key k decides. */
+static uint64_t message_ctx(const struct cw_acl_set *set, const struct cw_acl_key *k)
+{
+	uint64_t m = set->combo_ctx[k->msg.b.combo] & set->country_ctx[k->msg.b.country_b] &
+		     set->transport_ctx[k->msg.b.transport] &
+		     set->code_ctx[CODE_TRADE_MODE][k->msg.b.trade_mode_b] &
+		     set->code_ctx[CODE_PORT][k->msg.b.port_b] &
+		     set->amount_ctx[AM_TOTAL][k->msg.b.total_b];
+	return k->msg.b.partyless ? m & set->partyless_ctx : m;
+}
+
+/* The contexts whose filters admit the item's own values. */
+static uint64_t item_ctx(const struct cw_acl_set *set, const struct cw_acl_key *k)
+{
+	return set->heading_ctx[k->heading] & set->origin_ctx[k->origin_b] &
+	       set->amount_ctx[AM_QUANTITY][k->amount_b[AM_QUANTITY]] &
+	       set->amount_ctx[AM_VALUE][k->amount_b[AM_VALUE]] &
+	       set->amount_ctx[AM_UNIT][k->amount_b[AM_UNIT]];
+}
+
+/* Whether the item's amount falls in context c's buckets for its heading (c has a joint
+ * filter). */
+static bool joint_admits(const struct cw_acl_set *set, unsigned c, const struct cw_acl_key *k)
+{
+	const uint8_t *r = set->joint[c][k->heading];
+	uint8_t b = k->amount_b[set->joint_amount[c] - 1];
+	return b >= r[0] && b <= r[1];
+}
+
+static bool same_message(const struct cw_acl_key *a, const struct cw_acl_key *b)
+{
+	return a->msg.w[0] == b->msg.w[0] && a->msg.w[1] == b->msg.w[1];
+}
+
 /* Per key, the best rule (index + 1, 0 none) over all contexts of the set: the match with the
  * highest ACL priority (mode, then rank). Each context classifies only the keys its filter
- * admits. */
+ * admits; the message's part of the filter is worked out once for a run of keys that share
+ * it (the items of a message). */
 static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *set,
-			 const struct cw_acl_key *const *keys, const uint8_t *combo,
-			 const uint16_t *heading, uint32_t *results, unsigned n)
+			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n)
 {
 	memset(results, 0, sizeof(uint32_t) * n);
 	if (!set)
 		return;
 	const uint32_t *prio = set == s->overlay || !s->base ? s->prio : s->base->prio;
 	uint16_t at[MAX_ACL_PARTS][CLASSIFY_CHUNK], count[MAX_ACL_PARTS] = {0};
-	uint64_t used = 0;
+	uint64_t msg_m = 0;
 	for (unsigned i = 0; i < n; i++) { /* which contexts each item goes to */
 		const struct cw_acl_key *k = keys[i];
-		uint64_t m = set->combo_ctx[combo[i]] & set->heading_ctx[heading[i]] &
-			     set->origin_ctx[value_bucket(rte_be_to_cpu_16(k->origin))] &
-			     set->country_ctx[value_bucket(rte_be_to_cpu_16(k->country))];
-		if (!(k->declarant | k->owner))
-			m &= set->partyless_ctx;
-		const uint8_t ab[NUM_AMOUNTS] = {
-		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->quantity)),
-		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->value)),
-		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->total_value)),
-		    (uint8_t)amount_bucket(rte_be_to_cpu_32(k->unit_value))};
-		m &= set->transport_ctx[k->transport] &
-		     set->code_ctx[CODE_TRADE_MODE][code_bucket(rte_be_to_cpu_16(k->trade_mode))] &
-		     set->code_ctx[CODE_PORT][code_bucket(rte_be_to_cpu_16(k->port))] &
-		     set->amount_ctx[AM_QUANTITY][ab[AM_QUANTITY]] &
-		     set->amount_ctx[AM_VALUE][ab[AM_VALUE]] &
-		     set->amount_ctx[AM_TOTAL][ab[AM_TOTAL]] &
-		     set->amount_ctx[AM_UNIT][ab[AM_UNIT]];
+		if (i == 0 || !same_message(k, keys[i - 1]))
+			msg_m = message_ctx(set, k);
+		uint64_t m = msg_m & item_ctx(set, k);
+		for (uint64_t j = m & set->joint_ctx; j; j &= j - 1) {
+			unsigned c = (unsigned)__builtin_ctzll(j);
+			if (!joint_admits(set, c, k))
+				m &= ~(1ull << c);
+		}
 		for (; m; m &= m - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(m);
-			if (set->joint_amount[c]) {
-				const uint8_t *r = set->joint[c][heading[i]];
-				uint8_t b = ab[set->joint_amount[c] - 1];
-				if (b < r[0] || b > r[1])
-					continue;
-			}
-			used |= 1ull << c;
 			at[c][count[c]++] = (uint16_t)i;
 		}
 	}
 	const struct cw_acl_key *sub[CLASSIFY_CHUNK];
 	uint32_t part[CLASSIFY_CHUNK];
-	for (; used; used &= used - 1) {
-		unsigned c = (unsigned)__builtin_ctzll(used), m = count[c];
+	for (unsigned c = 0; c < set->n_ctx; c++) {
+		unsigned m = count[c];
+		if (!m)
+			continue;
 		for (unsigned j = 0; j < m; j++)
 			sub[j] = keys[at[c][j]];
 		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, 1);
@@ -1773,54 +1846,52 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 
 /* The slow rules that may concern an item, tested rule by rule. */
 static void consider_slow(const struct cw_snapshot *s, const struct cw_item_facts *f,
-			  unsigned combo, unsigned chapter, uint32_t *best)
+			  const struct cw_acl_key *k, uint32_t *best)
 {
 	const struct cw_ruleset *rs = s->rs;
-	const uint64_t *cm = slow_combo(s, combo), *hm = slow_chapter(s, chapter);
+	const uint64_t *cm = slow_combo(s, k->msg.b.combo), *hm = slow_chapter(s, k->heading / 100);
 	for (uint32_t w = 0; w < s->slow_words; w++)
 		for (uint64_t m = cm[w] & hm[w]; m; m &= m - 1) {
-			uint32_t k = s->slow[w * 64 + (uint32_t)__builtin_ctzll(m)];
-			if (cw_rule_matches(rs, &rs->rules[k], f))
-				consider(rs, best, k);
+			uint32_t r = s->slow[w * 64 + (uint32_t)__builtin_ctzll(m)];
+			if (cw_rule_matches(rs, &rs->rules[r], f))
+				consider(rs, best, r);
 		}
+}
+
+/* A delta's answer for one item from its base's ACL result res and its overlay's ov (index +
+ * 1, 0 none). */
+static uint32_t delta_best(const struct cw_snapshot *s, const struct cw_item_facts *f,
+			   const struct cw_acl_key *k, uint32_t res, uint32_t ov)
+{
+	const struct cw_ruleset *rs = s->rs;
+	uint32_t b = res ? s->base_map[res - 1] : NO_RULE;
+	if (res && b == NO_RULE) /* the base's best was removed: any rule below it may win now */
+		return linear_best(rs, f);
+	if (ov)
+		consider(rs, &b, ov - 1);
+	if (s->n_slow)
+		consider_slow(s, f, k, &b);
+	return b;
 }
 
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
 		       const struct cw_item_facts *facts, uint32_t *best, unsigned n)
 {
 	enum { CHUNK = CLASSIFY_CHUNK };
-	const struct cw_ruleset *rs = s->rs;
 	uint32_t res[CHUNK], ov[CHUNK];
-	uint8_t combo[CHUNK], chapter[CHUNK];
-	uint16_t heading[CHUNK];
 	for (unsigned base = 0; base < n; base += CHUNK) {
 		unsigned m = n - base < CHUNK ? n - base : CHUNK;
-		for (unsigned i = 0; i < m; i++) {
-			const struct cw_item_facts *f = &facts[base + i];
-			combo[i] = (uint8_t)combo_of(f->cls, f->direction, f->msg);
-			heading[i] = (uint16_t)heading_of(f->hs);
-			chapter[i] = (uint8_t)(heading[i] / 100);
+		classify_set(s, s->acl, keys + base, res, m);
+		if (s->base) {
+			classify_set(s, s->overlay, keys + base, ov, m);
+			for (unsigned i = 0; i < m; i++)
+				best[base + i] =
+				    delta_best(s, &facts[base + i], keys[base + i], res[i], ov[i]);
+			continue;
 		}
-		classify_set(s, s->acl, keys + base, combo, heading, res, m);
-		if (s->overlay)
-			classify_set(s, s->overlay, keys + base, combo, heading, ov, m);
-		for (unsigned i = 0; i < m; i++) {
-			const struct cw_item_facts *f = &facts[base + i];
-			uint32_t b = NO_RULE;
-			if (res[i]) {
-				uint32_t idx = s->base_map ? s->base_map[res[i] - 1] : res[i] - 1;
-				if (idx == NO_RULE) {
-					/* the base's best was removed: any rule below it may win
-					 * now */
-					best[base + i] = linear_best(rs, f);
-					continue;
-				}
-				b = idx;
-			}
-			if (s->overlay && ov[i])
-				consider(rs, &b, ov[i] - 1);
-			consider_slow(s, f, combo[i], chapter[i], &b);
-			best[base + i] = b;
-		}
+		for (unsigned i = 0; i < m; i++)
+			best[base + i] = res[i] - 1; /* 0, no match, is NO_RULE */
+		for (unsigned i = 0; s->n_slow && i < m; i++)
+			consider_slow(s, &facts[base + i], keys[base + i], &best[base + i]);
 	}
 }

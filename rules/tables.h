@@ -16,13 +16,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
 
 #include "rules/engine.h"
 #include "rules/ruleset.h"
 
 #define CW_NO_PROFILE UINT32_MAX
 
-/* ACL search key of one item, multi-byte fields in network order (DESIGN §9). */
+/* ACL search key of one item, multi-byte fields in network order (DESIGN §9), then what the
+ * context filters read of the item (rte_acl reads only the first 44 bytes). */
 struct cw_acl_key {
 	uint8_t
 	    cls_dir; /* bits 0-5: all set but the class's; bits 6-7: all set but the direction's */
@@ -43,7 +47,32 @@ struct cw_acl_key {
 	uint32_t value; /* saturated at 2^32 - 1 */
 	uint32_t total_value;
 	uint32_t unit_value;
+
+	/* The item's buckets in the context filters (tables.c), worked out once from host-order
+	 * values when the key is filled, not per context set from the fields above. */
+	uint16_t heading;    /* 4-digit HS heading */
+	uint16_t origin_b;   /* hashed origin */
+	uint8_t amount_b[4]; /* quarter octaves of quantity, value, total value, unit value */
+	/* The buckets the message decides, the same in all its items: an item whose words equal
+	 * the previous item's reuses its filter mask. */
+	union {
+		struct {
+			uint16_t country_b, trade_mode_b, port_b;
+			uint8_t combo, transport, total_b, partyless;
+			uint8_t zero[6];
+		} b;
+		uint64_t w[2];
+	} msg;
 };
+
+/* Fills the key for one item (facts as in cw_item_facts, ids interned). */
+void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32_t decl_id,
+		     uint32_t owner_id);
+/* The same in two steps: what the message decides (header facts, ids interned), once per
+ * message; then, on a copy of that, each item's own fields. */
+void cw_acl_key_fill_msg(struct cw_acl_key *k, const struct cw_item_facts *hdr, uint32_t decl_id,
+			 uint32_t owner_id);
+void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f);
 
 struct cw_acl_set; /* the rte_acl contexts of a snapshot (one per rule shape) */
 
@@ -81,9 +110,22 @@ struct cw_snapshot {
 	const struct cw_snapshot *base;
 };
 
-/* Fills the key for one item (facts as in cw_item_facts, ids interned). */
-void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32_t decl_id,
-		     uint32_t owner_id);
+/* The 10 HS characters as a number: sum of (c - '0') * 10^(9 - i), modulo 2^64 (a short code's
+ * trailing spaces count as -16, as they always have). The first 8 are combined in one word, in
+ * pairs, fours, then eight, as plain sums of the bytes (each lane holds at most 255 * 11, then
+ * 2805 * 101: no carry between lanes), and the '0's taken off at the end: the same ring
+ * arithmetic as the digit-by-digit loop, in 27 instructions instead of 82 per item. */
+static inline uint64_t cw_hs_number(const char *hs)
+{
+	uint64_t x;
+	memcpy(&x, hs, 8);
+	x = rte_le_to_cpu_64(x); /* the first character in the low byte */
+	x = (x & 0x00FF00FF00FF00FFull) * 10 + ((x >> 8) & 0x00FF00FF00FF00FFull);
+	x = (x & 0x0000FFFF0000FFFFull) * 100 + ((x >> 16) & 0x0000FFFF0000FFFFull);
+	x = (x & 0xFFFFFFFFull) * 10000 + (x >> 32);
+	const uint8_t *t = (const uint8_t *)hs + 8;
+	return (x - '0' * 11111111ull) * 100 + t[0] * 10ull + t[1] - '0' * 11ull;
+}
 
 /* Profile index for each of n 10-digit codes (bulk). */
 void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n);
