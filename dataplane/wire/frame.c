@@ -48,30 +48,140 @@ static uint64_t fold16(uint64_t sum)
 	return sum;
 }
 
-/* Adds the one's complement sum of p (16-bit big-endian words, an odd last byte padded with a
- * zero) to sum (RFC 1071). Eight bytes per step in host order, then one byte swap: the sum is
- * byte-order independent (RFC 1071 §2(B)), and every caller starts at an even offset of the
- * checksummed data. */
-static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
+/* ---- the bulk of the Internet checksum ----
+ *
+ * Every datagram in and out is summed once (RFC 1071), about a kilobyte each, so this is the
+ * wire layer's one loop over whole packets. A bulk function sums the 32-bit words (host order)
+ * of n bytes, n a multiple of 16, and returns a value below 2^62 that is zero only for zero
+ * bytes: 2^32 = 1 in one's complement arithmetic modulo 2^16 - 1 (RFC 1071 §2(B)), so csum_add
+ * can fold it like a sum of 16-bit words. The SIMD ones widen each 32-bit word into a 64-bit
+ * lane, where no carry is lost before 2^32 words (16 GB).
+ */
+typedef uint64_t bulk_fn(const uint8_t *p, size_t n);
+
+/* Any CPU: 64-bit words into a 128-bit sum (an add and an add-with-carry each); the carries
+ * gathered in its top half are added back in (RFC 1071 §2(A)). */
+static uint64_t bulk_portable(const uint8_t *p, size_t n)
 {
-	/* whole 64-bit words into a 128-bit sum (an add and an add-with-carry each); the carries
-	 * gathered in its top half are added back in: one's complement addition (RFC 1071 §2(A)) */
 	unsigned __int128 wide = 0;
-	for (; len >= 8; p += 8, len -= 8) {
+	for (; n >= 8; p += 8, n -= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);
 		wide += w;
 	}
 	uint64_t lo = (uint64_t)wide, hi = (uint64_t)(wide >> 64);
 	uint64_t s = lo + hi;
-	s = (s & 0xFFFFFFFF) + (s >> 32) +
-	    (s < lo); /* under 2^33: the tail below cannot overflow */
-	if (len >= 4) {
+	return (s & 0xFFFFFFFF) + (s >> 32) + (s < lo);
+}
+
+#if defined(__x86_64__) && defined(__SSE4_1__) && !defined(CWP_NO_SIMD)
+#include <immintrin.h>
+#define CSUM_X86 1
+
+/* Two 32-bit words at p, zero-extended into two 64-bit lanes (pmovzxdq straight from memory). */
+static inline __m128i widen2(const uint8_t *p)
+{
+	return _mm_cvtepu32_epi64(_mm_loadl_epi64((const __m128i *)(const void *)p));
+}
+
+static inline uint64_t lanes2(__m128i a)
+{
+	return (uint64_t)_mm_cvtsi128_si64(a) + (uint64_t)_mm_extract_epi64(a, 1);
+}
+
+/* The build's baseline (x86-64-v2): 16 bytes a step, 32 per loop, two accumulators. */
+static uint64_t bulk_sse41(const uint8_t *p, size_t n)
+{
+	__m128i a = _mm_setzero_si128(), b = _mm_setzero_si128();
+	for (; n >= 32; p += 32, n -= 32) {
+		a = _mm_add_epi64(a, widen2(p));
+		b = _mm_add_epi64(b, widen2(p + 8));
+		a = _mm_add_epi64(a, widen2(p + 16));
+		b = _mm_add_epi64(b, widen2(p + 24));
+	}
+	if (n) {
+		a = _mm_add_epi64(a, widen2(p));
+		b = _mm_add_epi64(b, widen2(p + 8));
+	}
+	return lanes2(_mm_add_epi64(a, b));
+}
+
+/* Where the CPU has it: 32 bytes a step, 64 per loop (vpmovzxdq from memory). */
+__attribute__((target("avx2"))) static uint64_t bulk_avx2(const uint8_t *p, size_t n)
+{
+	__m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+	for (; n >= 64; p += 64, n -= 64) {
+		a = _mm256_add_epi64(a, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)p)));
+		b = _mm256_add_epi64(
+		    b, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)(p + 16))));
+		a = _mm256_add_epi64(
+		    a, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)(p + 32))));
+		b = _mm256_add_epi64(
+		    b, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)(p + 48))));
+	}
+	for (; n; p += 16, n -= 16)
+		a = _mm256_add_epi64(a, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)p)));
+	a = _mm256_add_epi64(a, b);
+	__m128i s = _mm_add_epi64(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+	return (uint64_t)_mm_cvtsi128_si64(s) + (uint64_t)_mm_extract_epi64(s, 1);
+}
+#endif
+
+static bulk_fn *csum_bulk =
+#ifdef CSUM_X86
+    bulk_sse41;
+#else
+    bulk_portable;
+#endif
+
+/* Chosen once, before main: the dataplane's workers then only read csum_bulk. */
+__attribute__((constructor)) static void csum_pick(void)
+{
+	frame_csum_select(FRAME_CSUM_BEST);
+}
+
+bool frame_csum_select(enum frame_csum_impl impl)
+{
+	switch (impl) {
+	case FRAME_CSUM_BEST:
+#ifdef CSUM_X86
+		if (__builtin_cpu_supports("avx2"))
+			return frame_csum_select(FRAME_CSUM_AVX2);
+#endif
+		return frame_csum_select(FRAME_CSUM_SSE41) ||
+		       frame_csum_select(FRAME_CSUM_PORTABLE);
+	case FRAME_CSUM_PORTABLE:
+		csum_bulk = bulk_portable;
+		return true;
+#ifdef CSUM_X86
+	case FRAME_CSUM_SSE41:
+		csum_bulk = bulk_sse41;
+		return true;
+	case FRAME_CSUM_AVX2:
+		if (!__builtin_cpu_supports("avx2"))
+			return false;
+		csum_bulk = bulk_avx2;
+		return true;
+#endif
+	default:
+		return false;
+	}
+}
+
+/* Adds the one's complement sum of p (16-bit big-endian words, an odd last byte padded with a
+ * zero) to sum (RFC 1071). Words are summed in host order, then one byte swap: the sum is
+ * byte-order independent (RFC 1071 §2(B)), and every caller starts at an even offset of the
+ * checksummed data. */
+static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
+{
+	size_t bulk = len & ~(size_t)15;
+	uint64_t s = bulk ? csum_bulk(p, bulk) : 0;
+	p += bulk;
+	len -= bulk;
+	for (; len >= 4; p += 4, len -= 4) { /* s stays below 2^63 */
 		uint32_t w;
 		memcpy(&w, p, 4);
 		s += w;
-		p += 4;
-		len -= 4;
 	}
 	if (len >= 2) {
 		uint16_t w;
