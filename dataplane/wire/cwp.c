@@ -556,12 +556,13 @@ void cwp_put_verdict(uint8_t *out, const struct cwp_verdict *v)
 	cwp_st32(b + 16, v->ruleset_version);
 	memcpy(b + 20, v->ref, CWP_REF_LEN);
 	/* Unused reason slots are zero on the wire whatever the struct holds. */
-	for (unsigned i = 0; i < CWP_MAX_REASONS; i++) {
+	unsigned used = v->reason_count < CWP_MAX_REASONS ? v->reason_count : CWP_MAX_REASONS;
+	memset(b + 40, 0, 8 * CWP_MAX_REASONS);
+	for (unsigned i = 0; i < used; i++) {
 		uint8_t *r = b + 40 + 8 * i;
-		bool used = i < v->reason_count;
-		cwp_st16(r, used ? v->reasons[i].code : 0);
-		cwp_st16(r + 2, used ? v->reasons[i].item : 0);
-		cwp_st32(r + 4, used ? v->reasons[i].rule_id : 0);
+		cwp_st16(r, v->reasons[i].code);
+		cwp_st16(r + 2, v->reasons[i].item);
+		cwp_st32(r + 4, v->reasons[i].rule_id);
 	}
 }
 

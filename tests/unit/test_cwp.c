@@ -1447,6 +1447,21 @@ START_TEST(t_verdict_layout)
 	cwp_put_verdict(out, &v);
 	ck_assert_uint_eq(cwp_ld16(out + 4 + 56), 0x3333);
 	ck_assert_uint_eq(cwp_ld32(out + 4 + 68), 0x88888888);
+	/* a count past the four slots sends the four, and writes nothing past them */
+	uint8_t four[76];
+	memcpy(four, out, 76);
+	v.reason_count = 9;
+	memset(out, 0xCC, sizeof(out));
+	cwp_put_verdict(out, &v);
+	ck_assert_uint_eq(out[4 + 14], 9);
+	out[4 + 14] = 4;
+	ck_assert_mem_eq(out, four, 76);
+	ck_assert_uint_eq(out[76], 0xCC);
+	/* none: every slot zero */
+	v.reason_count = 0;
+	cwp_put_verdict(out, &v);
+	for (unsigned i = 40; i < 72; i++)
+		ck_assert_uint_eq(out[4 + i], 0);
 }
 END_TEST
 
