@@ -458,41 +458,37 @@ static inline bool printable(uint8_t c)
 }
 
 #ifdef CWP_SIMD
-/* True when the 16 bytes at p are all printable ASCII (0x20..0x7E). */
-static inline bool printable16(const uint8_t *p)
+/* Bytes of v that are not printable ASCII (0x20..0x7E): 0xFF, others 0. */
+static inline __m128i unprintable16(__m128i v)
 {
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-	__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), /* also >= 0x80 */
-				   _mm_cmpgt_epi8(v, _mm_set1_epi8(0x7E)));
-	return _mm_movemask_epi8(bad) == 0;
+	return _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), /* also >= 0x80 */
+			    _mm_cmpgt_epi8(v, _mm_set1_epi8(0x7E)));
 }
 #endif
 
 void cwp_ref_of(const struct cwp_raw_msg *raw, char ref[CWP_REF_LEN])
 {
-	unsigned width;
-	switch (raw->type) {
-	case CWP_DECL:
-	case CWP_LIST:
-		width = 18;
-		break;
-	case CWP_MANIFEST:
-	case CWP_ORDER:
-	case CWP_PAYMENT:
-	case CWP_WAYBILL:
-		width = 20;
-		break;
-	default:
-		width = 0;
-	}
-	/* Every key field sits at body offset 0. */
+	/* Every key field sits at body offset 0: 18 bytes for DECL and LIST, 20 for the others. */
+	static const uint8_t key_width[] = {
+	    [CWP_DECL] = 18,	[CWP_MANIFEST] = 20, [CWP_ORDER] = 20,
+	    [CWP_PAYMENT] = 20, [CWP_WAYBILL] = 20,  [CWP_LIST] = 18};
+	unsigned width = raw->type < sizeof(key_width) ? key_width[raw->type] : 0;
 	if (raw->body_len < width)
 		width = 0;
 #ifdef CWP_SIMD
-	if (width && printable16(raw->body) && printable16(raw->body + width - 16)) {
-		memcpy(ref, raw->body, width); /* the usual case: a well-formed key */
-		memset(ref + width, ' ', CWP_REF_LEN - width);
-		return;
+	if (width) {
+		/* The usual case, a well-formed key: two loads that together cover it, stored where
+		 * they came from (they overlap) over the padding of an 18-byte key. */
+		const uint8_t *key = raw->body;
+		__m128i head = _mm_loadu_si128((const __m128i *)(const void *)key);
+		__m128i tail = _mm_loadu_si128((const __m128i *)(const void *)(key + width - 16));
+		__m128i bad = _mm_or_si128(unprintable16(head), unprintable16(tail));
+		if (_mm_movemask_epi8(bad) == 0) {
+			memcpy(ref + 18, "  ", 2);
+			_mm_storeu_si128((__m128i *)(void *)(ref + width - 16), tail);
+			_mm_storeu_si128((__m128i *)(void *)ref, head);
+			return;
+		}
 	}
 #endif
 	for (unsigned i = 0; i < width; i++) {
