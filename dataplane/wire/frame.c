@@ -41,11 +41,14 @@ static inline void st16be(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
+/* One's complement fold of any 64-bit sum to 16 bits, in four steps rather than a loop: below
+ * 2^33, 2^17 + 2^16, 2^16 + 2, then 2^16. Zero only when sum is. */
 static uint64_t fold16(uint64_t sum)
 {
-	while (sum >> 16)
-		sum = (sum & 0xFFFF) + (sum >> 16);
-	return sum;
+	sum = (sum & 0xFFFFFFFF) + (sum >> 32);
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	return (sum & 0xFFFF) + (sum >> 16);
 }
 
 /* ---- the bulk of the Internet checksum ----
@@ -178,25 +181,31 @@ static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
 	uint64_t s = bulk ? csum_bulk(p, bulk) : 0;
 	p += bulk;
 	len -= bulk;
-	for (; len >= 4; p += 4, len -= 4) { /* s stays below 2^63 */
+	/* the last 0..15 bytes: one step per bit of len; s stays below 2^63 */
+	if (len & 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		s += (w & 0xFFFFFFFF) + (w >> 32);
+		p += 8;
+	}
+	if (len & 4) {
 		uint32_t w;
 		memcpy(&w, p, 4);
 		s += w;
+		p += 4;
 	}
-	if (len >= 2) {
+	if (len & 2) {
 		uint16_t w;
 		memcpy(&w, p, 2);
 		s += w;
 		p += 2;
-		len -= 2;
 	}
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	if (len)
+	if (len & 1)
 		s += p[0];
-	s = fold16(s);
-	s = ((s & 0xFF) << 8) | (s >> 8);
+	s = __builtin_bswap16((uint16_t)fold16(s));
 #else
-	if (len)
+	if (len & 1)
 		s += (uint64_t)p[0] << 8;
 	s = fold16(s);
 #endif
@@ -214,20 +223,21 @@ uint16_t frame_ipv4_hdr_csum(const uint8_t *ip, unsigned hdr_len)
 }
 
 /* Over the pseudo header and the UDP bytes as they are: 0 when a checksum in them is right, the
- * value to store when the checksum field is zero. */
+ * value to store when the checksum field is zero. The addresses are added as the 16-bit words
+ * they are: the fold depends only on the sum modulo 2^16 - 1 (never zero here: the length is
+ * in it). */
+static uint16_t udp_csum(const uint8_t *src_ip, const uint8_t *dst_ip, bool ipv6,
+			 const uint8_t *udp, size_t udp_len)
+{
+	uint64_t sum = (uint64_t)udp_len + IPPROTO_UDP_;
+	for (unsigned i = 0; i < (ipv6 ? 16u : 4u); i += 2)
+		sum += (uint64_t)ld16be(src_ip + i) + ld16be(dst_ip + i);
+	return csum_fold(csum_add(sum, udp, udp_len));
+}
+
 uint16_t frame_udp_csum(const struct frame_info *fi, const uint8_t *udp, size_t udp_len)
 {
-	uint64_t sum;
-	if (fi->ipv6) {
-		sum = csum_add(0, fi->src_ip, 16);
-		sum = csum_add(sum, fi->dst_ip, 16);
-		sum += (uint64_t)udp_len + IPPROTO_UDP_;
-	} else {
-		sum = csum_add(0, fi->src_ip, 4);
-		sum = csum_add(sum, fi->dst_ip, 4);
-		sum += (uint64_t)udp_len + IPPROTO_UDP_;
-	}
-	return csum_fold(csum_add(sum, udp, udp_len));
+	return udp_csum(fi->src_ip, fi->dst_ip, fi->ipv6, udp, udp_len);
 }
 
 static enum frame_drop parse_ipv4(const uint8_t *ip, size_t avail, unsigned flags,
@@ -345,7 +355,6 @@ static size_t put_headers(uint8_t *out, const uint8_t dst_mac[6], const uint8_t 
 	off += 2;
 	uint8_t *ip = out + off;
 	size_t ulen = UDP_HDR_LEN + len;
-	struct frame_info fi = {.ipv6 = ipv6};
 	if (ipv6) {
 		memset(ip, 0, 8);
 		ip[0] = 0x60;
@@ -354,8 +363,6 @@ static size_t put_headers(uint8_t *out, const uint8_t dst_mac[6], const uint8_t 
 		ip[7] = REPLY_TTL;
 		memcpy(ip + 8, src_ip, 16);
 		memcpy(ip + 24, dst_ip, 16);
-		memcpy(fi.src_ip, src_ip, 16);
-		memcpy(fi.dst_ip, dst_ip, 16);
 		off += 40;
 	} else {
 		ip[0] = 0x45;
@@ -369,8 +376,6 @@ static size_t put_headers(uint8_t *out, const uint8_t dst_mac[6], const uint8_t 
 		memcpy(ip + 12, src_ip, 4);
 		memcpy(ip + 16, dst_ip, 4);
 		st16be(ip + 10, frame_ipv4_hdr_csum(ip, 20));
-		memcpy(fi.src_ip, src_ip, 4);
-		memcpy(fi.dst_ip, dst_ip, 4);
 		off += 20;
 	}
 	uint8_t *udp = out + off;
@@ -378,7 +383,7 @@ static size_t put_headers(uint8_t *out, const uint8_t dst_mac[6], const uint8_t 
 	st16be(udp + 2, dst_port);
 	st16be(udp + 4, (uint16_t)ulen);
 	st16be(udp + 6, 0);
-	uint16_t c = frame_udp_csum(&fi, udp, ulen);
+	uint16_t c = udp_csum(src_ip, dst_ip, ipv6, udp, ulen);
 	st16be(udp + 6, c ? c : 0xFFFF); /* 0 would mean "no checksum" */
 	return off + ulen;
 }
