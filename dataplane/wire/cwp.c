@@ -90,9 +90,9 @@ static inline uint32_t wanted16(__m128i v, __m128i want)
 				      _mm_and_si128(_mm_srli_epi16(v, 4), nib));
 	__m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)nib_lo),
 				      _mm_and_si128(v, nib));
-	__m128i none =
-	    _mm_cmpeq_epi8(_mm_and_si128(_mm_and_si128(hi, lo), want), _mm_setzero_si128());
-	return ~(uint32_t)_mm_movemask_epi8(none) & 0xFFFF;
+	/* a non-zero byte plus 0x7F (saturating) has its top bit set, which movemask takes */
+	__m128i got = _mm_and_si128(_mm_and_si128(hi, lo), want);
+	return (uint32_t)_mm_movemask_epi8(_mm_adds_epu8(got, _mm_set1_epi8(0x7F)));
 }
 
 static inline uint32_t spaces16(__m128i v)
