@@ -109,22 +109,25 @@ static uint64_t bulk_sse41(const uint8_t *p, size_t n)
 	return lanes2(_mm_add_epi64(a, b));
 }
 
-/* Where the CPU has it: 32 bytes a step, 64 per loop (vpmovzxdq from memory). */
+/* Four 32-bit words at p, zero-extended into four 64-bit lanes (vpmovzxdq straight from memory). */
+__attribute__((target("avx2"))) static inline __m256i widen4(const uint8_t *p)
+{
+	return _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+/* Where the CPU has it: 16 bytes a step, 128 per loop into four accumulators. */
 __attribute__((target("avx2"))) static uint64_t bulk_avx2(const uint8_t *p, size_t n)
 {
-	__m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
-	for (; n >= 64; p += 64, n -= 64) {
-		a = _mm256_add_epi64(a, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)p)));
-		b = _mm256_add_epi64(
-		    b, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)(p + 16))));
-		a = _mm256_add_epi64(
-		    a, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)(p + 32))));
-		b = _mm256_add_epi64(
-		    b, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)(p + 48))));
+	__m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+	for (; n >= 128; p += 128, n -= 128) {
+		a = _mm256_add_epi64(a, _mm256_add_epi64(widen4(p), widen4(p + 16)));
+		b = _mm256_add_epi64(b, _mm256_add_epi64(widen4(p + 32), widen4(p + 48)));
+		c = _mm256_add_epi64(c, _mm256_add_epi64(widen4(p + 64), widen4(p + 80)));
+		d = _mm256_add_epi64(d, _mm256_add_epi64(widen4(p + 96), widen4(p + 112)));
 	}
 	for (; n; p += 16, n -= 16)
-		a = _mm256_add_epi64(a, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)p)));
-	a = _mm256_add_epi64(a, b);
+		a = _mm256_add_epi64(a, widen4(p));
+	a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
 	__m128i s = _mm_add_epi64(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
 	return (uint64_t)_mm_cvtsi128_si64(s) + (uint64_t)_mm_extract_epi64(s, 1);
 }
