@@ -498,25 +498,6 @@ void cwp_ref_of(const struct cwp_raw_msg *raw, char ref[CWP_REF_LEN])
 	memset(ref + width, ' ', CWP_REF_LEN - width);
 }
 
-void cwp_item_at(const uint8_t *items, unsigned i, struct cwp_item_view *it)
-{
-	const uint8_t *p = items + (size_t)i * CWP_ITEM_LEN;
-	it->hs = (const char *)p;
-	it->origin = (const char *)p + 10;
-	it->quantity = cwp_ld32(p + 12);
-	it->value = cwp_ld64(p + 16);
-	it->gross_weight_g = cwp_ld64(p + 24);
-}
-
-void cwp_manifest_item_at(const uint8_t *items, unsigned i, char hs4[4], uint32_t *packages,
-			  uint64_t *gross_weight_g)
-{
-	const uint8_t *p = items + (size_t)i * CWP_MANIFEST_ITEM_LEN;
-	memcpy(hs4, p, 4);
-	*packages = cwp_ld32(p + 4);
-	*gross_weight_g = cwp_ld64(p + 8);
-}
-
 /* ---- encoding ---- */
 
 void cwp_put_dgram_hdr(uint8_t *out, uint16_t count, uint16_t flags, uint32_t sender_id,

@@ -272,10 +272,11 @@ enum cwp_reject cwp_decode_body(const struct cwp_raw_msg *raw, struct cwp_msg *o
 void cwp_ref_of(const struct cwp_raw_msg *raw, char ref[CWP_REF_LEN]);
 
 /* Loads item i of an Item array (DECL, LIST) / a ManifestItem array. No bounds check: the body
- * was validated. */
-void cwp_item_at(const uint8_t *items, unsigned i, struct cwp_item_view *it);
-void cwp_manifest_item_at(const uint8_t *items, unsigned i, char hs4[4], uint32_t *packages,
-			  uint64_t *gross_weight_g);
+ * was validated. Inline (defined at the end of this file): the decision reads every item of
+ * every declaration, and a call cost more than the loads. */
+static inline void cwp_item_at(const uint8_t *items, unsigned i, struct cwp_item_view *it);
+static inline void cwp_manifest_item_at(const uint8_t *items, unsigned i, char hs4[4],
+					uint32_t *packages, uint64_t *gross_weight_g);
 
 /* ---- encoding ---- */
 
@@ -408,6 +409,25 @@ static inline void cwp_st64(uint8_t *p, uint64_t v)
 {
 	v = CWP_LE64(v);
 	memcpy(p, &v, sizeof(v));
+}
+
+static inline void cwp_item_at(const uint8_t *items, unsigned i, struct cwp_item_view *it)
+{
+	const uint8_t *p = items + (size_t)i * CWP_ITEM_LEN;
+	it->hs = (const char *)p;
+	it->origin = (const char *)p + 10;
+	it->quantity = cwp_ld32(p + 12);
+	it->value = cwp_ld64(p + 16);
+	it->gross_weight_g = cwp_ld64(p + 24);
+}
+
+static inline void cwp_manifest_item_at(const uint8_t *items, unsigned i, char hs4[4],
+					uint32_t *packages, uint64_t *gross_weight_g)
+{
+	const uint8_t *p = items + (size_t)i * CWP_MANIFEST_ITEM_LEN;
+	memcpy(hs4, p, 4);
+	*packages = cwp_ld32(p + 4);
+	*gross_weight_g = cwp_ld64(p + 8);
 }
 
 #endif
