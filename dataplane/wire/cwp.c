@@ -4,8 +4,9 @@
  *
  * Why this file exists: cwp.h is the contract every program codes against; this is its only
  * implementation. Body validation runs once per message on the packet path (millions per second
- * per core), so it is straight-line code per type with byte-mask class checks (SSE2, or a
- * 256-entry table), no callbacks and no allocation. Order of checks is DESIGN §3.4 step 2c, which
+ * per core), so it is straight-line code per type that checks all character fields of a fixed
+ * part, an Item or a DocRef in one pass (bit masks from nibble tables: pshufb, or a portable
+ * loop), no callbacks and no allocation. Order of checks is DESIGN §3.4 step 2c, which
  * is what decides the reject code when a message is wrong in several ways at once.
  *
  * Character fields (DESIGN §3: left-aligned, right-padded with spaces). The value of a field is
@@ -21,125 +22,208 @@
 
 /* ---- character classes ----
  *
- * A field is checked through two bit masks over its bytes: c (byte i in the class) and s (byte i
- * is a space). "Class characters, then only spaces" is then c = 2^k - 1 for some k >= 1 and
- * c | s = all bytes; blank is s = all bytes. Only the masks' making differs between the SSE2 path
- * (16 bytes per compare, used for fields of 8 bytes or more) and the portable table path, so the
- * rule itself is written once. Fields are at most 23 bytes, so the masks fit in 32 bits.
+ * A byte's classes come from two 16-entry tables, one indexed by its high nibble and one by its
+ * low nibble, ANDed: one pshufb each for 16 bytes (SSSE3, in the x86-64-v2 baseline), or two
+ * table loads per byte in the portable path. A class that spans two rows of the ASCII table has
+ * a bit per row (letters: 0x41-0x4F and 0x50-0x5A; printable: 0x20-0x6F and 0x70-0x7E).
  */
+enum { N_DIGIT = 1, N_ALPHA_4 = 2, N_ALPHA_5 = 4, N_PRINT = 8, N_PRINT_7 = 16 };
 
-enum { K_DIGIT = 1, K_ALPHA = 2, K_CODE = 4, K_PRINT = 8, K_SPACE = 16 };
+#define W_DIGIT N_DIGIT
+#define W_ALPHA (N_ALPHA_4 | N_ALPHA_5)
+#define W_CODE	(W_DIGIT | W_ALPHA)
+#define W_PRINT (N_PRINT | N_PRINT_7)
 
-#define K_P  K_PRINT
-#define K_PD (K_PRINT | K_DIGIT | K_CODE)
-#define K_PA (K_PRINT | K_ALPHA | K_CODE)
+/* GNU range designators (gnu11). */
+static const uint8_t nib_hi[16] = {
+    [2] = N_PRINT, [3] = N_PRINT | N_DIGIT, [4] = N_PRINT | N_ALPHA_4, [5] = N_PRINT | N_ALPHA_5,
+    [6] = N_PRINT, [7] = N_PRINT_7,
+};
+static const uint8_t nib_lo[16] = {
+    [0x0] = N_PRINT | N_PRINT_7 | N_DIGIT | N_ALPHA_5,
+    [0x1 ... 0x9] = N_PRINT | N_PRINT_7 | N_DIGIT | N_ALPHA_4 | N_ALPHA_5,
+    [0xA] = N_PRINT | N_PRINT_7 | N_ALPHA_4 | N_ALPHA_5,
+    [0xB ... 0xE] = N_PRINT | N_PRINT_7 | N_ALPHA_4,
+    [0xF] = N_PRINT | N_ALPHA_4, /* 0x7F is not printable */
+};
 
-/* GNU range designators (gnu11); the ranges do not overlap. */
-static const uint8_t kclass[256] = {
-    [' '] = K_P | K_SPACE, [0x21 ... 0x2F] = K_P, ['0' ... '9'] = K_PD,
-    [0x3A ... 0x40] = K_P, ['A' ... 'Z'] = K_PA,  [0x5B ... 0x7E] = K_P,
+/* ---- fields, a whole fixed part at once ----
+ *
+ * The character fields of a run of bytes (a body's fixed part: all within its first 80 bytes; an
+ * Item; a DocRef) are checked together through two bit masks over the bytes, made in one pass:
+ * c (byte i is in the class its field wants) and s (byte i is a space). "Class characters, then
+ * only spaces" for every field at once is three tests: c | s covers every field; a run of c
+ * begins only where a field begins (so c is a prefix of each field, as c is zero outside
+ * fields); and c holds the first byte of each field that may not be blank. A printable field
+ * wants the printable class, which includes the space, so the same tests say "all printable";
+ * "not blank" is a test of its own. Every field gives BAD_FIELD, so the order among them does not
+ * matter. Only the masks' making differs between the SIMD and the portable path; the rule is
+ * written once.
+ */
+typedef unsigned __int128 bits128;
+
+#define BIT(i)	   ((bits128)1 << (i))
+#define BITS(i, n) ((BIT(n) - 1) << (i))
+
+struct layout {
+	_Alignas(16) uint8_t want[80]; /* W_ class a byte must be in, 0 outside fields */
+	unsigned chunks;	       /* 16-byte loads that cover the fields */
+	bits128 fields;		       /* bytes of character fields */
+	bits128 starts;		       /* first byte of every field */
+	bits128 need;		       /* first byte of fields that may not be blank */
+	bits128 not_blank[2];	       /* printable fields that may not be blank, or 0 */
 };
 
 struct masks {
-	uint32_t c, s;
+	bits128 c, s;
 };
 
-static inline struct masks masks_table(const uint8_t *p, unsigned n, uint8_t k)
+#if defined(__SSSE3__) && !defined(CWP_NO_SIMD)
+#include <tmmintrin.h>
+#define CWP_SIMD 1
+
+/* Bytes of v in the class want gives for them, as a 16-bit mask. */
+static inline uint32_t wanted16(__m128i v, __m128i want)
 {
-	struct masks m = {0, 0};
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t t = kclass[p[i]];
-		m.c |= (uint32_t)((t & k) != 0) << i;
-		m.s |= (uint32_t)((t & K_SPACE) != 0) << i;
-	}
-	return m;
+	const __m128i nib = _mm_set1_epi8(0x0F);
+	__m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)nib_hi),
+				      _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+	__m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)nib_lo),
+				      _mm_and_si128(v, nib));
+	/* a non-zero byte plus 0x7F (saturating) has its top bit set, which movemask takes */
+	__m128i got = _mm_and_si128(_mm_and_si128(hi, lo), want);
+	return (uint32_t)_mm_movemask_epi8(_mm_adds_epu8(got, _mm_set1_epi8(0x7F)));
 }
 
-#if defined(__SSE2__) && !defined(CWP_NO_SIMD)
-#include <emmintrin.h>
-
-/* Bytes of v within [lo, lo + span] (unsigned), as a 16-bit mask. */
-static inline uint32_t in_range16(__m128i v, char lo, char span)
-{
-	__m128i d = _mm_sub_epi8(v, _mm_set1_epi8(lo));
-	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span)), d));
-}
-
-static inline uint32_t class16(__m128i v, uint8_t k)
-{
-	switch (k) {
-	case K_DIGIT:
-		return in_range16(v, '0', 9);
-	case K_ALPHA:
-		return in_range16(v, 'A', 25);
-	case K_CODE:
-		return in_range16(v, '0', 9) | in_range16(v, 'A', 25);
-	default: /* K_PRINT */
-		return in_range16(v, 0x20, 0x5E);
-	}
-}
-
-static inline uint32_t space16(__m128i v)
+static inline uint32_t spaces16(__m128i v)
 {
 	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
 }
-
-/* Two loads that together cover exactly the field (they may overlap; the field's bytes are all
- * that is read): 16 + 16 for n >= 16, 8 + 8 for 8 <= n < 16. */
-static inline struct masks masks_of(const uint8_t *p, unsigned n, uint8_t k)
-{
-	__m128i lo, hi;
-	unsigned w;
-	uint32_t keep;
-	if (n >= 16) {
-		lo = _mm_loadu_si128((const __m128i *)p);
-		hi = _mm_loadu_si128((const __m128i *)(p + n - 16));
-		w = 16;
-		keep = 0xFFFF;
-	} else if (n >= 8) {
-		lo = _mm_loadl_epi64((const __m128i *)p);
-		hi = _mm_loadl_epi64((const __m128i *)(p + n - 8));
-		w = 8;
-		keep = 0xFF;
-	} else {
-		return masks_table(p, n, k);
-	}
-	struct masks m;
-	m.c = (class16(lo, k) & keep) | (class16(hi, k) & keep) << (n - w);
-	m.s = (space16(lo) & keep) | (space16(hi) & keep) << (n - w);
-	return m;
-}
-#else
-#define masks_of masks_table
 #endif
 
-static inline bool cls_ok(struct masks m, uint32_t full, bool blank_ok)
+/* Reads 16 * l->chunks bytes at b: the caller makes sure they are in the body. */
+static inline struct masks masks_of(const uint8_t *b, const struct layout *l)
 {
-	if (m.s == full)
-		return blank_ok;
-	return m.c != 0 && (m.c & (m.c + 1)) == 0 && (m.c | m.s) == full;
+	struct masks m = {0, 0};
+#ifdef CWP_SIMD
+	/* unrolled, the shifts are constants: no 128-bit shift by a variable */
+#pragma GCC unroll 8
+	for (unsigned j = 0; j < l->chunks; j++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j));
+		__m128i want = _mm_load_si128((const __m128i *)(const void *)(l->want + 16 * j));
+		m.c |= (bits128)wanted16(v, want) << (16 * j);
+		m.s |= (bits128)spaces16(v) << (16 * j);
+	}
+#else
+	for (unsigned i = 0; i < 16 * l->chunks; i++) {
+		uint8_t cls = nib_hi[b[i] >> 4] & nib_lo[b[i] & 0x0F];
+		m.c |= (bits128)((cls & l->want[i]) != 0) << i;
+		m.s |= (bits128)(b[i] == ' ') << i;
+	}
+#endif
+	return m;
 }
 
-/* One or more characters of class k, then only spaces; all spaces too when blank_ok. */
-static inline bool field_cls(const uint8_t *p, unsigned n, uint8_t k, bool blank_ok)
+/* True unless the field f (0: none) is all spaces. */
+static inline bool not_blank(bits128 s, bits128 f)
 {
-	return cls_ok(masks_of(p, n, k), (1u << n) - 1, blank_ok);
+	return f == 0 || (s & f) != f;
 }
 
-/* Every byte printable, and not blank unless blank_ok. */
-static inline bool field_print(const uint8_t *p, unsigned n, bool blank_ok)
+static inline bool fields_ok(const uint8_t *b, const struct layout *l)
 {
-	struct masks m = masks_of(p, n, K_PRINT);
-	uint32_t full = (1u << n) - 1;
-	return m.c == full && (blank_ok || m.s != full);
+	struct masks m = masks_of(b, l);
+	bits128 run_starts = m.c & ~(m.c << 1);
+	return ((m.c | m.s) & l->fields) == l->fields && (run_starts & ~l->starts) == 0 &&
+	       (m.c & l->need) == l->need && not_blank(m.s, l->not_blank[0]) &&
+	       not_blank(m.s, l->not_blank[1]);
 }
 
-#define CODE(p, n)	    field_cls(p, n, K_CODE, false)
-#define CODE_OR_BLANK(p, n) field_cls(p, n, K_CODE, true)
-#define DIGITS(p, n)	    field_cls(p, n, K_DIGIT, false)
-#define ALPHA(p, n)	    field_cls(p, n, K_ALPHA, false)
-#define PRINT(p, n)	    field_print(p, n, true)
-#define PRINT_NB(p, n)	    field_print(p, n, false)
+/* Fixed parts. Each is at least as long as the loads that cover its fields. */
+static const struct layout decl_layout = {
+    /* decl_no, declarant code; owner code or blank; transport_doc printable; country, currency */
+    .want = {[0 ... 53] = W_CODE, [54 ... 73] = W_PRINT, [74 ... 78] = W_ALPHA},
+    .chunks = 5,
+    .fields = BITS(0, 79),
+    .starts = BIT(0) | BIT(18) | BIT(36) | BIT(54) | BIT(74) | BIT(76),
+    .need = BIT(0) | BIT(18) | BIT(74) | BIT(76),
+};
+
+static const struct layout manifest_layout = {
+    /* transport_doc printable not blank; consignee code or blank; conveyance, ports printable */
+    .want = {[0 ... 19] = W_PRINT, [20 ... 37] = W_CODE, [38 ... 63] = W_PRINT},
+    .chunks = 4,
+    .fields = BITS(0, 64),
+    .starts = BIT(0) | BIT(20) | BIT(38) | BIT(54) | BIT(59),
+    .not_blank = {BITS(0, 20)},
+};
+
+static const struct layout order_layout = {
+    /* order_no printable not blank; platform code; currency alpha */
+    .want = {[0 ... 19] = W_PRINT, [20 ... 37] = W_CODE, [38 ... 40] = W_ALPHA},
+    .chunks = 3,
+    .fields = BITS(0, 41),
+    .starts = BIT(0) | BIT(20) | BIT(38),
+    .need = BIT(20) | BIT(38),
+    .not_blank = {BITS(0, 20)},
+};
+
+static const struct layout payment_layout = {
+    /* order_no printable not blank; payment_no printable */
+    .want = {[0 ... 39] = W_PRINT}, .chunks = 3, .fields = BITS(0, 40), .starts = BIT(0) | BIT(20),
+    .not_blank = {BITS(0, 20)},
+};
+
+static const struct layout waybill_layout = {
+    /* order_no, waybill_no printable not blank; carrier code */
+    .want = {[0 ... 39] = W_PRINT, [40 ... 57] = W_CODE},
+    .chunks = 4,
+    .fields = BITS(0, 58),
+    .starts = BIT(0) | BIT(20) | BIT(40),
+    .need = BIT(40),
+    .not_blank = {BITS(0, 20), BITS(20, 20)},
+};
+
+static const struct layout list_layout = {
+    /* list_no code; order_no printable not blank; waybill_no printable; ebiz code; currency */
+    .want = {[0 ... 17] = W_CODE,
+	     [18 ... 57] = W_PRINT,
+	     [58 ... 75] = W_CODE,
+	     [76 ... 78] = W_ALPHA},
+    .chunks = 5,
+    .fields = BITS(0, 79),
+    .starts = BIT(0) | BIT(18) | BIT(38) | BIT(58) | BIT(76),
+    .need = BIT(0) | BIT(58) | BIT(76),
+    .not_blank = {BITS(18, 20)},
+};
+
+/* Arrays. An Item (32 bytes) and a ManifestItem (16) hold their load; a DocRef (24) does not,
+ * but a DECL has at least one Item after its DocRefs. */
+static const struct layout item_layout = {
+    /* hs digits, origin alpha */
+    .want = {[0 ... 9] = W_DIGIT, [10 ... 11] = W_ALPHA},
+    .chunks = 1,
+    .fields = BITS(0, 12),
+    .starts = BIT(0) | BIT(10),
+    .need = BIT(0) | BIT(10),
+};
+
+static const struct layout manifest_item_layout = {
+    /* hs4 digits */
+    .want = {[0 ... 3] = W_DIGIT},
+    .chunks = 1,
+    .fields = BITS(0, 4),
+    .starts = BIT(0),
+    .need = BIT(0),
+};
+
+static const struct layout docref_layout = {
+    /* doc_type (a byte, checked apart), doc_no printable */
+    .want = {[1 ... 23] = W_PRINT},
+    .chunks = 2,
+    .fields = BITS(1, 23),
+    .starts = BIT(1),
+};
 
 /* ---- datagram and framing ---- */
 
@@ -207,24 +291,10 @@ enum cwp_frame_result cwp_reader_next(struct cwp_reader *r, struct cwp_raw_msg *
 
 /* ---- bodies ---- */
 
-/* Item: hs digits [10] then origin alpha [2]. */
-static inline bool item_ok(const uint8_t *it)
-{
-#if defined(__SSE2__) && !defined(CWP_NO_SIMD)
-	/* One load covers hs, origin and quantity: all inside the 32-byte item. */
-	__m128i v = _mm_loadu_si128((const __m128i *)it);
-	uint32_t d = in_range16(v, '0', 9), a = in_range16(v, 'A', 25), sp = space16(v);
-	struct masks hs = {d & 0x3FF, sp & 0x3FF}, origin = {(a >> 10) & 3, (sp >> 10) & 3};
-	return cls_ok(hs, 0x3FF, false) && cls_ok(origin, 3, false);
-#else
-	return DIGITS(it, 10) && ALPHA(it + 10, 2);
-#endif
-}
-
 static bool items_ok(const uint8_t *it, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++, it += CWP_ITEM_LEN)
-		if (!item_ok(it))
+		if (!fields_ok(it, &item_layout))
 			return false;
 	return true;
 }
@@ -238,13 +308,13 @@ static enum cwp_reject decode_decl(const uint8_t *b, unsigned len, struct cwp_de
 		return CWP_REJ_BAD_FIELD;
 	if (len != CWP_DECL_FIXED + CWP_DOCREF_LEN * docs + CWP_ITEM_LEN * items)
 		return CWP_REJ_MALFORMED;
-	if (!CODE(b, 18) || !CODE(b + 18, 18) || !CODE_OR_BLANK(b + 36, 18) || !PRINT(b + 54, 20) ||
-	    !ALPHA(b + 74, 2) || !ALPHA(b + 76, 3) || (b[79] != CWP_IMPORT && b[79] != CWP_EXPORT))
+	if (!fields_ok(b, &decl_layout) || (b[79] != CWP_IMPORT && b[79] != CWP_EXPORT))
 		return CWP_REJ_BAD_FIELD;
 	const uint8_t *dr = b + CWP_DECL_FIXED;
 	uint8_t mask = 0;
 	for (unsigned i = 0; i < docs; i++, dr += CWP_DOCREF_LEN) {
-		if (dr[0] < CWP_DOC_LICENCE || dr[0] > CWP_DOC_CITES || !PRINT(dr + 1, 23))
+		if (dr[0] < CWP_DOC_LICENCE || dr[0] > CWP_DOC_CITES ||
+		    !fields_ok(dr, &docref_layout))
 			return CWP_REJ_BAD_FIELD;
 		mask |= (uint8_t)(1u << dr[0]);
 	}
@@ -278,12 +348,11 @@ static enum cwp_reject decode_manifest(const uint8_t *b, unsigned len, struct cw
 		return CWP_REJ_BAD_FIELD;
 	if (len != CWP_MANIFEST_FIXED + CWP_MANIFEST_ITEM_LEN * items)
 		return CWP_REJ_MALFORMED;
-	if (!PRINT_NB(b, 20) || !CODE_OR_BLANK(b + 20, 18) || !PRINT(b + 38, 16) ||
-	    !PRINT(b + 54, 5) || !PRINT(b + 59, 5))
+	if (!fields_ok(b, &manifest_layout))
 		return CWP_REJ_BAD_FIELD;
 	const uint8_t *it = b + CWP_MANIFEST_FIXED;
 	for (unsigned i = 0; i < items; i++, it += CWP_MANIFEST_ITEM_LEN)
-		if (!DIGITS(it, 4))
+		if (!fields_ok(it, &manifest_item_layout))
 			return CWP_REJ_BAD_FIELD;
 	m->transport_doc = (const char *)b;
 	m->consignee = (const char *)b + 20;
@@ -299,7 +368,7 @@ static enum cwp_reject decode_order(const uint8_t *b, unsigned len, struct cwp_o
 {
 	if (len != CWP_ORDER_LEN)
 		return CWP_REJ_MALFORMED;
-	if (!PRINT_NB(b, 20) || !CODE(b + 20, 18) || !ALPHA(b + 38, 3))
+	if (!fields_ok(b, &order_layout))
 		return CWP_REJ_BAD_FIELD;
 	o->order_no = (const char *)b;
 	o->platform = (const char *)b + 20;
@@ -313,7 +382,7 @@ static enum cwp_reject decode_payment(const uint8_t *b, unsigned len, struct cwp
 {
 	if (len != CWP_PAYMENT_LEN)
 		return CWP_REJ_MALFORMED;
-	if (!PRINT_NB(b, 20) || !PRINT(b + 20, 20))
+	if (!fields_ok(b, &payment_layout))
 		return CWP_REJ_BAD_FIELD;
 	p->order_no = (const char *)b;
 	p->payment_no = (const char *)b + 20;
@@ -326,7 +395,7 @@ static enum cwp_reject decode_waybill(const uint8_t *b, unsigned len, struct cwp
 {
 	if (len != CWP_WAYBILL_LEN)
 		return CWP_REJ_MALFORMED;
-	if (!PRINT_NB(b, 20) || !PRINT_NB(b + 20, 20) || !CODE(b + 40, 18))
+	if (!fields_ok(b, &waybill_layout))
 		return CWP_REJ_BAD_FIELD;
 	w->order_no = (const char *)b;
 	w->waybill_no = (const char *)b + 20;
@@ -343,8 +412,7 @@ static enum cwp_reject decode_list(const uint8_t *b, unsigned len, struct cwp_li
 		return CWP_REJ_BAD_FIELD;
 	if (len != CWP_LIST_FIXED + CWP_ITEM_LEN * items)
 		return CWP_REJ_MALFORMED;
-	if (!CODE(b, 18) || !PRINT_NB(b + 18, 20) || !PRINT(b + 38, 20) || !CODE(b + 58, 18) ||
-	    !ALPHA(b + 76, 3) || !items_ok(b + CWP_LIST_FIXED, items))
+	if (!fields_ok(b, &list_layout) || !items_ok(b + CWP_LIST_FIXED, items))
 		return CWP_REJ_BAD_FIELD;
 	l->list_no = (const char *)b;
 	l->order_no = (const char *)b + 18;
@@ -384,64 +452,50 @@ enum cwp_reject cwp_decode_body(const struct cwp_raw_msg *raw, struct cwp_msg *o
 	}
 }
 
-/* True when the 16 bytes at p are all printable ASCII (0x20..0x7E), as K_PRINT says. */
-static inline bool printable16(const uint8_t *p)
+static inline bool printable(uint8_t c)
 {
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-	__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), /* also >= 0x80 */
-				   _mm_cmpgt_epi8(v, _mm_set1_epi8(0x7E)));
-	return _mm_movemask_epi8(bad) == 0;
+	return c >= 0x20 && c <= 0x7E;
 }
+
+#ifdef CWP_SIMD
+/* Bytes of v that are not printable ASCII (0x20..0x7E): 0xFF, others 0. */
+static inline __m128i unprintable16(__m128i v)
+{
+	return _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), /* also >= 0x80 */
+			    _mm_cmpgt_epi8(v, _mm_set1_epi8(0x7E)));
+}
+#endif
 
 void cwp_ref_of(const struct cwp_raw_msg *raw, char ref[CWP_REF_LEN])
 {
-	unsigned width;
-	switch (raw->type) {
-	case CWP_DECL:
-	case CWP_LIST:
-		width = 18;
-		break;
-	case CWP_MANIFEST:
-	case CWP_ORDER:
-	case CWP_PAYMENT:
-	case CWP_WAYBILL:
-		width = 20;
-		break;
-	default:
-		width = 0;
-	}
-	/* Every key field sits at body offset 0. */
+	/* Every key field sits at body offset 0: 18 bytes for DECL and LIST, 20 for the others. */
+	static const uint8_t key_width[] = {
+	    [CWP_DECL] = 18,	[CWP_MANIFEST] = 20, [CWP_ORDER] = 20,
+	    [CWP_PAYMENT] = 20, [CWP_WAYBILL] = 20,  [CWP_LIST] = 18};
+	unsigned width = raw->type < sizeof(key_width) ? key_width[raw->type] : 0;
 	if (raw->body_len < width)
 		width = 0;
-	if (width && printable16(raw->body) && printable16(raw->body + width - 16)) {
-		memcpy(ref, raw->body, width); /* the usual case: a well-formed key */
-		memset(ref + width, ' ', CWP_REF_LEN - width);
-		return;
+#ifdef CWP_SIMD
+	if (width) {
+		/* The usual case, a well-formed key: two loads that together cover it, stored where
+		 * they came from (they overlap) over the padding of an 18-byte key. */
+		const uint8_t *key = raw->body;
+		__m128i head = _mm_loadu_si128((const __m128i *)(const void *)key);
+		__m128i tail = _mm_loadu_si128((const __m128i *)(const void *)(key + width - 16));
+		__m128i bad = _mm_or_si128(unprintable16(head), unprintable16(tail));
+		if (_mm_movemask_epi8(bad) == 0) {
+			memcpy(ref + 18, "  ", 2);
+			_mm_storeu_si128((__m128i *)(void *)(ref + width - 16), tail);
+			_mm_storeu_si128((__m128i *)(void *)ref, head);
+			return;
+		}
 	}
+#endif
 	for (unsigned i = 0; i < width; i++) {
 		uint8_t c = raw->body[i];
-		ref[i] = (kclass[c] & K_PRINT) ? (char)c : '?';
+		ref[i] = printable(c) ? (char)c : '?';
 	}
 	memset(ref + width, ' ', CWP_REF_LEN - width);
-}
-
-void cwp_item_at(const uint8_t *items, unsigned i, struct cwp_item_view *it)
-{
-	const uint8_t *p = items + (size_t)i * CWP_ITEM_LEN;
-	it->hs = (const char *)p;
-	it->origin = (const char *)p + 10;
-	it->quantity = cwp_ld32(p + 12);
-	it->value = cwp_ld64(p + 16);
-	it->gross_weight_g = cwp_ld64(p + 24);
-}
-
-void cwp_manifest_item_at(const uint8_t *items, unsigned i, char hs4[4], uint32_t *packages,
-			  uint64_t *gross_weight_g)
-{
-	const uint8_t *p = items + (size_t)i * CWP_MANIFEST_ITEM_LEN;
-	memcpy(hs4, p, 4);
-	*packages = cwp_ld32(p + 4);
-	*gross_weight_g = cwp_ld64(p + 8);
 }
 
 /* ---- encoding ---- */
@@ -479,12 +533,13 @@ void cwp_put_verdict(uint8_t *out, const struct cwp_verdict *v)
 	cwp_st32(b + 16, v->ruleset_version);
 	memcpy(b + 20, v->ref, CWP_REF_LEN);
 	/* Unused reason slots are zero on the wire whatever the struct holds. */
-	for (unsigned i = 0; i < CWP_MAX_REASONS; i++) {
+	unsigned used = v->reason_count < CWP_MAX_REASONS ? v->reason_count : CWP_MAX_REASONS;
+	memset(b + 40, 0, 8 * CWP_MAX_REASONS);
+	for (unsigned i = 0; i < used; i++) {
 		uint8_t *r = b + 40 + 8 * i;
-		bool used = i < v->reason_count;
-		cwp_st16(r, used ? v->reasons[i].code : 0);
-		cwp_st16(r + 2, used ? v->reasons[i].item : 0);
-		cwp_st32(r + 4, used ? v->reasons[i].rule_id : 0);
+		cwp_st16(r, v->reasons[i].code);
+		cwp_st16(r + 2, v->reasons[i].item);
+		cwp_st32(r + 4, v->reasons[i].rule_id);
 	}
 }
 

@@ -76,6 +76,17 @@ size_t frame_build(uint8_t *out, size_t cap, const struct frame_addr *a, const u
 uint16_t frame_ipv4_hdr_csum(const uint8_t *ip, unsigned hdr_len);
 uint16_t frame_udp_csum(const struct frame_info *fi, const uint8_t *udp, size_t udp_len);
 
+/* The code that sums the checksums' bytes. FRAME_CSUM_BEST, the widest the CPU has, is chosen
+ * at start-up; the tests force each other one in turn. False, changing nothing, when this CPU
+ * or build lacks it. Not thread-safe: call it before the workers start. */
+enum frame_csum_impl {
+	FRAME_CSUM_BEST,
+	FRAME_CSUM_PORTABLE,
+	FRAME_CSUM_SSE41,
+	FRAME_CSUM_AVX2,
+};
+bool frame_csum_select(enum frame_csum_impl impl);
+
 const char *frame_drop_name(enum frame_drop d);
 
 #endif

@@ -933,6 +933,209 @@ END_TEST
 
 /* ---- ref ---- */
 
+/* ---- every field at once, against a field-by-field reference ----
+ *
+ * cwp.c checks all the character fields of a fixed part, an Item or a DocRef together through
+ * bit masks. Here each field is checked on its own, byte by byte, as DESIGN §3 words it, and
+ * messages with random bytes written into their fields must get the same answer from both. */
+enum ref_cls { R_CODE, R_DIGIT, R_ALPHA, R_PRINT };
+
+struct ref_field {
+	unsigned off, n;
+	enum ref_cls cls;
+	bool blank_ok; /* for R_PRINT: false means "not blank" */
+};
+
+static bool ref_in(int c, enum ref_cls k)
+{
+	switch (k) {
+	case R_CODE:
+		return is_code(c);
+	case R_DIGIT:
+		return is_digit(c);
+	case R_ALPHA:
+		return is_alpha(c);
+	default:
+		return is_print(c);
+	}
+}
+
+static bool ref_field_ok(const uint8_t *p, const struct ref_field *f)
+{
+	unsigned k = 0, spaces = 0;
+	for (unsigned i = 0; i < f->n; i++)
+		spaces += p[f->off + i] == ' ';
+	bool blank = spaces == f->n;
+	if (f->cls == R_PRINT) {
+		for (unsigned i = 0; i < f->n; i++)
+			if (!is_print(p[f->off + i]))
+				return false;
+		return f->blank_ok || !blank;
+	}
+	if (blank)
+		return f->blank_ok;
+	while (k < f->n && ref_in(p[f->off + k], f->cls))
+		k++;
+	if (k == 0)
+		return false;
+	for (unsigned i = k; i < f->n; i++)
+		if (p[f->off + i] != ' ')
+			return false;
+	return true;
+}
+
+static bool ref_fields_ok(const uint8_t *p, const struct ref_field *f, size_t nf)
+{
+	for (size_t i = 0; i < nf; i++)
+		if (!ref_field_ok(p, &f[i]))
+			return false;
+	return true;
+}
+
+#define NF(a) (sizeof(a) / sizeof(a[0]))
+
+static const struct ref_field ref_decl[] = {{0, 18, R_CODE, false},  {18, 18, R_CODE, false},
+					    {36, 18, R_CODE, true},  {54, 20, R_PRINT, true},
+					    {74, 2, R_ALPHA, false}, {76, 3, R_ALPHA, false}};
+static const struct ref_field ref_manifest[] = {{0, 20, R_PRINT, false},
+						{20, 18, R_CODE, true},
+						{38, 16, R_PRINT, true},
+						{54, 5, R_PRINT, true},
+						{59, 5, R_PRINT, true}};
+static const struct ref_field ref_order[] = {
+    {0, 20, R_PRINT, false}, {20, 18, R_CODE, false}, {38, 3, R_ALPHA, false}};
+static const struct ref_field ref_payment[] = {{0, 20, R_PRINT, false}, {20, 20, R_PRINT, true}};
+static const struct ref_field ref_waybill[] = {
+    {0, 20, R_PRINT, false}, {20, 20, R_PRINT, false}, {40, 18, R_CODE, false}};
+static const struct ref_field ref_list[] = {{0, 18, R_CODE, false},
+					    {18, 20, R_PRINT, false},
+					    {38, 20, R_PRINT, true},
+					    {58, 18, R_CODE, false},
+					    {76, 3, R_ALPHA, false}};
+static const struct ref_field ref_item[] = {{0, 10, R_DIGIT, false}, {10, 2, R_ALPHA, false}};
+static const struct ref_field ref_mitem[] = {{0, 4, R_DIGIT, false}};
+static const struct ref_field ref_docref[] = {{1, 23, R_PRINT, true}};
+
+/* A message's fields: its fixed part, then `count` array entries of `stride` bytes from `at`. */
+struct ref_msg {
+	const struct ref_field *fixed, *entry;
+	size_t n_fixed, n_entry;
+	unsigned at, stride, count;
+};
+
+static bool ref_msg_ok(const uint8_t *body, const struct ref_msg *r)
+{
+	if (!ref_fields_ok(body, r->fixed, r->n_fixed))
+		return false;
+	for (unsigned i = 0; i < r->count; i++)
+		if (!ref_fields_ok(body + r->at + i * r->stride, r->entry, r->n_entry))
+			return false;
+	return true;
+}
+
+static uint32_t rnd_state = 20261206;
+static uint32_t rnd(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return rnd_state >> 8;
+}
+
+/* Bytes around every class boundary, and the classes' own, spaces most of all. */
+static uint8_t rnd_byte(void)
+{
+	static const char edge[] = " /09:@AZ[`az{~";
+	switch (rnd() % 6) {
+	case 0:
+	case 1:
+		return ' ';
+	case 2:
+		return (uint8_t)edge[rnd() % (sizeof(edge) - 1)];
+	case 3:
+		return (uint8_t)rnd();
+	case 4:
+		return (uint8_t)('0' + rnd() % 10);
+	default:
+		return (uint8_t)('A' + rnd() % 26);
+	}
+}
+
+/* Writes into one random field: a byte, a run of spaces to its end, or a run of one class. */
+static void mutate_field(uint8_t *p, const struct ref_field *f)
+{
+	unsigned at = rnd() % f->n;
+	switch (rnd() % 3) {
+	case 0:
+		p[f->off + at] = rnd_byte();
+		break;
+	case 1:
+		memset(p + f->off + at, ' ', f->n - at);
+		break;
+	default:
+		memset(p + f->off, rnd_byte(), at + 1);
+	}
+}
+
+static void mutate(uint8_t *body, const struct ref_msg *r)
+{
+	unsigned pick = rnd() % (r->n_fixed + (r->count ? 2 : 0));
+	if (pick < r->n_fixed) {
+		mutate_field(body, &r->fixed[pick]);
+		return;
+	}
+	unsigned e = rnd() % r->count;
+	mutate_field(body + r->at + e * r->stride, &r->entry[rnd() % r->n_entry]);
+}
+
+/* Mutations build on each other until the message is refused, then it starts afresh. */
+static void fields_against_reference(const uint8_t *clean, size_t n, const struct ref_msg *r,
+				     unsigned rounds, unsigned *ok, unsigned *bad)
+{
+	uint8_t msg[4096];
+	memcpy(msg, clean, n);
+	for (unsigned i = 0; i < rounds; i++) {
+		for (unsigned k = 1 + rnd() % 3; k; k--)
+			mutate(msg + CWP_MSG_HDR_LEN, r);
+		bool want = ref_msg_ok(msg + CWP_MSG_HDR_LEN, r);
+		enum cwp_reject got = run_msg(msg, n, NULL);
+		if (got != (want ? CWP_OK : CWP_REJ_BAD_FIELD))
+			ck_abort_msg("type %u round %u: got %d, reference says %s", msg[0], i, got,
+				     want ? "OK" : "BAD_FIELD");
+		*(want ? ok : bad) += 1;
+		if (!want)
+			memcpy(msg, clean, n);
+	}
+}
+
+START_TEST(t_fields_against_reference)
+{
+	uint8_t msg[4096];
+	unsigned ok = 0, bad = 0;
+	struct ref_msg r = {ref_decl, ref_item, NF(ref_decl), NF(ref_item), 96 + 2 * 24, 32, 3};
+	size_t n = enc_decl(msg, 2, 3);
+	fields_against_reference(msg, n, &r, 20000, &ok, &bad);
+	r = (struct ref_msg){ref_decl, ref_docref, NF(ref_decl), NF(ref_docref), 96, 24, 2};
+	fields_against_reference(msg, n, &r, 20000, &ok, &bad);
+	r = (struct ref_msg){ref_list, ref_item, NF(ref_list), NF(ref_item), 104, 32, 2};
+	n = enc_list(msg, 2);
+	fields_against_reference(msg, n, &r, 20000, &ok, &bad);
+	r = (struct ref_msg){ref_manifest, ref_mitem, NF(ref_manifest), NF(ref_mitem), 72, 16, 3};
+	n = enc_manifest(msg, 3);
+	fields_against_reference(msg, n, &r, 20000, &ok, &bad);
+	r = (struct ref_msg){ref_order, NULL, NF(ref_order), 0, 0, 0, 0};
+	n = enc_order(msg);
+	fields_against_reference(msg, n, &r, 10000, &ok, &bad);
+	r = (struct ref_msg){ref_payment, NULL, NF(ref_payment), 0, 0, 0, 0};
+	n = enc_payment(msg);
+	fields_against_reference(msg, n, &r, 10000, &ok, &bad);
+	r = (struct ref_msg){ref_waybill, NULL, NF(ref_waybill), 0, 0, 0, 0};
+	n = enc_waybill(msg);
+	fields_against_reference(msg, n, &r, 10000, &ok, &bad);
+	fprintf(stderr, "fields against the reference: %u accepted, %u refused\n", ok, bad);
+	ck_assert_uint_gt(ok, 20000);
+	ck_assert_uint_gt(bad, 20000);
+}
+END_TEST
+
 static void ref_of_msg(const uint8_t *msg, size_t len, char ref[CWP_REF_LEN])
 {
 	struct cwp_raw_msg raw = {.seq = 1,
@@ -1244,6 +1447,21 @@ START_TEST(t_verdict_layout)
 	cwp_put_verdict(out, &v);
 	ck_assert_uint_eq(cwp_ld16(out + 4 + 56), 0x3333);
 	ck_assert_uint_eq(cwp_ld32(out + 4 + 68), 0x88888888);
+	/* a count past the four slots sends the four, and writes nothing past them */
+	uint8_t four[76];
+	memcpy(four, out, 76);
+	v.reason_count = 9;
+	memset(out, 0xCC, sizeof(out));
+	cwp_put_verdict(out, &v);
+	ck_assert_uint_eq(out[4 + 14], 9);
+	out[4 + 14] = 4;
+	ck_assert_mem_eq(out, four, 76);
+	ck_assert_uint_eq(out[76], 0xCC);
+	/* none: every slot zero */
+	v.reason_count = 0;
+	cwp_put_verdict(out, &v);
+	for (unsigned i = 40; i < 72; i++)
+		ck_assert_uint_eq(out[4 + i], 0);
 }
 END_TEST
 
@@ -1562,6 +1780,7 @@ static Suite *suite(void)
 	tcase_add_test(t, t_payment);
 	tcase_add_test(t, t_waybill);
 	tcase_add_test(t, t_list);
+	tcase_add_test(t, t_fields_against_reference);
 	tcase_add_test(t, t_ref);
 	suite_add_tcase(s, t);
 	t = tcase_create("encoding");

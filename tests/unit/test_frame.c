@@ -165,6 +165,46 @@ START_TEST(t_csum_against_reference)
 }
 END_TEST
 
+/* Each checksum implementation this CPU has, forced in turn, against ref_csum: random lengths up
+ * to a jumbo frame at odd and even start addresses, random bytes and long runs of 0xFF (the
+ * carries), on both frame_ipv4_hdr_csum and frame_udp_csum (the pseudo header chained in). */
+START_TEST(t_csum_impls_against_reference)
+{
+	static uint8_t buf[9000 + 64];
+	static const enum frame_csum_impl impls[] = {FRAME_CSUM_PORTABLE, FRAME_CSUM_SSE41,
+						     FRAME_CSUM_AVX2, FRAME_CSUM_BEST};
+	unsigned ran = 0;
+	for (size_t k = 0; k < sizeof(impls) / sizeof(impls[0]); k++) {
+		if (!frame_csum_select(impls[k])) {
+			fprintf(stderr, "checksum implementation %zu: not in this build or CPU\n",
+				k);
+			continue;
+		}
+		ran++;
+		uint32_t x = 777 + (uint32_t)k;
+		for (int round = 0; round < 400; round++) {
+			x = x * 1103515245u + 12345u;
+			size_t n = (x >> 8) % 9001, off = (x >> 4) & 7;
+			bool ones = (x & 3) == 0;
+			for (size_t i = 0; i < n + off + 40; i++) {
+				x = x * 1103515245u + 12345u;
+				buf[i] = ones ? 0xFF : (uint8_t)(x >> 16);
+			}
+			const uint8_t *p = buf + off;
+			ck_assert_uint_eq(frame_ipv4_hdr_csum(p, (unsigned)n), ref_csum(p, n, 0));
+			struct frame_info fi;
+			memset(&fi, 0, sizeof(fi));
+			memcpy(fi.src_ip, p + n, 4);
+			memcpy(fi.dst_ip, p + n + 4, 4);
+			uint32_t r = (uint16_t)~ref_csum(p + n, 8, (uint32_t)n + 17);
+			ck_assert_uint_eq(frame_udp_csum(&fi, p, n), ref_csum(p, n, r));
+		}
+	}
+	ck_assert(frame_csum_select(FRAME_CSUM_BEST));
+	ck_assert_uint_ge(ran, 2);
+}
+END_TEST
+
 START_TEST(t_checksums_valid_and_checked)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -827,6 +867,7 @@ static Suite *suite(void)
 	tcase_add_test(t, t_build_parse_all_kinds);
 	tcase_add_test(t, t_ipv4_csum_known);
 	tcase_add_test(t, t_csum_against_reference);
+	tcase_add_test(t, t_csum_impls_against_reference);
 	tcase_add_test(t, t_checksums_valid_and_checked);
 	tcase_add_test(t, t_udp_csum_zero);
 	tcase_add_test(t, t_udp_csum_ffff);
