@@ -134,7 +134,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(fuzz_src))
 fuzz-build: $(FUZZ_BINS)
 build-fuzz/%: tests/fuzz/%.c $(wire_src) $(filter rules/parse.c rules/lexer.c,$(rules_src))
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -I. -D_GNU_SOURCE $(shell pkg-config --cflags libpcap) \
+	clang -std=gnu11 -g -O1 -march=$(MARCH) -I. -D_GNU_SOURCE $(shell pkg-config --cflags libpcap) \
 		-fsanitize=fuzzer,address,undefined $^ -o $@ $(shell pkg-config --libs libpcap) -lm
 fuzz: setup all fuzz-build
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
