@@ -89,14 +89,48 @@ uint32_t cw_store_capacity(const struct cw_store *s)
 	return s->capacity;
 }
 
-uint32_t cw_hash_key(const void *key, uint32_t len, uint32_t init)
+/* A key may sit anywhere in a packet and rte_hash_crc dereferences it 8 bytes at a time, so the
+ * same CRC steps are taken here on unaligned loads (memcpy of a constant size is one mov). */
+static inline uint64_t load_u64(const uint8_t *p)
 {
-	uint64_t aligned[8];
-	memcpy(aligned, key, len);
-	return rte_hash_crc(aligned, len, init);
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
 }
 
-static inline uint32_t key_hash(const struct cw_store *s, const void *key)
+static inline uint32_t load_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint16_t load_u16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+uint32_t cw_hash_key(const void *key, uint32_t len, uint32_t init)
+{
+	const uint8_t *p = key;
+	for (; len >= 8; len -= 8, p += 8)
+		init = rte_hash_crc_8byte(load_u64(p), init);
+	if (len & 4) {
+		init = rte_hash_crc_4byte(load_u32(p), init);
+		p += 4;
+	}
+	if (len & 2) {
+		init = rte_hash_crc_2byte(load_u16(p), init);
+		p += 2;
+	}
+	if (len & 1)
+		init = rte_hash_crc_1byte(*p, init);
+	return init;
+}
+
+uint32_t cw_store_hash(const struct cw_store *s, const void *key)
 {
 	return cw_hash_key(key, s->key_len, 0x9e3779b9) | 1; /* never 0 */
 }
@@ -184,25 +218,25 @@ static void read_value(const struct cw_store *s, struct slot_hdr *h, void *val)
 	}
 }
 
-void cw_store_prefetch(const struct cw_store *s, const void *key)
+void cw_store_prefetch(const struct cw_store *s, uint32_t hash)
 {
-	const uint8_t *h = (const uint8_t *)slot_at(s, key_hash(s, key) & s->mask);
+	const uint8_t *h = (const uint8_t *)slot_at(s, hash & s->mask);
 	for (uint32_t off = 0; off < s->slot_size; off += 64)
 		rte_prefetch0(h + off);
 }
 
-bool cw_store_get(struct cw_store *s, const void *key, void *val)
+bool cw_store_get(struct cw_store *s, const void *key, uint32_t hash, void *val)
 {
-	int64_t i = find_slot(s, key, key_hash(s, key));
+	int64_t i = find_slot(s, key, hash);
 	if (i < 0)
 		return false;
 	read_value(s, slot_at(s, (uint32_t)i), val);
 	return true;
 }
 
-int cw_store_put(struct cw_store *s, const void *key, const void *val)
+int cw_store_put(struct cw_store *s, const void *key, uint32_t hash, const void *val)
 {
-	int64_t i = find_or_insert(s, key, key_hash(s, key));
+	int64_t i = find_or_insert(s, key, hash);
 	if (i < 0)
 		return (int)i;
 	struct slot_hdr *h = slot_at(s, (uint32_t)i);
@@ -213,10 +247,10 @@ int cw_store_put(struct cw_store *s, const void *key, const void *val)
 }
 
 /* Runs `update` on order_no's record under its sequence counter. */
-static int ecom_update(struct cw_store *s, const char order_no[20],
+static int ecom_update(struct cw_store *s, const char order_no[20], uint32_t hash,
 		       void (*update)(struct cw_ecom_rec *r, const void *arg), const void *arg)
 {
-	int64_t i = find_or_insert(s, order_no, key_hash(s, order_no));
+	int64_t i = find_or_insert(s, order_no, hash);
 	if (i < 0)
 		return (int)i;
 	struct slot_hdr *h = slot_at(s, (uint32_t)i);
@@ -252,27 +286,29 @@ static void set_waybill(struct cw_ecom_rec *r, const void *arg)
 	memcpy(r->waybill_no, arg, sizeof(r->waybill_no));
 }
 
-int cw_ecom_set_order(struct cw_store *s, const char order_no[20], uint64_t buyer, uint64_t amount)
+int cw_ecom_set_order(struct cw_store *s, const char order_no[20], uint32_t hash, uint64_t buyer,
+		      uint64_t amount)
 {
 	struct part_money p = {buyer, amount};
-	return ecom_update(s, order_no, set_order, &p);
+	return ecom_update(s, order_no, hash, set_order, &p);
 }
 
-int cw_ecom_set_payment(struct cw_store *s, const char order_no[20], uint64_t buyer,
+int cw_ecom_set_payment(struct cw_store *s, const char order_no[20], uint32_t hash, uint64_t buyer,
 			uint64_t amount)
 {
 	struct part_money p = {buyer, amount};
-	return ecom_update(s, order_no, set_payment, &p);
+	return ecom_update(s, order_no, hash, set_payment, &p);
 }
 
-int cw_ecom_set_waybill(struct cw_store *s, const char order_no[20], const char waybill_no[20])
+int cw_ecom_set_waybill(struct cw_store *s, const char order_no[20], uint32_t hash,
+			const char waybill_no[20])
 {
-	return ecom_update(s, order_no, set_waybill, waybill_no);
+	return ecom_update(s, order_no, hash, set_waybill, waybill_no);
 }
 
-int cw_ledger_charge(struct cw_store *s, uint64_t buyer, uint64_t amount, uint64_t limit)
+int cw_ledger_charge(struct cw_store *s, uint64_t buyer, uint32_t hash, uint64_t amount,
+		     uint64_t limit)
 {
-	uint32_t hash = key_hash(s, &buyer);
 	int64_t i = find_slot(s, &buyer, hash);
 	if (i < 0) {
 		if (amount > limit)
@@ -291,9 +327,9 @@ int cw_ledger_charge(struct cw_store *s, uint64_t buyer, uint64_t amount, uint64
 	return 0;
 }
 
-uint64_t cw_ledger_get(struct cw_store *s, uint64_t buyer)
+uint64_t cw_ledger_get(struct cw_store *s, uint64_t buyer, uint32_t hash)
 {
-	int64_t i = find_slot(s, &buyer, key_hash(s, &buyer));
+	int64_t i = find_slot(s, &buyer, hash);
 	if (i < 0)
 		return 0;
 	return atomic_load_explicit((_Atomic uint64_t *)slot_val(s, slot_at(s, (uint32_t)i)),
