@@ -80,6 +80,28 @@ START_TEST(put_then_get_with_the_hash)
 }
 END_TEST
 
+/* Keys and values of sizes the engine does not use: the layout is not only for 20 and 8. */
+START_TEST(odd_sizes)
+{
+	struct cw_store *s = cw_store_create("t_odd", 300, 3, 13, 0);
+	ck_assert_ptr_nonnull(s);
+	uint8_t k[3], v[13], got[13];
+	for (unsigned n = 0; n < 300; n++) {
+		memcpy(k, &n, 3);
+		memset(v, (int)(n ^ 0x5a), sizeof(v));
+		ck_assert_int_eq(cw_store_put(s, k, cw_store_hash(s, k), v), 0);
+	}
+	for (unsigned n = 0; n < 300; n++) {
+		memcpy(k, &n, 3);
+		ck_assert(cw_store_get(s, k, cw_store_hash(s, k), got));
+		memset(v, (int)(n ^ 0x5a), sizeof(v));
+		ck_assert_mem_eq(got, v, sizeof(v));
+	}
+	ck_assert_int_eq(cw_store_put(s, "zzz", cw_store_hash(s, "zzz"), v), -ENOSPC);
+	cw_store_free(s);
+}
+END_TEST
+
 START_TEST(full_at_exactly_its_capacity)
 {
 	struct cw_store *s =
@@ -198,6 +220,7 @@ int main(void)
 	tcase_add_test(t, hash_key_is_rte_hash_crc_at_any_alignment);
 	tcase_add_test(t, store_hash_depends_on_the_key_only);
 	tcase_add_test(t, put_then_get_with_the_hash);
+	tcase_add_test(t, odd_sizes);
 	tcase_add_test(t, full_at_exactly_its_capacity);
 	tcase_add_test(t, ledger_keeps_the_limit);
 	tcase_add_test(t, racing_writers_keep_capacity_values_and_limit);
