@@ -55,6 +55,11 @@ struct cw_ctx {
 	struct cw_item_facts facts[CHUNK_ITEMS];
 	struct cw_acl_key keys[CHUNK_ITEMS];
 	const struct cw_acl_key *keyp[CHUNK_ITEMS];
+	uint32_t n_slots; /* the store slots pass 1 prefetches: at most two per message */
+	struct store_slot {
+		const struct cw_store *st;
+		uint32_t hash;
+	} slots[2 * CHUNK_MSGS];
 };
 
 /* ---------------------------------------------------------------- context */
@@ -246,18 +251,19 @@ static void build_item_keys(struct cw_ctx *c)
 	}
 }
 
-/* Hashes a key pass 2 will look up in store st and starts loading its slot. */
-static void hash_and_prefetch(const struct cw_store *st, const void *key, uint32_t *hash)
+/* Hashes a key pass 2 will look up in store st, and notes its slot for prefetching. */
+static void hash_store_key(struct cw_ctx *c, const struct cw_store *st, const void *key,
+			   uint32_t *hash)
 {
 	*hash = cw_store_hash(st, key);
-	cw_store_prefetch(st, *hash);
+	c->slots[c->n_slots++] = (struct store_slot){st, *hash};
 }
 
-/* The store slots pass 2 will read or write, loaded while pass 1 works: a chunk's messages
- * name manifests, orders and buyers all over stores much bigger than the caches. */
-static void prefetch_stores(struct cw_ctx *c)
+/* The hash of every store key the chunk's pass 2 will look up. */
+static void hash_store_keys(struct cw_ctx *c)
 {
 	const struct cw_engine *e = c->e;
+	c->n_slots = 0;
 	for (uint32_t i = 0; i < c->n_msgs; i++) {
 		struct pending *p = &c->msgs[i];
 		if (p->frame != CWP_FRAME_OK || p->decoded != CWP_OK)
@@ -267,26 +273,37 @@ static void prefetch_stores(struct cw_ctx *c)
 		switch (p->raw.type) {
 		case CWP_DECL:
 			if (m->u.decl.direction == CWP_IMPORT)
-				hash_and_prefetch(e->manifests, m->u.decl.transport_doc, &h[0]);
+				hash_store_key(c, e->manifests, m->u.decl.transport_doc, &h[0]);
 			break;
 		case CWP_MANIFEST:
-			hash_and_prefetch(e->manifests, m->u.manifest.transport_doc, &h[0]);
+			hash_store_key(c, e->manifests, m->u.manifest.transport_doc, &h[0]);
 			break;
 		case CWP_ORDER:
-			hash_and_prefetch(e->ecom, m->u.order.order_no, &h[0]);
+			hash_store_key(c, e->ecom, m->u.order.order_no, &h[0]);
 			break;
 		case CWP_PAYMENT:
-			hash_and_prefetch(e->ecom, m->u.payment.order_no, &h[0]);
+			hash_store_key(c, e->ecom, m->u.payment.order_no, &h[0]);
 			break;
 		case CWP_WAYBILL:
-			hash_and_prefetch(e->ecom, m->u.waybill.order_no, &h[0]);
+			hash_store_key(c, e->ecom, m->u.waybill.order_no, &h[0]);
 			break;
 		case CWP_LIST:
-			hash_and_prefetch(e->ecom, m->u.list.order_no, &h[0]);
-			hash_and_prefetch(e->ledger, &m->u.list.buyer, &h[1]);
+			hash_store_key(c, e->ecom, m->u.list.order_no, &h[0]);
+			hash_store_key(c, e->ledger, &m->u.list.buyer, &h[1]);
 			break;
 		}
 	}
+}
+
+/* The store slots pass 2 will read or write, loaded while pass 1 works: a chunk's messages
+ * name manifests, orders and buyers all over stores much bigger than the caches. The keys are
+ * hashed first and the prefetches then issued back to back, so that many misses are in flight
+ * at once. */
+static void prefetch_stores(struct cw_ctx *c)
+{
+	hash_store_keys(c);
+	for (uint32_t i = 0; i < c->n_slots; i++)
+		cw_store_prefetch(c->slots[i].st, c->slots[i].hash);
 }
 
 static void pass_bulk(struct cw_ctx *c)
