@@ -35,6 +35,9 @@ struct pending {
 	uint8_t decoded; /* enum cwp_reject from cwp_decode_body */
 	uint8_t cls;	 /* DECL/LIST: the declarant's class (pass 1) */
 	uint32_t item0;	 /* DECL/LIST: index of its first item in the chunk's item arrays */
+	/* pass 1: the hashes of the store keys pass 2 looks up, so that each key is hashed once:
+	 * [0] the manifest (MANIFEST, DECL import) or the order (e-commerce), [1] a LIST's buyer */
+	uint32_t store_hash[2];
 };
 
 struct cw_ctx {
@@ -52,6 +55,11 @@ struct cw_ctx {
 	struct cw_item_facts facts[CHUNK_ITEMS];
 	struct cw_acl_key keys[CHUNK_ITEMS];
 	const struct cw_acl_key *keyp[CHUNK_ITEMS];
+	uint32_t n_slots; /* the store slots pass 1 prefetches: at most two per message */
+	struct store_slot {
+		const struct cw_store *st;
+		uint32_t hash;
+	} slots[2 * CHUNK_MSGS];
 };
 
 /* ---------------------------------------------------------------- context */
@@ -238,39 +246,59 @@ static void build_item_keys(struct cw_ctx *c)
 	}
 }
 
-/* The store slots pass 2 will read or write, loaded while pass 1 works: a chunk's messages
- * name manifests, orders and buyers all over stores much bigger than the caches. */
-static void prefetch_stores(struct cw_ctx *c)
+/* Hashes a key pass 2 will look up in store st, and notes its slot for prefetching. */
+static void hash_store_key(struct cw_ctx *c, const struct cw_store *st, const void *key,
+			   uint32_t *hash)
+{
+	*hash = cw_store_hash(st, key);
+	c->slots[c->n_slots++] = (struct store_slot){st, *hash};
+}
+
+/* The hash of every store key the chunk's pass 2 will look up. */
+static void hash_store_keys(struct cw_ctx *c)
 {
 	const struct cw_engine *e = c->e;
+	c->n_slots = 0;
 	for (uint32_t i = 0; i < c->n_msgs; i++) {
-		const struct pending *p = &c->msgs[i];
+		struct pending *p = &c->msgs[i];
 		if (p->frame != CWP_FRAME_OK || p->decoded != CWP_OK)
 			continue;
 		const struct cwp_msg *m = &p->m;
+		uint32_t *h = p->store_hash;
 		switch (p->raw.type) {
 		case CWP_DECL:
 			if (m->u.decl.direction == CWP_IMPORT)
-				cw_store_prefetch(e->manifests, m->u.decl.transport_doc);
+				hash_store_key(c, e->manifests, m->u.decl.transport_doc, &h[0]);
 			break;
 		case CWP_MANIFEST:
-			cw_store_prefetch(e->manifests, m->u.manifest.transport_doc);
+			hash_store_key(c, e->manifests, m->u.manifest.transport_doc, &h[0]);
 			break;
 		case CWP_ORDER:
-			cw_store_prefetch(e->ecom, m->u.order.order_no);
+			hash_store_key(c, e->ecom, m->u.order.order_no, &h[0]);
 			break;
 		case CWP_PAYMENT:
-			cw_store_prefetch(e->ecom, m->u.payment.order_no);
+			hash_store_key(c, e->ecom, m->u.payment.order_no, &h[0]);
 			break;
 		case CWP_WAYBILL:
-			cw_store_prefetch(e->ecom, m->u.waybill.order_no);
+			hash_store_key(c, e->ecom, m->u.waybill.order_no, &h[0]);
 			break;
 		case CWP_LIST:
-			cw_store_prefetch(e->ecom, m->u.list.order_no);
-			cw_store_prefetch(e->ledger, &m->u.list.buyer);
+			hash_store_key(c, e->ecom, m->u.list.order_no, &h[0]);
+			hash_store_key(c, e->ledger, &m->u.list.buyer, &h[1]);
 			break;
 		}
 	}
+}
+
+/* The store slots pass 2 will read or write, loaded while pass 1 works: a chunk's messages
+ * name manifests, orders and buyers all over stores much bigger than the caches. The keys are
+ * hashed first and the prefetches then issued back to back, so that many misses are in flight
+ * at once. */
+static void prefetch_stores(struct cw_ctx *c)
+{
+	hash_store_keys(c);
+	for (uint32_t i = 0; i < c->n_slots; i++)
+		cw_store_prefetch(c->slots[i].st, c->slots[i].hash);
 }
 
 static void pass_bulk(struct cw_ctx *c)
@@ -348,12 +376,13 @@ static bool hs4_in(const struct cw_manifest_rec *m, const char *hs)
 }
 
 /* §4.3 step 5: the manifest the declaration's transport document names. */
-static void manifest_check(struct cw_ctx *c, const struct cwp_decl *d, struct contributions *a)
+static void manifest_check(struct cw_ctx *c, const struct pending *p, struct contributions *a)
 {
+	const struct cwp_decl *d = &p->m.u.decl;
 	if (d->direction != CWP_IMPORT || blank(d->transport_doc, 20))
 		return;
 	struct cw_manifest_rec m;
-	if (!cw_store_get(c->e->manifests, d->transport_doc, &m)) {
+	if (!cw_store_get(c->e->manifests, d->transport_doc, p->store_hash[0], &m)) {
 		add(a, CWP_MODE_VERIFY, CWP_RSN_NO_MANIFEST, CWP_ITEM_HDR, 0);
 		return;
 	}
@@ -418,7 +447,7 @@ static void decide(struct cw_ctx *c, const struct pending *p, const struct cw_ec
 
 	/* 5. DECL imports: the manifest */
 	if (is_decl)
-		manifest_check(c, &p->m.u.decl, &a);
+		manifest_check(c, p, &a);
 
 	/* 6. keyed random selection */
 	const char *key = is_decl ? p->m.u.decl.decl_no : p->m.u.list.list_no;
@@ -433,22 +462,25 @@ static void decide(struct cw_ctx *c, const struct pending *p, const struct cw_ec
 }
 
 /* §4.2: a LIST needs its three documents and must stay within the buyer's quotas. */
-static uint16_t list_prechecks(struct cw_ctx *c, const struct cwp_list *l, struct cw_ecom_rec *e)
+static uint16_t list_prechecks(struct cw_ctx *c, const struct pending *p, struct cw_ecom_rec *e)
 {
 	const struct cw_ruleset *rs = c->snap->rs;
+	const struct cwp_list *l = &p->m.u.list;
 	const uint8_t all = CW_ECOM_ORDER | CW_ECOM_PAYMENT | CW_ECOM_WAYBILL;
-	if (!cw_store_get(c->e->ecom, l->order_no, e) || (e->parts & all) != all)
+	if (!cw_store_get(c->e->ecom, l->order_no, p->store_hash[0], e) || (e->parts & all) != all)
 		return CWP_REJ_MISSING_DOCS;
 	if (l->total_value > rs->limit_single)
 		return CWP_REJ_QUOTA_SINGLE;
-	int rc = cw_ledger_charge(c->e->ledger, l->buyer, l->total_value, rs->limit_annual);
+	int rc = cw_ledger_charge(c->e->ledger, l->buyer, p->store_hash[1], l->total_value,
+				  rs->limit_annual);
 	if (rc > 0)
 		return CWP_REJ_QUOTA_ANNUAL;
 	return rc < 0 ? CWP_REJ_STORE_FULL : CWP_OK;
 }
 
-static uint16_t store_manifest(struct cw_ctx *c, const struct cwp_manifest *m)
+static uint16_t store_manifest(struct cw_ctx *c, const struct pending *p)
 {
+	const struct cwp_manifest *m = &p->m.u.manifest;
 	struct cw_manifest_rec rec;
 	memset(&rec, 0, sizeof(rec));
 	memcpy(rec.consignee, m->consignee, 18);
@@ -468,25 +500,27 @@ static uint16_t store_manifest(struct cw_ctx *c, const struct cwp_manifest *m)
 		rec.hs4[k] = h;
 		rec.n_hs4++;
 	}
-	return cw_store_put(c->e->manifests, m->transport_doc, &rec) < 0 ? CWP_REJ_STORE_FULL
-									 : CWP_OK;
+	int rc = cw_store_put(c->e->manifests, m->transport_doc, p->store_hash[0], &rec);
+	return rc < 0 ? CWP_REJ_STORE_FULL : CWP_OK;
 }
 
 static uint16_t store_part(struct cw_ctx *c, const struct pending *p)
 {
+	const struct cwp_msg *m = &p->m;
+	uint32_t h = p->store_hash[0];
 	int rc;
 	switch (p->raw.type) {
 	case CWP_ORDER:
-		rc = cw_ecom_set_order(c->e->ecom, p->m.u.order.order_no, p->m.u.order.buyer,
-				       p->m.u.order.amount);
+		rc = cw_ecom_set_order(c->e->ecom, m->u.order.order_no, h, m->u.order.buyer,
+				       m->u.order.amount);
 		break;
 	case CWP_PAYMENT:
-		rc = cw_ecom_set_payment(c->e->ecom, p->m.u.payment.order_no, p->m.u.payment.buyer,
-					 p->m.u.payment.amount);
+		rc = cw_ecom_set_payment(c->e->ecom, m->u.payment.order_no, h, m->u.payment.buyer,
+					 m->u.payment.amount);
 		break;
 	default:
-		rc = cw_ecom_set_waybill(c->e->ecom, p->m.u.waybill.order_no,
-					 p->m.u.waybill.waybill_no);
+		rc = cw_ecom_set_waybill(c->e->ecom, m->u.waybill.order_no, h,
+					 m->u.waybill.waybill_no);
 	}
 	return rc < 0 ? CWP_REJ_STORE_FULL : CWP_OK;
 }
@@ -509,7 +543,7 @@ static void step_c(struct cw_ctx *c, const struct pending *p, struct cwp_verdict
 	struct cw_ecom_rec ecom;
 	switch (p->raw.type) {
 	case CWP_MANIFEST:
-		rc = store_manifest(c, &p->m.u.manifest);
+		rc = store_manifest(c, p);
 		break;
 	case CWP_ORDER:
 	case CWP_PAYMENT:
@@ -519,7 +553,7 @@ static void step_c(struct cw_ctx *c, const struct pending *p, struct cwp_verdict
 	case CWP_LIST:
 		if (!c->snap)
 			rc = CWP_REJ_NO_RULESET;
-		else if ((rc = list_prechecks(c, &p->m.u.list, &ecom)) == CWP_OK)
+		else if ((rc = list_prechecks(c, p, &ecom)) == CWP_OK)
 			decide(c, p, &ecom, v);
 		break;
 	case CWP_DECL:

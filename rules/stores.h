@@ -35,9 +35,8 @@ struct cw_ecom_rec {
 	char waybill_no[20];
 };
 
-/* rte_hash_crc over a key that may sit anywhere in a packet: copied to an aligned buffer first
- * (rte_hash_crc loads 8 bytes at a time). Also the hash function of the engine's rte_hash tables.
- * len <= 64. */
+/* rte_hash_crc over a key that may sit anywhere in a packet (read with unaligned loads, since
+ * rte_hash_crc loads 8 bytes at a time). Also the hash function of the engine's rte_hash tables. */
 uint32_t cw_hash_key(const void *key, uint32_t len, uint32_t init);
 
 struct cw_store *cw_store_create(const char *name, uint32_t capacity, uint32_t key_len,
@@ -46,24 +45,33 @@ void cw_store_free(struct cw_store *s);
 uint32_t cw_store_count(const struct cw_store *s);
 uint32_t cw_store_capacity(const struct cw_store *s);
 
-/* Starts loading the cache lines key's lookup will read first, so that a get or put issued a
+/* Every call below that names a key also takes its hash, cw_store_hash(s, key): the engine
+ * computes it once per message in pass 1 (to prefetch) and reuses it in pass 2. A hash that is
+ * not the key's own makes the key look absent (and a put would store it twice). */
+uint32_t cw_store_hash(const struct cw_store *s, const void *key);
+
+/* Starts loading the cache lines the key's lookup will read, so that a get or put issued a
  * little later (after the rest of a burst's pass 1) does not wait for memory. */
-void cw_store_prefetch(const struct cw_store *s, const void *key);
+void cw_store_prefetch(const struct cw_store *s, uint32_t hash);
 
 /* Copies the value for key into val; false when absent. */
-bool cw_store_get(struct cw_store *s, const void *key, void *val);
+bool cw_store_get(struct cw_store *s, const void *key, uint32_t hash, void *val);
 /* Sets the value for key (inserting the key); -ENOSPC when the store is full. */
-int cw_store_put(struct cw_store *s, const void *key, const void *val);
+int cw_store_put(struct cw_store *s, const void *key, uint32_t hash, const void *val);
 
 /* E-commerce: sets one part of order_no's record, keeping the others. -ENOSPC when full. */
-int cw_ecom_set_order(struct cw_store *s, const char order_no[20], uint64_t buyer, uint64_t amount);
-int cw_ecom_set_payment(struct cw_store *s, const char order_no[20], uint64_t buyer,
+int cw_ecom_set_order(struct cw_store *s, const char order_no[20], uint32_t hash, uint64_t buyer,
+		      uint64_t amount);
+int cw_ecom_set_payment(struct cw_store *s, const char order_no[20], uint32_t hash, uint64_t buyer,
 			uint64_t amount);
-int cw_ecom_set_waybill(struct cw_store *s, const char order_no[20], const char waybill_no[20]);
+int cw_ecom_set_waybill(struct cw_store *s, const char order_no[20], uint32_t hash,
+			const char waybill_no[20]);
 
-/* Ledger (key: buyer u64, value: cumulative value). Adds amount unless the new total would pass
- * limit: 0 charged, 1 over the limit (nothing charged), -ENOSPC new buyer and store full. */
-int cw_ledger_charge(struct cw_store *s, uint64_t buyer, uint64_t amount, uint64_t limit);
-uint64_t cw_ledger_get(struct cw_store *s, uint64_t buyer);
+/* Ledger (key: buyer u64, value: cumulative value; hash: cw_store_hash(s, &buyer)). Adds amount
+ * unless the new total would pass limit: 0 charged, 1 over the limit (nothing charged), -ENOSPC
+ * new buyer and store full. */
+int cw_ledger_charge(struct cw_store *s, uint64_t buyer, uint32_t hash, uint64_t amount,
+		     uint64_t limit);
+uint64_t cw_ledger_get(struct cw_store *s, uint64_t buyer, uint32_t hash);
 
 #endif
