@@ -296,11 +296,31 @@ exp_clearway() {
 	done
 	[ -s "$OUT/clearway.json" ] || return
 	$PY clearway "$OUT/clearway.json" "$TSC_HZ" "$OUT" >"$OUT/clearway.csv"
-	# The same vdev with infinite_rx=1: after the first pass every message is a replay (STALE
-	# or DUPLICATE, §3.5), so this measures the session/replay path, not decisions.
 	local frames
 	frames=$($PY frames "$MAIN/requests.pcap")
 	local ent=$(($(wc -l <"$MAIN/registry.csv") - 1))
+	# The capture from memory (infinite_rx=1, the ceiling's own vdev), one pass: --max-packets
+	# stops the gateway after the capture's frames, before anything is replayed.
+	rm -f "$OUT/clearway-memory.json"
+	for r in $(seq "$REPEAT"); do
+		local mcmd=(timeout -s INT "$STEP_TIMEOUT" "$B/clearway" -l "$GEN_CORE,$WORKER"
+			$(eal_mem $(($(mem_for "$ent" "$RULES") + frames * 5 / 2 / 1024))) $EAL_QUIET
+			--file-prefix "$TAG-cwmem" --vdev "net_pcap0,rx_pcap=$MAIN/requests.pcap,infinite_rx=1"
+			--vdev net_null0 -- --rules "$MAIN/rules.cw" --registry "$MAIN/registry.csv"
+			--senders "$MAIN/senders.csv" --registry-capacity "$(reg_cap "$ent")" --tx-port 1
+			--max-packets "$frames" --mbufs $((frames + 16384))
+			--summary-json "$OUT/clearway-memory-run$r.json")
+		[ "$r" = 1 ] && cmdlog "${mcmd[*]} (best of $REPEAT)"
+		"${mcmd[@]}" >"$OUT/clearway-memory-run$r.out" 2>"$OUT/clearway-memory-run$r.err" &&
+			keep_best clearway_memory "$OUT/clearway-memory-run$r.json" msgs_per_s \
+				"$OUT/clearway-memory.json" .out .err
+		rm -f "$OUT/clearway-memory-run$r".*
+	done
+	[ -s "$OUT/clearway-memory.json" ] &&
+		$PY clearway "$OUT/clearway-memory.json" "$TSC_HZ" "$OUT" clearway_memory \
+			>"$OUT/clearway-memory.csv"
+	# The same vdev with infinite_rx=1 and no limit: after the first pass every message is a
+	# replay (STALE or DUPLICATE, §3.5), so this measures the session/replay path, not decisions.
 	local cmd=(timeout -s INT "$STEP_TIMEOUT" "$B/clearway" -l "$GEN_CORE,$WORKER"
 		$(eal_mem $(($(mem_for "$ent" "$RULES") + frames * 5 / 2 / 1024))) $EAL_QUIET --file-prefix "$TAG-cwi"
 		--vdev "net_pcap0,rx_pcap=$MAIN/requests.pcap,infinite_rx=1" --vdev net_null0

@@ -177,6 +177,11 @@ static void supervise(void)
 			last_stats_s = t;
 			next_stats = now + gw.opt.stats_secs * hz;
 		}
+		if (gw.opt.max_packets && rx_total() >= gw.opt.max_packets) {
+			fprintf(stderr, "clearway: %lu packets received, stopping\n",
+				(unsigned long)gw.opt.max_packets);
+			break;
+		}
 		if (gw.opt.idle_exit_ms) {
 			uint64_t rx = rx_total();
 			if (rx != last_rx) {

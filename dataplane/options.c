@@ -38,6 +38,8 @@ static void usage(FILE *f, const char *prog)
 		"  --mtu N                 MTU of answers (default 1500; 148..%u)\n"
 		"running:\n"
 		"  --idle-exit MS          stop after MS ms without a received packet\n"
+		"  --max-packets N         stop after N received packets (a worker takes no more\n"
+		"                          than N: one worker decides exactly the first N frames)\n"
 		"  --stats SECS            a progress line on stderr every SECS seconds\n"
 		"  --tx-port P             send every answer through port P (not polled)\n"
 		"  --summary-json FILE     also write the final summary as JSON\n"
@@ -76,6 +78,7 @@ enum {
 	OPT_REPLAY,
 	OPT_MTU,
 	OPT_IDLE,
+	OPT_MAX_PACKETS,
 	OPT_STATS,
 	OPT_TX_PORT,
 	OPT_JSON,
@@ -102,6 +105,7 @@ static const struct option longopts[] = {
     {"replay-window", required_argument, NULL, OPT_REPLAY},
     {"mtu", required_argument, NULL, OPT_MTU},
     {"idle-exit", required_argument, NULL, OPT_IDLE},
+    {"max-packets", required_argument, NULL, OPT_MAX_PACKETS},
     {"stats", required_argument, NULL, OPT_STATS},
     {"tx-port", required_argument, NULL, OPT_TX_PORT},
     {"summary-json", required_argument, NULL, OPT_JSON},
@@ -158,6 +162,11 @@ static int set_num(struct gw_options *o, int opt, const char *name, const char *
 		if (num(name, arg, 1, UINT32_MAX, &v))
 			return -1;
 		o->idle_exit_ms = v;
+		return 0;
+	case OPT_MAX_PACKETS:
+		if (num(name, arg, 1, UINT64_MAX >> 1, &v))
+			return -1;
+		o->max_packets = v;
 		return 0;
 	case OPT_STATS:
 		if (num(name, arg, 1, 86400, &v))

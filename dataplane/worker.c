@@ -352,6 +352,17 @@ static void process_burst(struct gw_worker *w, uint16_t port, uint16_t n, uint64
 	journal(w, ans, na, t1);
 }
 
+/* Packets the next RX burst may take: a full burst, or what is left of --max-packets (a replay
+ * from memory, net_pcap's infinite_rx, is then decided exactly once, like testpmd's ceiling). */
+static inline uint16_t rx_allowance(const struct gw_worker *w)
+{
+	const uint64_t limit = gw.opt.max_packets;
+	if (likely(limit == 0))
+		return GW_BURST;
+	const uint64_t rx = w->cnt.rx_packets;
+	return rx >= limit ? 0 : (uint16_t)RTE_MIN((uint64_t)GW_BURST, limit - rx);
+}
+
 int gw_worker_main(void *arg)
 {
 	struct gw_worker *w = arg;
@@ -365,7 +376,10 @@ int gw_worker_main(void *arg)
 		unsigned got = 0;
 		for (unsigned q = 0; q < w->nrxq; q++) {
 			const struct gw_rxq rq = w->rxq[q];
-			uint16_t n = rte_eth_rx_burst(rq.port, rq.queue, w->rx, GW_BURST);
+			const uint16_t want = rx_allowance(w);
+			if (want == 0)
+				break;
+			uint16_t n = rte_eth_rx_burst(rq.port, rq.queue, w->rx, want);
 			if (n == 0)
 				continue;
 			process_burst(w, rq.port, n, rte_rdtsc());

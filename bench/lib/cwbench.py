@@ -128,8 +128,8 @@ def cmd_csvrow(path, first, *keys):
     print(",".join([first] + [str(d[k]) for k in keys]))
 
 
-def cmd_clearway(path, tsc_hz, out):
-    """clearway.csv (one row) and the clearway metrics, appended to metrics.csv."""
+def cmd_clearway(path, tsc_hz, out, name="clearway"):
+    """clearway.csv (one row) and the metrics of experiment `name`, appended to metrics.csv."""
     d = json.load(open(path))
     tsc = float(tsc_hz)
     mps = d["msgs_per_s"]
@@ -141,11 +141,11 @@ def cmd_clearway(path, tsc_hz, out):
           f"{tsc / pps if pps else 0:.1f},{d['messages'] / max(d['rx_packets'], 1):.2f},"
           f"{d['accounting_ok']}")
     with open(os.path.join(out, "metrics.csv"), "a") as m:
-        m.write(f"clearway,msgs_per_s,{mps:.0f},msgs/s\n")
-        m.write(f"clearway,cycles_per_msg,{cpm:.1f},cycles\n")
-        m.write(f"clearway,pkts_per_s,{pps:.0f},pkts/s\n")
-        m.write(f"clearway,cycles_per_pkt,{tsc / pps if pps else 0:.1f},cycles\n")
-        m.write(f"clearway,latency_p99_us,{d['latency_ns']['p99'] / 1000:.1f},us\n")
+        m.write(f"{name},msgs_per_s,{mps:.0f},msgs/s\n")
+        m.write(f"{name},cycles_per_msg,{cpm:.1f},cycles\n")
+        m.write(f"{name},pkts_per_s,{pps:.0f},pkts/s\n")
+        m.write(f"{name},cycles_per_pkt,{tsc / pps if pps else 0:.1f},cycles\n")
+        m.write(f"{name},latency_p99_us,{d['latency_ns']['p99'] / 1000:.1f},us\n")
 
 
 def cmd_kernel(serve, blast):
@@ -227,7 +227,10 @@ def summary_rows(out):
     ratio("clearway_vs_ceiling_pkts", ("clearway", "pkts_per_s"), ("ceiling", "pkts_per_s"))
     ratio("clearway_vs_ceiling_file_pkts", ("clearway", "pkts_per_s"),
           ("ceiling_file", "pkts_per_s"))
+    ratio("clearway_memory_vs_ceiling_pkts", ("clearway_memory", "pkts_per_s"),
+          ("ceiling", "pkts_per_s"))
     ratio("clearway_vs_kernel", ("clearway", "msgs_per_s"), ("kernel", "msgs_per_s"))
+    ratio("clearway_memory_vs_kernel", ("clearway_memory", "msgs_per_s"), ("kernel", "msgs_per_s"))
     ratio("simulate_vs_clearway", ("simulate", "msgs_per_s"), ("clearway", "msgs_per_s"))
     ratio("clearway_cycles_per_msg_vs_ceiling_cycles_per_pkt", ("clearway", "cycles_per_msg"),
           ("ceiling", "cycles_per_pkt"))

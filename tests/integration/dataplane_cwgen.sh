@@ -4,10 +4,24 @@
 # datagrams, stale and retransmitted ones). The response captures must be equal datagram by
 # datagram (payloads, addresses, ports, valid checksums) and the counters equal simulate's.
 # A third run uses big datagrams and a small MTU, so that answers span several datagrams (the
-# first built in the request's mbuf, the others in fresh ones).
+# first built in the request's mbuf, the others in fresh ones). A last run replays the clean
+# workload from memory (net_pcap infinite_rx, as bench/run.sh measures it) and stops after one
+# pass with --max-packets: exactly simulate's answers again, nothing from a second pass.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
+
+# gateway NAME DIR RX-VDEV-ARGS ARGS...: clearway on DIR's files, answers to DIR/got.pcap.
+gateway() {
+	local name=$1 w=$2 rx=$3
+	shift 3
+	# shellcheck disable=SC2046
+	capped timeout 120 "$GW" $(eal_args "$name") \
+		--vdev "net_pcap0,rx_pcap=$w/requests.pcap,tx_pcap=$w/got.pcap$rx" \
+		-- "$@" --summary-json "$w/sum.json" >"$w/out.txt" 2>&1 ||
+		{ tail -30 "$w/out.txt"; fail "$name: clearway exited with $?"; }
+	check_accounting "$w/sum.json"
+}
 
 run_one() { # name "options of both clearway and simulate" cwgen-args...
 	local name=$1 opts=$2
@@ -18,12 +32,7 @@ run_one() { # name "options of both clearway and simulate" cwgen-args...
 	# shellcheck disable=SC2206
 	files+=($opts)
 	simulate "$w/requests.pcap" "$w/sim.pcap" "${files[@]}"
-	# shellcheck disable=SC2046
-	capped timeout 120 "$GW" $(eal_args "$name") \
-		--vdev "net_pcap0,rx_pcap=$w/requests.pcap,tx_pcap=$w/got.pcap" \
-		-- "${files[@]}" --idle-exit 400 --summary-json "$w/sum.json" >"$w/out.txt" 2>&1 ||
-		{ tail -30 "$w/out.txt"; fail "$name: clearway exited with $?"; }
-	check_accounting "$w/sum.json"
+	gateway "$name" "$w" "" "${files[@]}" --idle-exit 400
 	"$TOOLS/pcapcmp" seq "$w/got.pcap" "$w/sim.pcap" || fail "$name: answers differ from simulate"
 	compare_counters "$w/sim.pcap.json" "$w/sum.json" || fail "$name: counters differ"
 	echo "$name: $(json_get "$w/sum.json" accounting)"
@@ -33,3 +42,12 @@ run_one clean "" --seed 42 --messages 60000
 run_one bad "" --seed 5 --messages 60000 --bad 0.2 --senders 5
 run_one mtu "--mtu 576" --seed 42 --messages 20000 --batch 40
 [ "$(json_get "$WORK/mtu/sum.json" tx.fresh)" -gt 0 ] || fail "mtu: no answer spanned datagrams"
+
+# One pass of the clean workload from memory.
+w=$WORK/clean
+frames=$("$TOOLS/pcapcmp" count "$w/requests.pcap" | awk '{print $1 + $3}')
+gateway memory "$w" ",infinite_rx=1" --rules "$w/rules.cw" --registry "$w/registry.csv" \
+	--senders "$w/senders.csv" --max-packets "$frames" --mbufs $((frames + 16384))
+"$TOOLS/pcapcmp" seq "$w/got.pcap" "$w/sim.pcap" || fail "memory: answers differ from simulate"
+compare_counters "$w/sim.pcap.json" "$w/sum.json" || fail "memory: counters differ"
+echo "memory: $(json_get "$w/sum.json" accounting)"
