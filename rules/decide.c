@@ -422,7 +422,7 @@ static void decide(struct cw_ctx *c, const struct pending *p, const struct cw_ec
 
 	/* 6. keyed random selection */
 	const char *key = is_decl ? p->m.u.decl.decl_no : p->m.u.list.list_no;
-	if (rate > 0 && cw_siphash24(rs->salt, (const uint8_t *)key, 18) % 10000 < rate)
+	if (rate > 0 && cw_siphash24_18(rs->salt, (const uint8_t *)key) % 10000 < rate)
 		add(&a, CWP_MODE_SAMPLE, CWP_RSN_RANDOM, CWP_ITEM_HDR, 0);
 
 	v->status = CWP_DECIDED;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rules/engine.h"
+#include "rules/siphash.h"
 #include "rules/tables.h"
 #include "tests/unit/testutil.h"
 
@@ -805,6 +806,26 @@ START_TEST(hs_number_as_digit_loop)
 }
 END_TEST
 
+/* The generic SipHash-2-4 against the paper's vector (key 00..0f, message 00..0e), then the
+ * 18-byte one against the generic on random keys and messages. */
+START_TEST(siphash_18_equals_generic)
+{
+	uint8_t key[16], msg[18];
+	for (unsigned i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (unsigned i = 0; i < 15; i++)
+		msg[i] = (uint8_t)i;
+	ck_assert_uint_eq(cw_siphash24(key, msg, 15), 0xa129ca6149be45e5ULL);
+	for (unsigned n = 0; n < 200000; n++) {
+		for (unsigned i = 0; i < 16; i++)
+			key[i] = (uint8_t)rnd(256);
+		for (unsigned i = 0; i < 18; i++)
+			msg[i] = (uint8_t)rnd(256);
+		ck_assert_uint_eq(cw_siphash24_18(key, msg), cw_siphash24(key, msg, 18));
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("decide");
@@ -823,6 +844,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, property_acl_equals_linear);
 	tcase_add_test(tc, property_acl_bucket_edges);
 	tcase_add_test(tc, hs_number_as_digit_loop);
+	tcase_add_test(tc, siphash_18_equals_generic);
 	suite_add_tcase(s, tc);
 	return s;
 }
