@@ -175,23 +175,29 @@ static const uint8_t *items_of(const struct pending *p, unsigned *n)
 	return p->m.u.list.items;
 }
 
-/* Registry classes of all declarants of the chunk, 64 keys per bulk lookup. */
+/* Registry classes of all declarants of the chunk, 64 keys per bulk lookup. The keys' hashes
+ * are worked out here (the registry's own hash function, inline) rather than by rte_hash
+ * through a call per key. */
 static void lookup_classes(struct cw_ctx *c)
 {
 	const void *keys[RTE_HASH_LOOKUP_BULK_MAX];
+	hash_sig_t sig[RTE_HASH_LOOKUP_BULK_MAX];
 	struct pending *who[RTE_HASH_LOOKUP_BULK_MAX];
 	void *data[RTE_HASH_LOOKUP_BULK_MAX];
 	unsigned n = 0;
 	for (uint32_t i = 0; i <= c->n_msgs; i++) {
 		if (i < c->n_msgs && wants_decision(&c->msgs[i])) {
 			struct pending *p = &c->msgs[i];
-			keys[n] =
+			const char *uscc =
 			    p->raw.type == CWP_DECL ? p->m.u.decl.declarant : p->m.u.list.ebiz;
+			keys[n] = uscc;
+			sig[n] = cw_uscc_hash(uscc);
 			who[n++] = p;
 		}
 		if (n == RTE_HASH_LOOKUP_BULK_MAX || (i == c->n_msgs && n)) {
 			uint64_t hit = 0;
-			rte_hash_lookup_bulk_data(c->e->registry, keys, n, &hit, data);
+			rte_hash_lookup_with_hash_bulk_data(c->e->registry, keys, sig, n, &hit,
+							    data);
 			for (unsigned k = 0; k < n; k++)
 				who[k]->cls =
 				    (hit >> k) & 1 ? (uint8_t)(uintptr_t)data[k] : CW_CLS_UNKNOWN;

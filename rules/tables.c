@@ -383,18 +383,6 @@ void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_
 /* ---------------------------------------------------------------- interned USCCs */
 
 /* uscc_ids[i] = id of rs->uscc[i] (i + 1 in a full build; shared with the base in a delta). */
-/* cw_hash_key(uscc, 18, 0) (the CRC steps rte_hash_crc takes over 18 bytes, on the same words)
- * without its copy into an aligned buffer and its loop: this runs for every declarant and owner
- * when some rule names a party. */
-static uint32_t uscc_hash(const char uscc[18])
-{
-	uint64_t w[2];
-	uint16_t tail;
-	memcpy(w, uscc, 16);
-	memcpy(&tail, uscc + 16, 2);
-	return rte_hash_crc_2byte(tail, rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0)));
-}
-
 static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
@@ -420,7 +408,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 		for (uint32_t i = 0; i < b->rs->n_uscc; i++) {
 			rte_hash_add_key_data(s->intern, b->rs->uscc[i],
 					      (void *)(uintptr_t)(i + 1));
-			maybe_add(s->intern_maybe, uscc_hash(b->rs->uscc[i]));
+			maybe_add(s->intern_maybe, cw_uscc_hash(b->rs->uscc[i]));
 		}
 		next = b->rs->n_uscc + 1;
 	}
@@ -432,7 +420,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 		}
 		uscc_ids[i] = next++;
 		rte_hash_add_key_data(s->intern, rs->uscc[i], (void *)(uintptr_t)uscc_ids[i]);
-		maybe_add(s->intern_maybe, uscc_hash(rs->uscc[i]));
+		maybe_add(s->intern_maybe, cw_uscc_hash(rs->uscc[i]));
 	}
 	return 0;
 }
@@ -440,7 +428,7 @@ static int build_intern(struct cw_snapshot *s, uint32_t *uscc_ids, char *err, si
 uint32_t cw_intern_lookup(const struct cw_snapshot *s, const char uscc[18])
 {
 	void *data;
-	if (!maybe_has(s->intern_maybe, uscc_hash(uscc)) ||
+	if (!maybe_has(s->intern_maybe, cw_uscc_hash(uscc)) ||
 	    rte_hash_lookup_data(s->intern, uscc, &data) < 0)
 		return 0;
 	return (uint32_t)(uintptr_t)data;
