@@ -77,6 +77,12 @@ void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f);
 
 struct cw_acl_set; /* the rte_acl contexts of a snapshot (one per rule shape) */
 
+/* A 9- or 10-digit profile: key = len << 56 | digits as a number (0: empty slot). */
+struct cw_long_slot {
+	uint64_t key;
+	uint32_t profile;
+};
+
 struct cw_snapshot {
 	struct cw_ruleset *rs;
 	uint32_t version;
@@ -85,9 +91,11 @@ struct cw_snapshot {
 
 	/* profiles (a delta whose profile prefixes are its base's uses the base's tables) */
 	struct rte_lpm *lpm;
-	struct rte_hash *long_profiles; /* key: u64 (len << 56 | digits as number) */
+	struct cw_long_slot *long_slots; /* the 9- and 10-digit profiles, long_mask + 1 slots */
+	uint32_t long_mask;
 	bool has_len9, has_len10;
-	uint64_t long_maybe[1024]; /* hashed first 8 digits of the 9- and 10-digit profiles */
+	uint64_t
+	    long_maybe[1024]; /* hashed keys (length and digits) of the 9- and 10-digit profiles */
 
 	/* targeting rules */
 	uint32_t *prio; /* per rule index: mode, then rank by (priority desc, id asc); higher wins
