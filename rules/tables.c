@@ -345,8 +345,10 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* The profile of one key if the filter lets it through and the hash holds it. */
-static bool long_find(const struct cw_snapshot *s, uint64_t key, uint32_t *out)
+/* The profile of one key if the filter lets it through and the table holds it. Inlined: once
+ * per item, and a call cost a third of it. */
+static inline __attribute__((always_inline)) bool long_find(const struct cw_snapshot *s,
+							    uint64_t key, uint32_t *out)
 {
 	if (!maybe_has(s->long_maybe, long_fold(key)))
 		return false;
