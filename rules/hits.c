@@ -12,13 +12,6 @@
 
 #include "rules/hits.h"
 
-struct hits_block {
-	struct hits_block *next; /* in the retired list */
-	uint32_t n;
-	uint32_t *ids;
-	uint64_t count[];
-};
-
 static struct hits_block *block_new(const struct cw_ruleset *rs)
 {
 	uint32_t n = rs ? rs->n_rules : 0;
@@ -58,17 +51,6 @@ void cw_hits_switch(struct cw_hits *h, const struct cw_ruleset *rs, uint64_t ser
 		old->next = h->retired;
 		h->retired = old;
 	}
-}
-
-void cw_hits_count(struct cw_hits *h, uint32_t i)
-{
-	struct hits_block *b = atomic_load_explicit(&h->cur, memory_order_relaxed);
-	if (b && i < b->n)
-		atomic_store_explicit(
-		    (_Atomic uint64_t *)&b->count[i],
-		    atomic_load_explicit((_Atomic uint64_t *)&b->count[i], memory_order_relaxed) +
-			1,
-		    memory_order_relaxed);
 }
 
 static void free_retired(struct cw_hits *h)

@@ -17,7 +17,13 @@
 
 #include "rules/ruleset.h"
 
-struct hits_block;
+/* In the header so that cw_hits_count, once per item with a rule, is inlined. */
+struct hits_block {
+	struct hits_block *next; /* in the retired list */
+	uint32_t n;
+	uint32_t *ids;
+	uint64_t count[];
+};
 
 struct cw_hits {
 	_Atomic(struct hits_block *) cur; /* written by the worker, read by readers */
@@ -29,7 +35,16 @@ struct cw_hits {
 /* Worker: counts for the rules of rs from now on (serial: the snapshot's), all at zero. */
 void cw_hits_switch(struct cw_hits *h, const struct cw_ruleset *rs, uint64_t serial);
 /* Worker: one hit of rule index i of the current rule set. */
-void cw_hits_count(struct cw_hits *h, uint32_t i);
+static inline void cw_hits_count(struct cw_hits *h, uint32_t i)
+{
+	struct hits_block *b = atomic_load_explicit(&h->cur, memory_order_relaxed);
+	if (b && i < b->n)
+		atomic_store_explicit(
+		    (_Atomic uint64_t *)&b->count[i],
+		    atomic_load_explicit((_Atomic uint64_t *)&b->count[i], memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
+}
 /* Worker: frees retired blocks when no reader is copying. Cheap when there is none. */
 void cw_hits_reclaim(struct cw_hits *h);
 /* Any thread: calls fn for every rule with hits > 0 in the current block. */

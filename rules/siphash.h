@@ -11,5 +11,7 @@
 #include <stdint.h>
 
 uint64_t cw_siphash24(const uint8_t key[16], const uint8_t *msg, size_t len);
+/* cw_siphash24(key, msg, 18), the length of a decl_no or list_no. */
+uint64_t cw_siphash24_18(const uint8_t key[16], const uint8_t msg[18]);
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_hash_crc.h>
 
 #include "rules/engine.h"
 #include "rules/ruleset.h"
@@ -76,6 +77,12 @@ void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f);
 
 struct cw_acl_set; /* the rte_acl contexts of a snapshot (one per rule shape) */
 
+/* A 9- or 10-digit profile: key = len << 56 | digits as a number (0: empty slot). */
+struct cw_long_slot {
+	uint64_t key;
+	uint32_t profile;
+};
+
 struct cw_snapshot {
 	struct cw_ruleset *rs;
 	uint32_t version;
@@ -84,9 +91,11 @@ struct cw_snapshot {
 
 	/* profiles (a delta whose profile prefixes are its base's uses the base's tables) */
 	struct rte_lpm *lpm;
-	struct rte_hash *long_profiles; /* key: u64 (len << 56 | digits as number) */
+	struct cw_long_slot *long_slots; /* the 9- and 10-digit profiles, long_mask + 1 slots */
+	uint32_t long_mask;
 	bool has_len9, has_len10;
-	uint64_t long_maybe[1024]; /* hashed first 8 digits of the 9- and 10-digit profiles */
+	uint64_t
+	    long_maybe[1024]; /* hashed keys (length and digits) of the 9- and 10-digit profiles */
 
 	/* targeting rules */
 	uint32_t *prio; /* per rule index: mode, then rank by (priority desc, id asc); higher wins
@@ -135,6 +144,18 @@ void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_
  */
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
 		       const struct cw_item_facts *facts, uint32_t *best, unsigned n);
+
+/* cw_hash_key(uscc, 18, 0), the hash of the registry and of the intern table, as the CRC steps
+ * rte_hash_crc takes over 18 bytes on the same words (two 8-byte, one 2-byte) without its copy
+ * into an aligned buffer and its loop: it runs for every declarant (and owner). */
+static inline uint32_t cw_uscc_hash(const char uscc[18])
+{
+	uint64_t w[2];
+	uint16_t tail;
+	memcpy(w, uscc, 16);
+	memcpy(&tail, uscc + 16, 2);
+	return rte_hash_crc_2byte(tail, rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0)));
+}
 
 /* Interned id of a USCC (0 when no rule names it). */
 uint32_t cw_intern_lookup(const struct cw_snapshot *s, const char uscc[18]);

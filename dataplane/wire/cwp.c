@@ -260,35 +260,6 @@ void cwp_reader_init(struct cwp_reader *r, const uint8_t *p, size_t len,
 	r->k = 0;
 }
 
-enum cwp_frame_result cwp_reader_next(struct cwp_reader *r, struct cwp_raw_msg *out)
-{
-	if (r->k >= r->count)
-		return CWP_FRAME_END;
-	size_t left = r->off < r->len ? r->len - r->off : 0;
-	const uint8_t *m = r->p + (r->off < r->len ? r->off : r->len);
-	out->seq = r->seq + r->k;
-	out->type = left ? m[0] : 0;
-	out->msg = m;
-	if (left >= CWP_MSG_HDR_LEN) {
-		uint16_t length = cwp_ld16(m + 2);
-		if (length >= CWP_MSG_HDR_LEN && length <= left) {
-			out->length = length;
-			out->body = m + CWP_MSG_HDR_LEN;
-			out->body_len = (uint16_t)(length - CWP_MSG_HDR_LEN);
-			r->off += length;
-			r->k++;
-			return CWP_FRAME_OK;
-		}
-	}
-	/* Broken framing: nothing of this message is trusted, so it carries no body (and thus a
-	 * blank ref), and the rest of the datagram is not read. */
-	out->length = 0;
-	out->body = m;
-	out->body_len = 0;
-	r->k = r->count;
-	return CWP_FRAME_BROKEN;
-}
-
 /* ---- bodies ---- */
 
 static bool items_ok(const uint8_t *it, unsigned n)

@@ -261,8 +261,9 @@ enum cwp_dgram_err cwp_parse_dgram_hdr(const uint8_t *p, size_t len, struct cwp_
 
 void cwp_reader_init(struct cwp_reader *r, const uint8_t *p, size_t len,
 		     const struct cwp_dgram_hdr *h);
-/* §3.4 step 2a. After CWP_FRAME_BROKEN the reader returns CWP_FRAME_END. */
-enum cwp_frame_result cwp_reader_next(struct cwp_reader *r, struct cwp_raw_msg *out);
+/* §3.4 step 2a. After CWP_FRAME_BROKEN the reader returns CWP_FRAME_END. Inline (defined at the
+ * end of this file): it runs once per message and its body is a few loads and tests. */
+static inline enum cwp_frame_result cwp_reader_next(struct cwp_reader *r, struct cwp_raw_msg *out);
 
 /* §3.4 step 2c (type and body): CWP_OK and *out filled, or UNSUPPORTED / MALFORMED / BAD_FIELD. */
 enum cwp_reject cwp_decode_body(const struct cwp_raw_msg *raw, struct cwp_msg *out);
@@ -409,6 +410,36 @@ static inline void cwp_st64(uint8_t *p, uint64_t v)
 {
 	v = CWP_LE64(v);
 	memcpy(p, &v, sizeof(v));
+}
+
+static inline enum cwp_frame_result cwp_reader_next(struct cwp_reader *r, struct cwp_raw_msg *out)
+{
+	if (r->k >= r->count)
+		return CWP_FRAME_END;
+	size_t off = r->off < r->len ? r->off : r->len;
+	size_t left = r->len - off;
+	const uint8_t *m = r->p + off;
+	out->seq = r->seq + r->k;
+	out->type = left ? m[0] : 0;
+	out->msg = m;
+	if (left >= CWP_MSG_HDR_LEN) {
+		uint16_t length = cwp_ld16(m + 2);
+		if (length >= CWP_MSG_HDR_LEN && length <= left) {
+			out->length = length;
+			out->body = m + CWP_MSG_HDR_LEN;
+			out->body_len = (uint16_t)(length - CWP_MSG_HDR_LEN);
+			r->off += length;
+			r->k++;
+			return CWP_FRAME_OK;
+		}
+	}
+	/* Broken framing: nothing of this message is trusted, so it carries no body (and thus a
+	 * blank ref), and the rest of the datagram is not read. */
+	out->length = 0;
+	out->body = m;
+	out->body_len = 0;
+	r->k = r->count;
+	return CWP_FRAME_BROKEN;
 }
 
 static inline void cwp_item_at(const uint8_t *items, unsigned i, struct cwp_item_view *it)

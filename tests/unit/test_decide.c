@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rules/engine.h"
+#include "rules/siphash.h"
 #include "rules/tables.h"
 #include "tests/unit/testutil.h"
 
@@ -805,6 +806,107 @@ START_TEST(hs_number_as_digit_loop)
 }
 END_TEST
 
+/* The generic SipHash-2-4 against the paper's vector (key 00..0f, message 00..0e), then the
+ * 18-byte one against the generic on random keys and messages. */
+START_TEST(siphash_18_equals_generic)
+{
+	uint8_t key[16], msg[18];
+	for (unsigned i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (unsigned i = 0; i < 15; i++)
+		msg[i] = (uint8_t)i;
+	ck_assert_uint_eq(cw_siphash24(key, msg, 15), 0xa129ca6149be45e5ULL);
+	for (unsigned n = 0; n < 200000; n++) {
+		for (unsigned i = 0; i < 16; i++)
+			key[i] = (uint8_t)rnd(256);
+		for (unsigned i = 0; i < 18; i++)
+			msg[i] = (uint8_t)rnd(256);
+		ck_assert_uint_eq(cw_siphash24_18(key, msg), cw_siphash24(key, msg, 18));
+	}
+}
+END_TEST
+
+/* cw_profiles_lookup against a linear longest-prefix search, on rule sets where most profiles
+ * are 9 or 10 digits under a few 8-digit stems (long chains in the long-profile table) and on
+ * codes under those stems, under shorter profiles, or anywhere. */
+static bool prefix_seen(char (*seen)[11], unsigned n, const char *d)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(seen[i], d))
+			return true;
+	return false;
+}
+
+static uint32_t longest_profile(const struct cw_ruleset *rs, uint64_t hs)
+{
+	char d[11];
+	snprintf(d, sizeof(d), "%010llu", (unsigned long long)hs);
+	uint32_t best = CW_NO_PROFILE;
+	for (uint32_t i = 0; i < rs->n_profiles; i++) {
+		const struct cw_profile *p = &rs->profiles[i];
+		if (!memcmp(p->prefix, d, p->len) &&
+		    (best == CW_NO_PROFILE || p->len > rs->profiles[best].len))
+			best = i;
+	}
+	return best;
+}
+
+START_TEST(profiles_longest_prefix)
+{
+	enum { N = 1000, Q = 4096 };
+	static char seen[N][11];
+	static const unsigned lens[] = {4, 6, 8, 9, 10, 10, 10, 10};
+	char stems[64][9];
+	for (unsigned k = 0; k < 64; k++)
+		snprintf(stems[k], sizeof(stems[k]), "%08llu", (unsigned long long)rnd(100000000));
+	for (unsigned round = 0; round < 4; round++) {
+		size_t cap = 64 * (N + 4), len = 0;
+		char *text = malloc(cap);
+		len += (size_t)snprintf(text, cap, HDR);
+		for (unsigned i = 0; i < N; i++) {
+			unsigned l = lens[rnd(8)];
+			char d[11];
+			do {
+				snprintf(
+				    d, sizeof(d), "%08llu%02llu",
+				    l > 8 ? (unsigned long long)strtoull(stems[rnd(64)], NULL, 10)
+					  : (unsigned long long)rnd(100000000),
+				    (unsigned long long)rnd(100));
+				d[l] = 0;
+			} while (prefix_seen(seen, i, d));
+			strcpy(seen[i], d);
+			len +=
+			    (size_t)snprintf(text + len, cap - len, "profile %s mode verify\n", d);
+		}
+		struct cw_parse_error ev[4];
+		struct cw_parse_errors errs = {.v = ev, .cap = 4};
+		struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
+		ck_assert_msg(rs != NULL, "%u:%u %s", ev[0].line, ev[0].column, ev[0].msg);
+		char err[256];
+		struct cw_snapshot *s = cw_snapshot_build(rs, err, sizeof(err));
+		ck_assert_msg(s != NULL, "%s", err);
+		static uint64_t hs[Q];
+		static uint32_t got[Q];
+		for (unsigned q = 0; q < Q; q++) {
+			const char *under = rnd(3) ? seen[rnd(N)] : "";
+			char d[11];
+			unsigned l = (unsigned)strlen(under);
+			memcpy(d, under, l);
+			for (unsigned i = l; i < 10; i++)
+				d[i] = (char)('0' + rnd(10));
+			d[10] = 0;
+			hs[q] = strtoull(d, NULL, 10);
+		}
+		cw_profiles_lookup(s, hs, got, Q);
+		for (unsigned q = 0; q < Q; q++)
+			ck_assert_msg(got[q] == longest_profile(rs, hs[q]), "%010llu",
+				      (unsigned long long)hs[q]);
+		cw_snapshot_free(s);
+		free(text);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("decide");
@@ -823,6 +925,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, property_acl_equals_linear);
 	tcase_add_test(tc, property_acl_bucket_edges);
 	tcase_add_test(tc, hs_number_as_digit_loop);
+	tcase_add_test(tc, siphash_18_equals_generic);
+	tcase_add_test(tc, profiles_longest_prefix);
 	suite_add_tcase(s, tc);
 	return s;
 }
