@@ -45,6 +45,7 @@ struct gw_options {
 	unsigned mtu;
 	uint64_t idle_exit_ms; /* 0: never */
 	uint64_t max_packets;  /* stop after this many received packets; 0: never */
+	int control_nice;      /* nice value of the main lcore and the control threads */
 	unsigned stats_secs;   /* 0: no progress lines */
 	int tx_port;	       /* -1: answer on the port the request came in on */
 	unsigned rx_desc, tx_desc;

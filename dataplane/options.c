@@ -40,6 +40,8 @@ static void usage(FILE *f, const char *prog)
 		"  --idle-exit MS          stop after MS ms without a received packet\n"
 		"  --max-packets N         stop after N received packets (a worker takes no more\n"
 		"                          than N: one worker decides exactly the first N frames)\n"
+		"  --control-nice N        nice value of the main lcore, the control and the\n"
+		"                          compile threads (default -10; 0 leaves them alone)\n"
 		"  --stats SECS            a progress line on stderr every SECS seconds\n"
 		"  --tx-port P             send every answer through port P (not polled)\n"
 		"  --summary-json FILE     also write the final summary as JSON\n"
@@ -79,6 +81,7 @@ enum {
 	OPT_MTU,
 	OPT_IDLE,
 	OPT_MAX_PACKETS,
+	OPT_CONTROL_NICE,
 	OPT_STATS,
 	OPT_TX_PORT,
 	OPT_JSON,
@@ -106,6 +109,7 @@ static const struct option longopts[] = {
     {"mtu", required_argument, NULL, OPT_MTU},
     {"idle-exit", required_argument, NULL, OPT_IDLE},
     {"max-packets", required_argument, NULL, OPT_MAX_PACKETS},
+    {"control-nice", required_argument, NULL, OPT_CONTROL_NICE},
     {"stats", required_argument, NULL, OPT_STATS},
     {"tx-port", required_argument, NULL, OPT_TX_PORT},
     {"summary-json", required_argument, NULL, OPT_JSON},
@@ -130,6 +134,7 @@ static void defaults(struct gw_options *o)
 	memset(o, 0, sizeof(*o));
 	o->udp_port = CWP_DEFAULT_PORT;
 	o->mtu = 1500;
+	o->control_nice = -10;
 	o->tx_port = -1;
 	o->rx_desc = 1024;
 	o->tx_desc = 1024;
@@ -162,6 +167,15 @@ static int set_num(struct gw_options *o, int opt, const char *name, const char *
 		if (num(name, arg, 1, UINT32_MAX, &v))
 			return -1;
 		o->idle_exit_ms = v;
+		return 0;
+	case OPT_CONTROL_NICE:
+		if (num(name, arg[0] == '-' ? arg + 1 : arg, 0, 20, &v))
+			return -1;
+		o->control_nice = arg[0] == '-' ? -(int)v : (int)v;
+		if (o->control_nice > 19) {
+			fprintf(stderr, "clearway: --control-nice wants -20..19, not '%s'\n", arg);
+			return -1;
+		}
 		return 0;
 	case OPT_MAX_PACKETS:
 		if (num(name, arg, 1, UINT64_MAX >> 1, &v))
