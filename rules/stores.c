@@ -17,7 +17,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
@@ -94,47 +93,6 @@ uint32_t cw_store_count(const struct cw_store *s)
 uint32_t cw_store_capacity(const struct cw_store *s)
 {
 	return s->capacity;
-}
-
-/* A key may sit anywhere in a packet and rte_hash_crc dereferences it 8 bytes at a time, so the
- * same CRC steps are taken here on unaligned loads (memcpy of a constant size is one mov). */
-static inline uint64_t load_u64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint32_t load_u32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint16_t load_u16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-uint32_t cw_hash_key(const void *key, uint32_t len, uint32_t init)
-{
-	const uint8_t *p = key;
-	for (; len >= 8; len -= 8, p += 8)
-		init = rte_hash_crc_8byte(load_u64(p), init);
-	if (len & 4) {
-		init = rte_hash_crc_4byte(load_u32(p), init);
-		p += 4;
-	}
-	if (len & 2) {
-		init = rte_hash_crc_2byte(load_u16(p), init);
-		p += 2;
-	}
-	if (len & 1)
-		init = rte_hash_crc_1byte(*p, init);
-	return init;
 }
 
 uint32_t cw_store_hash(const struct cw_store *s, const void *key)

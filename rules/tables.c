@@ -16,7 +16,6 @@
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
-#include <rte_hash_crc.h>
 #include <rte_lpm.h>
 #include <rte_malloc.h>
 

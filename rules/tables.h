@@ -19,10 +19,10 @@
 #include <string.h>
 
 #include <rte_byteorder.h>
-#include <rte_hash_crc.h>
 
 #include "rules/engine.h"
 #include "rules/ruleset.h"
+#include "rules/stores.h"
 
 #define CW_NO_PROFILE UINT32_MAX
 
@@ -145,16 +145,11 @@ void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
 		       const struct cw_item_facts *facts, uint32_t *best, unsigned n);
 
-/* cw_hash_key(uscc, 18, 0), the hash of the registry and of the intern table, as the CRC steps
- * rte_hash_crc takes over 18 bytes on the same words (two 8-byte, one 2-byte) without its copy
- * into an aligned buffer and its loop: it runs for every declarant (and owner). */
+/* The hash of the registry and of the intern table for a USCC: it runs for every declarant (and
+ * owner), so the length is a constant the inline steps unroll on. */
 static inline uint32_t cw_uscc_hash(const char uscc[18])
 {
-	uint64_t w[2];
-	uint16_t tail;
-	memcpy(w, uscc, 16);
-	memcpy(&tail, uscc + 16, 2);
-	return rte_hash_crc_2byte(tail, rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0)));
+	return cw_hash_key(uscc, 18, 0);
 }
 
 /* Interned id of a USCC (0 when no rule names it). */
