@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 	}
 	install_signals();
 	raise_control_priority();
+	cw_engine_keep_build_memory();
 
 	gw.n_workers = RTE_MIN(rte_lcore_count() - 1, (unsigned)GW_MAX_WORKERS);
 	if (gw.n_workers == 0) {

@@ -46,6 +46,12 @@ void cw_engine_config_defaults(struct cw_engine_config *c);
 struct cw_engine *cw_engine_create(const struct cw_engine_config *c, char *err, size_t errlen);
 void cw_engine_destroy(struct cw_engine *e);
 
+/* Makes the process keep (and reuse) the memory that rule builds free instead of giving it back
+ * to the kernel, so a rebuild does not fault its pages in again. Process-wide (glibc mallopt):
+ * for long-running processes that rebuild rules, such as the gateway; call before any thread
+ * starts. */
+void cw_engine_keep_build_memory(void);
+
 /* ---- control side (one thread) ---- */
 
 /* Compiles a parsed rule set into lookup tables (rte_lpm, rte_acl). Takes ownership of rs (freed

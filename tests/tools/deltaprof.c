@@ -8,7 +8,7 @@
  * cost of each can be seen, and so callgrind can count instructions of the delta step alone:
  *
  *   deltaprof [--gen N | FILE] [--changed K] [--full-parse] [--parse-only] [--no-spare]
- *             [--repeat R]
+ *             [--repeat R] [--rebuilds B] [--huge] [--give-back]
  *   valgrind --tool=callgrind --toggle-collect=delta_step build/tests/tools/deltaprof ...
  *
  * --gen N makes test_sync's 100 k-rule text (N rules, no profiles); FILE is any rule set (such
@@ -20,6 +20,12 @@
  * page faults: this process often gets memory back from malloc that an earlier step freed (no
  * faults), while the gateway's compile thread, without a spare, faulted in ~6 000 pages at
  * 100 k rules (control/sync.c logs them per activation).
+ *
+ * --rebuilds B times B more full builds of the same text after the first: what a full rebuild
+ * costs in a gateway that has already built once (its allocator has memory to reuse), next to
+ * the first build of a fresh process. --huge runs EAL on 2 MB hugepages, as the gateway does.
+ * Like the gateway, the process keeps the memory builds free (cw_engine_keep_build_memory);
+ * --give-back leaves glibc's default (freed blocks unmapped, faulted in again next time).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -148,6 +154,25 @@ struct step {
 	uint64_t parse_ns, build_ns, parse_faults, build_faults;
 };
 
+/* One more full parse and build of text, timed as the gateway's full rebuild. */
+static void time_rebuild(const char *text, size_t len)
+{
+	uint64_t f0 = faults(), t0 = now_ns();
+	struct cw_ruleset *rs = parse_or_die(text, len, NULL, NULL, 0, NULL);
+	uint64_t f1 = faults(), t1 = now_ns();
+	char err[256];
+	struct cw_snapshot *s = cw_snapshot_build(rs, err, sizeof(err));
+	if (!s) {
+		fprintf(stderr, "rebuild: %s\n", err);
+		exit(1);
+	}
+	fprintf(stderr,
+		"full rebuild: parse %.1f ms (%" PRIu64 " page faults), build %.1f ms (%" PRIu64
+		" page faults)\n",
+		(t1 - t0) / 1e6, f1 - f0, (now_ns() - t1) / 1e6, faults() - f1);
+	cw_snapshot_free(s);
+}
+
 /* The measured step: parse the changed text, build the delta snapshot. */
 __attribute__((noinline)) static struct cw_snapshot *
 delta_step(const struct cw_snapshot *base, const char *bt, size_t bn, const char *t, size_t n,
@@ -172,8 +197,9 @@ delta_step(const struct cw_snapshot *base, const char *bt, size_t bn, const char
 
 int main(int argc, char **argv)
 {
-	unsigned gen = 0, changed = 3, repeat = 1;
-	bool full_parse = false, parse_only = false, use_spare = true;
+	unsigned gen = 0, changed = 3, repeat = 1, rebuilds = 0;
+	bool full_parse = false, parse_only = false, use_spare = true, huge = false;
+	bool keep_memory = true;
 	const char *file = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--gen") && i + 1 < argc)
@@ -186,6 +212,12 @@ int main(int argc, char **argv)
 			full_parse = true;
 		else if (!strcmp(argv[i], "--parse-only"))
 			parse_only = true;
+		else if (!strcmp(argv[i], "--rebuilds") && i + 1 < argc)
+			rebuilds = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--huge"))
+			huge = true;
+		else if (!strcmp(argv[i], "--give-back"))
+			keep_memory = false;
 		else if (!strcmp(argv[i], "--no-spare"))
 			use_spare = false;
 		else if (argv[i][0] != '-')
@@ -193,7 +225,8 @@ int main(int argc, char **argv)
 		else {
 			fprintf(stderr,
 				"usage: deltaprof [--gen N | FILE] [--changed K] "
-				"[--full-parse] [--parse-only] [--no-spare] [--repeat R]\n");
+				"[--full-parse] [--parse-only] [--no-spare] [--repeat R] "
+				"[--rebuilds B] [--huge] [--give-back]\n");
 			return 2;
 		}
 	}
@@ -227,10 +260,11 @@ int main(int argc, char **argv)
 	}
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=deltaprof%d", (int)getpid());
-	char *eal[] = {"deltaprof", "--no-huge", "--no-shconf",
-		       "--no-pci",  "-l",	 "0",
-		       "-m",	    "2048",	 "--log-level=lib.*:error",
-		       prefix};
+	char *eal[] = {"deltaprof", "--no-pci", "-l", "0", "--log-level=lib.*:error", prefix,
+		       "-m",	    "2048",	 "--no-shconf",
+		       huge ? "--in-memory" : "--no-huge"};
+	if (keep_memory)
+		cw_engine_keep_build_memory();
 	if (rte_eal_init(10, eal) < 0) {
 		fprintf(stderr, "EAL init failed\n");
 		return 1;
@@ -254,6 +288,8 @@ int main(int argc, char **argv)
 		"full build %.1f ms\n",
 		bn / 1e6, cw_snapshot_ruleset(base)->n_rules, cw_snapshot_ruleset(base)->n_profiles,
 		(t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6);
+	for (unsigned r = 0; r < rebuilds; r++)
+		time_rebuild(bt, bn);
 	for (unsigned r = 0; r < repeat; r++) {
 		struct step st;
 		struct cw_parse_spare *sp =
