@@ -223,10 +223,9 @@ int main(int argc, char **argv)
 		else if (argv[i][0] != '-')
 			file = argv[i];
 		else {
-			fprintf(stderr,
-				"usage: deltaprof [--gen N | FILE] [--changed K] "
-				"[--full-parse] [--parse-only] [--no-spare] [--repeat R] "
-				"[--rebuilds B] [--huge] [--give-back]\n");
+			fprintf(stderr, "usage: deltaprof [--gen N | FILE] [--changed K] "
+					"[--full-parse] [--parse-only] [--no-spare] [--repeat R] "
+					"[--rebuilds B] [--huge] [--give-back]\n");
 			return 2;
 		}
 	}
@@ -260,9 +259,9 @@ int main(int argc, char **argv)
 	}
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=deltaprof%d", (int)getpid());
-	char *eal[] = {"deltaprof", "--no-pci", "-l", "0", "--log-level=lib.*:error", prefix,
-		       "-m",	    "2048",	 "--no-shconf",
-		       huge ? "--in-memory" : "--no-huge"};
+	char *eal[] = {
+	    "deltaprof", "--no-pci", "-l",   "0",	    "--log-level=lib.*:error",
+	    prefix,	 "-m",	     "2048", "--no-shconf", huge ? "--in-memory" : "--no-huge"};
 	if (keep_memory)
 		cw_engine_keep_build_memory();
 	if (rte_eal_init(10, eal) < 0) {
