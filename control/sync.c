@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -89,6 +90,7 @@ struct rules_req {
 	size_t len;
 	uint64_t fetch_start, fetch_ns; /* reading the text from Redis (the log splits the time) */
 	uint64_t fetch_faults;		/* page faults while reading it */
+	uint64_t event_ms;		/* Redis time of the event that asked for it, 0 none */
 };
 
 struct cw_sync {
@@ -116,6 +118,7 @@ struct cw_sync {
 	struct cw_live_rules live; /* last full build, active snapshot, its text */
 	uint32_t version;
 	uint64_t next_req, want_req;
+	uint64_t event_ms; /* Redis time (stream id) of the event being applied, 0 none */
 	struct rules_req inflight, pending;
 	struct compiler comp;
 	uint64_t applied_ms;
@@ -323,15 +326,26 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 	pthread_mutex_unlock(&s->stats_mu);
 	/* the whole path from the read to the swap, step by step: read, waiting for the compile
 	 * thread, parse, build, handing the result back, the swap (RCU), then freeing what the
-	 * new set replaced (after it is live) */
+	 * new set replaced (after it is live); and, for an activation event, the time since its
+	 * stream entry was written (DESIGN §8 counts from the event), which adds noticing the
+	 * event to the read: Redis's clock in whole ms against ours, so it may read up to 1 ms
+	 * long, and means little when Redis runs on another host with another clock */
 	double ms = 1e6;
+	char since_event[64] = "";
+	if (r->event_ms) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		double now_ms = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / ms;
+		snprintf(since_event, sizeof(since_event), ", %.1f ms after its event",
+			 now_ms - (double)r->event_ms);
+	}
 	logf_(s,
 	      "rule set v%" PRIu32 " active (%s build %.1f ms; read %.1f ms, publish %.1f ms, "
-	      "%.1f ms since the read began; "
+	      "%.1f ms since the read began%s; "
 	      "steps: read %.2f (%" PRIu64 " page faults), queue %.2f, parse %.2f (%" PRIu64 "), "
 	      "build %.2f (%" PRIu64 "), handover %.2f, swap %.2f ms, then free %.2f ms)",
 	      version, delta ? "delta" : "full", (double)build_ns / ms, (double)r->fetch_ns / ms,
-	      (double)swap_ns / ms, (double)(t0 + swap_ns - r->fetch_start) / ms,
+	      (double)swap_ns / ms, (double)(t0 + swap_ns - r->fetch_start) / ms, since_event,
 	      (double)r->fetch_ns / ms, r->fetch_faults,
 	      (double)(compile_start - r->fetch_start - r->fetch_ns) / ms,
 	      (double)ct->parse_ns / ms, ct->parse_faults, (double)ct->build_ns / ms,
@@ -411,7 +425,8 @@ static void request_rules(struct cw_sync *s, uint32_t version, char *text, size_
 					len,
 					fetch_start,
 					cw_mono_ns() - fetch_start,
-					cw_thread_faults() - faults_before};
+					cw_thread_faults() - faults_before,
+					s->event_ms};
 	s->want_req = s->pending.req;
 	if (sync_build) {
 		struct rules_req r = s->pending;
@@ -856,9 +871,11 @@ static long process_entries(struct cw_sync *s, const redisReply *xr)
 			return -1;
 		if (cw_stream_id_cmp(id, s->pos) <= 0)
 			continue;
+		s->event_ms = id.ms;
 		enum apply_result r = en->element[1]->type == REDIS_REPLY_ARRAY
 					  ? apply_event(s, en->element[1])
 					  : MALFORMED;
+		s->event_ms = 0;
 		if (r == RELOAD && s->ev->err)
 			return -1; /* not applied: read again after reconnecting */
 		s->pos = id;

@@ -69,9 +69,14 @@ static struct rte_hash *make_hash(const char *what, uint32_t n, uint32_t entries
  * faults and a quarter of a rebuild's time, and a rule delta right after a full build took
  * 27 ms instead of 1.3 ms (deltaprof --huge --rebuilds). Blocks up to 32 MB (glibc's ceiling)
  * now come from the heap, and the heap keeps its peak: memory a build freed is there for the
- * next one. The price is the peak of one build staying resident (RSS). */
+ * next one. One arena for all threads: a thread's own arena lives in 64 MB heaps that glibc
+ * unmaps whole once they are empty, whatever the trim threshold, and the gateway builds on its
+ * compile thread (Redis mode: 2 079 faults in a delta, 13 911 in a full build, before this).
+ * No worker allocates on the packet path, so sharing the arena costs no contention there. The
+ * price is the peak of one build staying resident (RSS). */
 void cw_engine_keep_build_memory(void)
 {
+	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }
