@@ -382,7 +382,18 @@ exp_kernel() {
 exp_latency() {
 	say "(4) latency under offered load: cwkbase pace -> net_memif -> clearway"
 	local sock=$WORK/memif-lat.sock
-	echo "load_pct,offered_msgs_per_s,sent_msgs_per_s,answered_msgs_per_s,refused_frames,p50_us,p99_us,p999_us,max_us,mean_us,samples,msgs_per_datagram" >"$OUT/latency.csv"
+	echo "load_pct,offered_msgs_per_s,sent_msgs_per_s,answered_msgs_per_s,refused_frames,p50_us,p99_us,p999_us,max_us,mean_us,samples,msgs_per_datagram,in_full_bursts_pct" >"$OUT/latency.csv"
+	# First the floor under any p99: how often the machine takes the worker's CPU away
+	# (hypervisor exits, interrupts, kernel threads), measured by spinning on it idle.
+	cmdlog "$B/cwkbase stalls --core $WORKER --seconds 5 --json stalls.json"
+	if "$B/cwkbase" stalls --core "$WORKER" --seconds 5 --json "$OUT/stalls.json" >/dev/null; then
+		local k
+		for k in stalls_over_10us_per_s:per_s stalls_over_100us_per_s:per_s stalled_pct:% \
+			wait_over_5us_pct:% max_us:us; do
+			metric stalls "${k%%:*}" "$(j "$OUT/stalls.json" "${k%%:*}")" "${k#*:}"
+		done
+		note "worker CPU $WORKER, idle: $(j "$OUT/stalls.json" wait_over_5us_pct) % of instants wait over 5 us for the CPU ($(j "$OUT/stalls.json" stalls_over_10us_per_s) stalls over 10 us a second; cwkbase stalls). Above 1 %, a p99 RX->TX latency of 5 us is out of reach for any software on this machine."
+	fi
 	cw_memif_start "$MAIN" "$OUT/latency-max.json" "$sock" || return
 	pace "$sock" 0 "$LAT_SECONDS" "$OUT/pace-max.json"
 	cw_stop

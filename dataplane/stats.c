@@ -368,10 +368,12 @@ int gw_write_summary_json(const char *path, const struct gw_totals *t, double wa
 	fprintf(f, ", \"ruleset_source\": ");
 	json_str(f, ri.source);
 	fprintf(f,
-		",\n  \"rx_packets\": %" PRIu64 ", \"datagrams\": %" PRIu64
+		",\n  \"rx_packets\": %" PRIu64 ", \"rx_bursts\": %" PRIu64
+		", \"rx_full_bursts\": %" PRIu64 ", \"datagrams\": %" PRIu64
 		", \"answered_datagrams\": %" PRIu64 ", \"messages\": %" PRIu64
 		", \"msgs_per_s\": %.1f, \"duplicates\": %" PRIu64 ", \"green\": %" PRIu64,
-		t->dp.rx_packets, e->datagrams, e->answered_datagrams, e->messages,
+		t->dp.rx_packets, t->dp.rx_bursts, t->dp.rx_full_bursts, e->datagrams,
+		e->answered_datagrams, e->messages,
 		active > 0 ? (double)e->messages / active : 0.0, e->duplicates, e->green);
 	json_map(f, "by_type", e->by_type, 0, 7, type_name);
 	json_map(f, "by_status", e->by_status, 0, 3, status_name);

@@ -319,6 +319,8 @@ static void process_burst(struct gw_worker *w, uint16_t port, uint16_t n, uint64
 
 	CNT(w, rx_packets, n);
 	CNT(w, rx_bursts, 1);
+	if (n == GW_BURST)
+		CNT(w, rx_full_bursts, 1);
 	if (unlikely(w->first_rx_tsc == 0))
 		__atomic_store_n(&w->first_rx_tsc, t0, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < n && i < PREFETCH_AHEAD; i++)

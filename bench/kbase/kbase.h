@@ -3,7 +3,8 @@
  *
  * Why this file exists: the benchmark needs three small drivers around the one decision engine:
  * the engine behind kernel UDP sockets (serve), a loopback load generator for it (blast) and a
- * paced DPDK generator that feeds the gateway over net_memif (pace). They share the capture
+ * paced DPDK generator that feeds the gateway over net_memif (pace); and a probe of how often
+ * the machine takes the worker's CPU away (stalls). They share the capture
  * loader and a few helpers; one binary keeps the Makefile's single bench/kbase/ rule.
  */
 #ifndef CW_BENCH_KBASE_H
@@ -47,5 +48,6 @@ uint32_t kb_sender_addr(uint32_t sender); /* host order */
 int kb_serve(int argc, char **argv);
 int kb_blast(int argc, char **argv);
 int kb_pace(int argc, char **argv);
+int kb_stalls(int argc, char **argv);
 
 #endif

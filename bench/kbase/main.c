@@ -1,7 +1,7 @@
 /*
  * main.c - `cwkbase MODE ...`: the benchmark's drivers around the decision engine.
  *
- * Why this file exists: one entry point for the three modes (see kbase.h), so `make` builds one
+ * Why this file exists: one entry point for the four modes (see kbase.h), so `make` builds one
  * program from bench/kbase/.
  */
 #include <stdio.h>
@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	    "                     [--json FILE]\n"
 	    "       cwkbase pace [EAL options] -- --in REQUESTS.pcap --rate MSGS_PER_S\n"
 	    "                     --seconds S [--port P] [--json FILE]\n"
+	    "       cwkbase stalls [--core C] [--seconds S] [--json FILE]\n"
 	    "serve: the engine behind one UDP socket (recvmmsg/sendmmsg) on 127.0.0.1, one thread\n"
 	    "       pinned to --core (EAL is initialised there with --no-huge).\n"
 	    "blast: replays the capture's UDP payloads to serve over loopback, at most --window\n"
@@ -27,7 +28,9 @@ static void usage(FILE *f)
 	    "pace:  sends the capture's frames through DPDK port 0 (e.g. net_memif) at a fixed\n"
 	    "       message rate (0: as fast as the port takes them), looping with shifted "
 	    "sequence\n"
-	    "       numbers so every pass is new traffic.\n");
+	    "       numbers so every pass is new traffic.\n"
+	    "stalls: spins on --core and measures the gaps when the CPU was taken away: how\n"
+	    "       often, how long, and the share of instants that would wait over 5 us.\n");
 }
 
 int main(int argc, char **argv)
@@ -42,6 +45,8 @@ int main(int argc, char **argv)
 		return kb_blast(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "pace"))
 		return kb_pace(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "stalls"))
+		return kb_stalls(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(stdout);
 		return 0;

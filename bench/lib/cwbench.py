@@ -161,7 +161,8 @@ def cmd_latrow(pct, pace, cw):
     print(f"{pct},{p['rate']},{p['msgs_per_s']:.0f},{c['msgs_per_s']:.0f},{p['refused_frames']},"
           f"{lat['p50'] / 1e3:.2f},{lat['p99'] / 1e3:.2f},{lat['p999'] / 1e3:.2f},"
           f"{lat['max'] / 1e3:.2f},{lat['mean'] / 1e3:.2f},{lat['samples']},"
-          f"{c['messages'] / max(c['rx_packets'], 1):.2f}")
+          f"{c['messages'] / max(c['rx_packets'], 1):.2f},"
+          f"{100 * 32 * c.get('rx_full_bursts', 0) / max(c['rx_packets'], 1):.2f}")
 
 
 def cmd_scalerow(dim, value, path, tsc_hz):
