@@ -373,8 +373,8 @@ int gw_write_summary_json(const char *path, const struct gw_totals *t, double wa
 		", \"answered_datagrams\": %" PRIu64 ", \"messages\": %" PRIu64
 		", \"msgs_per_s\": %.1f, \"duplicates\": %" PRIu64 ", \"green\": %" PRIu64,
 		t->dp.rx_packets, t->dp.rx_bursts, t->dp.rx_full_bursts, e->datagrams,
-		e->answered_datagrams, e->messages,
-		active > 0 ? (double)e->messages / active : 0.0, e->duplicates, e->green);
+		e->answered_datagrams, e->messages, active > 0 ? (double)e->messages / active : 0.0,
+		e->duplicates, e->green);
 	json_map(f, "by_type", e->by_type, 0, 7, type_name);
 	json_map(f, "by_status", e->by_status, 0, 3, status_name);
 	json_map(f, "by_mode", e->by_mode, 0, CWP_NUM_MODES, mode_name);
