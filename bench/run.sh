@@ -525,11 +525,10 @@ exp_updates_redis() {
 	mkdir -p "$rdir"
 	# On the generator's CPU: left to the scheduler, redis-server (busy with the journal's
 	# XADDs) lands on the worker's CPU, the only one not busy-polling, and takes a third of it.
-	# With the same priority as the gateway's control threads (--control-nice, default -10):
-	# Redis is the control plane, which a deployment runs on CPUs of its own, not behind a
-	# busy-polling load generator; at nice 0 reading a 1.8 MB rule set took 12-36 ms of time
-	# slices shared with the generator (docs/benchmarks.md).
-	nice -n -10 taskset -c "$GEN_CORE" redis-server --port 0 --unixsocket "$rs" --save '' --appendonly no --dir "$rdir" \
+	# At the generator's priority: at the control threads' (nice -10) it took CPU 0 from the
+	# generator, whose backlog then overflowed the memif ring (at 90 % load the journal alone
+	# keeps Redis busy), and the run offered a fifth of its rate (docs/benchmarks.md).
+	taskset -c "$GEN_CORE" redis-server --port 0 --unixsocket "$rs" --save '' --appendonly no --dir "$rdir" \
 		>"$OUT/redis-server.log" 2>&1 &
 	local rpid=$!
 	PIDS+=("$rpid")

@@ -6,7 +6,8 @@
 # A third run uses big datagrams and a small MTU, so that answers span several datagrams (the
 # first built in the request's mbuf, the others in fresh ones). A last run replays the clean
 # workload from memory (net_pcap infinite_rx, as bench/run.sh measures it) and stops after one
-# pass with --max-packets: exactly simulate's answers again, nothing from a second pass.
+# pass with --max-packets: exactly simulate's answers again, nothing from a second pass, in
+# full RX bursts but the last (rx_bursts, rx_full_bursts).
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
@@ -50,4 +51,8 @@ gateway memory "$w" ",infinite_rx=1" --rules "$w/rules.cw" --registry "$w/regist
 	--senders "$w/senders.csv" --max-packets "$frames" --mbufs $((frames + 16384))
 "$TOOLS/pcapcmp" seq "$w/got.pcap" "$w/sim.pcap" || fail "memory: answers differ from simulate"
 compare_counters "$w/sim.pcap.json" "$w/sum.json" || fail "memory: counters differ"
+# infinite_rx always fills a burst, and --max-packets trims only the last one
+bursts=$(json_get "$w/sum.json" rx_bursts) full=$(json_get "$w/sum.json" rx_full_bursts)
+[ "$bursts" = $(((frames + 31) / 32)) ] && [ "$full" = $((frames / 32)) ] ||
+	fail "memory: $bursts bursts, $full of them full, for $frames frames"
 echo "memory: $(json_get "$w/sum.json" accounting)"
