@@ -184,12 +184,22 @@ bool gw_totals_check(const struct gw_totals *t, char *why, size_t n);
  * once per rule id with hits > 0, in no particular order. Returns the number of rules. */
 size_t gw_rule_hits(void (*fn)(uint32_t rule_id, uint64_t hits, void *arg), void *arg);
 
+/* Where the time of a rule-set load went (SIGHUP's log line), in ns. */
+struct gw_load_times {
+	uint64_t read_ns;		     /* reading the file */
+	uint64_t parse_ns, build_ns;	     /* the compile */
+	uint64_t parse_faults, build_faults; /* page faults of the compiling thread */
+	uint64_t swap_ns;		     /* the RCU swap */
+	uint64_t live_ns; /* when the swap was done (CLOCK_MONOTONIC), before the replaced rule
+			   * set is freed */
+};
 /* Compiles rule-set text (malloc'd, NUL-terminated, taken over) and publishes it through the
  * engine's RCU path (workers keep running). Returns the new version, or -1 with err filled (the
- * old rule set stays). */
-long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n);
+ * old rule set stays). t (may be NULL) gets the steps' times (not read_ns). */
+long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n,
+		      struct gw_load_times *t);
 /* Reads a rule file and publishes it (--rules, SIGHUP). */
-long gw_load_rules_file(const char *path, char *err, size_t n);
+long gw_load_rules_file(const char *path, char *err, size_t n, struct gw_load_times *t);
 /* Before the engine goes: leaves it holding a full snapshot, frees file mode's own state. */
 void gw_rules_release(void);
 /* Records what is active after someone else published a snapshot (a control thread that

@@ -62,20 +62,31 @@ void gw_ruleset_info(struct gw_ruleset_info *out)
  * tables of the full build stay shared until a bigger change makes a new full build. */
 static struct cw_live_rules files;
 
-long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n)
+long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n,
+		      struct gw_load_times *t)
 {
 	struct cw_compile_prev prev;
 	bool has_prev = cw_live_prev(&files, &prev);
 	char cerr[300] = "";
-	struct cw_snapshot *s = cw_compile_text_delta(text, len, 0, files.active,
-						      has_prev ? &prev : NULL, cerr, sizeof(cerr));
+	struct cw_compile_times ct;
+	struct cw_snapshot *s = cw_compile_text_spare(
+	    text, len, 0, files.active, has_prev ? &prev : NULL, NULL, &ct, cerr, sizeof(cerr));
 	if (!s) {
 		snprintf(err, n, "%s: %s", source, cerr);
 		gw_note_ruleset_error(err);
 		free(text);
 		return -1;
 	}
-	cw_live_publish(&files, gw.engine, s, text, len, NULL);
+	uint64_t swap_ns, t0 = cw_mono_ns();
+	cw_live_publish(&files, gw.engine, s, text, len, &swap_ns);
+	if (t) {
+		t->parse_ns = ct.parse_ns;
+		t->build_ns = ct.build_ns;
+		t->parse_faults = ct.parse_faults;
+		t->build_faults = ct.build_faults;
+		t->swap_ns = swap_ns;
+		t->live_ns = t0 + swap_ns;
+	}
 	gw_note_ruleset(cw_snapshot_ruleset(s), source);
 	return cw_snapshot_ruleset(s)->version;
 }
@@ -85,16 +96,19 @@ void gw_rules_release(void)
 	cw_live_release(&files, gw.engine);
 }
 
-long gw_load_rules_file(const char *path, char *err, size_t n)
+long gw_load_rules_file(const char *path, char *err, size_t n, struct gw_load_times *t)
 {
 	size_t len;
+	uint64_t t0 = cw_mono_ns();
 	char *text = cw_read_file(path, &len);
+	if (t)
+		t->read_ns = cw_mono_ns() - t0;
 	if (!text) {
 		snprintf(err, n, "%s: %s", path, strerror(errno));
 		gw_note_ruleset_error(err);
 		return -1;
 	}
-	return gw_publish_rules(text, len, path, err, n);
+	return gw_publish_rules(text, len, path, err, n, t);
 }
 
 int gw_journal_create(unsigned size)

@@ -8,6 +8,8 @@
  * (except on ports with fewer TX queues than workers), no system calls and no allocation besides
  * mbufs on this path. Every received frame ends in exactly one counter, so the totals add up.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -373,6 +375,14 @@ int gw_worker_main(void *arg)
 		for (unsigned s = 0; s < RTE_DIM(gw.pool) && !w->pool; s++)
 			w->pool = gw.pool[s];
 	bind_tx_queues(w);
+	/* Signals are for the main lcore (it sleeps, and a SIGHUP wakes its reload at once); a
+	 * handler run here would only stall the packet path. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	cw_ctx_online(w->ctx);
 	while (!gw_stopping()) {
 		unsigned got = 0;
