@@ -38,6 +38,7 @@
 #include "control/sync.h"
 
 #define BACKOFF_MIN_MS 100
+#define OWED_MAX       16 /* runs of replies owed on the write connection */
 
 struct compiler {
 	pthread_t thr;
@@ -136,7 +137,15 @@ struct cw_sync {
 
 	/* journal */
 	struct cw_journal_rec *jbuf;
-	unsigned j_inflight; /* XADDs sent on wr whose replies have not been read yet */
+	/* Replies owed on wr, oldest first: runs of journal XADDs (counted written or lost as
+	 * they come) and of status and stats commands. Nothing on wr is waited for; the replies
+	 * are read as they arrive (wr_collect). */
+	struct owed {
+		bool journal;
+		unsigned n;
+	} owed[OWED_MAX];
+	unsigned owed_head, owed_runs, owed_total;
+	bool journal_out; /* a journal batch is among them (one at a time) */
 	uint64_t tsc_hz, tsc_ref, wall_ref;
 
 	/* threads */
@@ -240,11 +249,18 @@ static void wr_drop(struct cw_sync *s, const char *why)
 		s->wr = NULL;
 		BUMP(s, redis_errors);
 	}
-	if (s->j_inflight) { /* whether they were written is unknown: counted lost */
+	uint64_t unknown = 0; /* journal records whose fate is unknown: counted lost */
+	for (unsigned i = 0; i < s->owed_runs; i++) {
+		const struct owed *o = &s->owed[(s->owed_head + i) % OWED_MAX];
+		if (o->journal)
+			unknown += o->n;
+	}
+	s->owed_head = s->owed_runs = s->owed_total = 0;
+	s->journal_out = false;
+	if (unknown) {
 		pthread_mutex_lock(&s->stats_mu);
-		s->st.journal_lost += s->j_inflight;
+		s->st.journal_lost += unknown;
 		pthread_mutex_unlock(&s->stats_mu);
-		s->j_inflight = 0;
 	}
 	s->wr_retry_at = cw_mono_ms() + s->wr_backoff;
 	s->wr_backoff =
@@ -1153,32 +1169,61 @@ static bool readable(int fd)
 	return poll(&pf, 1, 0) > 0;
 }
 
-/* Reads the replies of the journal batch in flight on wr: with wait, all of them (before wr
- * carries anything else, whose replies would otherwise be taken for the batch's); without, only
+/* Notes n replies owed on wr for what was just appended. */
+static void wr_owe(struct cw_sync *s, bool journal, unsigned n)
+{
+	s->owed[(s->owed_head + s->owed_runs) % OWED_MAX] = (struct owed){journal, n};
+	s->owed_runs++;
+	s->owed_total += n;
+	if (journal)
+		s->journal_out = true;
+}
+
+/* Sends what was appended on wr (a blocking write: a few KB, or one journal batch). */
+static bool wr_flush(struct cw_sync *s)
+{
+	for (int done = 0; !done;)
+		if (redisBufferWrite(s->wr, &done) != REDIS_OK) {
+			wr_drop(s, s->wr->errstr);
+			return false;
+		}
+	return true;
+}
+
+/* Reads the replies owed on wr: with wait, all of them (at the thread's end); without, only
  * those that have arrived, so that the thread never waits for Redis to get through a batch. */
-static void journal_collect(struct cw_sync *s, bool wait)
+static void wr_collect(struct cw_sync *s, bool wait)
 {
 	uint64_t written = 0, lost = 0;
-	while (s->j_inflight && s->wr) {
+	while (s->owed_total && s->wr) {
 		void *r = NULL;
 		if (redisReaderGetReply(s->wr->reader, &r) != REDIS_OK) {
-			wr_drop(s, "unreadable reply to XADD");
+			wr_drop(s, "unreadable reply");
 			break;
 		}
-		if (r) {
+		if (!r) {
+			if (!wait && !readable(s->wr->fd))
+				break;
+			if (redisBufferRead(s->wr) != REDIS_OK) {
+				wr_drop(s, s->wr->errstr);
+				break;
+			}
+			continue;
+		}
+		struct owed *o = &s->owed[s->owed_head];
+		if (o->journal) {
 			if (((redisReply *)r)->type == REDIS_REPLY_ERROR)
 				lost++;
 			else
 				written++;
-			freeReplyObject(r);
-			s->j_inflight--;
-			continue;
 		}
-		if (!wait && !readable(s->wr->fd))
-			break;
-		if (redisBufferRead(s->wr) != REDIS_OK) {
-			wr_drop(s, s->wr->errstr);
-			break;
+		freeReplyObject(r);
+		s->owed_total--;
+		if (--o->n == 0) {
+			if (o->journal)
+				s->journal_out = false;
+			s->owed_head = (s->owed_head + 1) % OWED_MAX;
+			s->owed_runs--;
 		}
 	}
 	if (written || lost) {
@@ -1189,28 +1234,15 @@ static void journal_collect(struct cw_sync *s, bool wait)
 	}
 }
 
-/* Runs `cmds` commands appended on wr and checks their replies. false: connection dropped. */
-static bool wr_replies(struct cw_sync *s, unsigned cmds, unsigned *errors)
+/* Whether one more run of replies can be owed on wr now. */
+static bool wr_can_owe(const struct cw_sync *s)
 {
-	for (unsigned i = 0; i < cmds; i++) {
-		redisReply *r = NULL;
-		if (redisGetReply(s->wr, (void **)&r) != REDIS_OK) {
-			wr_drop(s, s->wr->errstr);
-			return false;
-		}
-		if (r->type == REDIS_REPLY_ERROR && errors)
-			(*errors)++;
-		freeReplyObject(r);
-	}
-	return true;
+	return s->wr && s->owed_runs < OWED_MAX;
 }
 
 static void write_node(struct cw_sync *s, struct fields *f)
 {
-	if (!wr_ready(s))
-		return;
-	journal_collect(s, true);
-	if (!s->wr)
+	if (!wr_ready(s) || !wr_can_owe(s))
 		return;
 	char pos[48];
 	cw_stream_id_format(s->pos, pos, sizeof(pos));
@@ -1237,16 +1269,14 @@ static void write_node(struct cw_sync *s, struct fields *f)
 		return;
 	fields_fix(f);
 	redisAppendCommandArgv(s->wr, (int)f->n, f->argv, f->lens);
-	if (wr_replies(s, 1, NULL))
-		s->dirty = false;
+	wr_owe(s, false, 1);
+	if (wr_flush(s))
+		s->dirty = false; /* a new connection writes it again (wr_ready) */
 }
 
 static void write_stats(struct cw_sync *s, struct fields *f)
 {
-	if (!wr_ready(s))
-		return;
-	journal_collect(s, true);
-	if (!s->wr)
+	if (!wr_ready(s) || !wr_can_owe(s))
 		return;
 	struct cw_sync_stats st;
 	cw_sync_get_stats(s, &st);
@@ -1304,7 +1334,8 @@ static void write_stats(struct cw_sync *s, struct fields *f)
 		cmds++;
 	}
 	redisAppendCommandArgv(s->wr, 1, exec, NULL);
-	wr_replies(s, cmds + 1, NULL);
+	wr_owe(s, false, cmds + 1);
+	wr_flush(s);
 }
 
 static uint64_t rec_ms(const struct cw_sync *s, const struct cw_journal_rec *r)
@@ -1317,7 +1348,7 @@ static uint64_t rec_ms(const struct cw_sync *s, const struct cw_journal_rec *r)
 }
 
 /* Sends the next batch of the ring to cw:journal as pipelined XADDs, once the replies of the
- * one before are in (journal_collect, from the poll loop). The thread does not wait for Redis
+ * one before are in (wr_collect, from the poll loop). The thread does not wait for Redis
  * to get through a batch: at 90 % load a batch of 512 records took Redis milliseconds on a CPU
  * it shares, and an event, or a built rule set to swap in, waited behind it (8 and 6 ms in the
  * bench). Returns true when records are left for the next round. */
@@ -1325,8 +1356,8 @@ static bool drain_journal(struct cw_sync *s)
 {
 	if (!s->cfg.journal || !wr_ready(s))
 		return false;
-	journal_collect(s, false);
-	if (s->j_inflight || !s->wr)
+	wr_collect(s, false);
+	if (s->journal_out || !wr_can_owe(s))
 		return false;
 	unsigned n = cw_journal_dequeue(s->cfg.journal, s->jbuf, s->cfg.journal_batch);
 	if (!n)
@@ -1349,12 +1380,9 @@ static bool drain_journal(struct cw_sync *s)
 					       argv + 6, lens + 6);
 		redisAppendCommandArgv(s->wr, (int)(6 + a), argv, lens);
 	}
-	s->j_inflight = n;
-	for (int done = 0; !done;)
-		if (redisBufferWrite(s->wr, &done) != REDIS_OK) {
-			wr_drop(s, s->wr->errstr);
-			return false;
-		}
+	wr_owe(s, true, n);
+	if (!wr_flush(s))
+		return false;
 	return rte_ring_count(s->cfg.journal) > 0;
 }
 
@@ -1363,9 +1391,9 @@ static bool drain_journal(struct cw_sync *s)
 static void periodic(struct cw_sync *s, struct fields *f)
 {
 	uint64_t now = cw_mono_ms();
-	if (s->j_inflight && s->wr)
-		journal_collect(s, false);
-	if (now >= s->next_journal && !s->j_inflight) {
+	if (s->owed_total && s->wr)
+		wr_collect(s, false);
+	if (now >= s->next_journal && !s->journal_out) {
 		bool more = drain_journal(s);
 		/* a backlog is drained on the next turn of the loop, after the events, once this
 		 * batch's replies are in */
@@ -1394,8 +1422,8 @@ static void *sync_main(void *arg)
 		periodic(s, &f);
 
 		uint64_t now = cw_mono_ms();
-		const bool batch_out =
-		    s->j_inflight && s->wr; /* wait for its replies, not a timer */
+		/* a journal batch out: its replies, not a timer, bring the next one */
+		const bool batch_out = s->journal_out && s->wr;
 		uint64_t until = s->next_beat;
 		if (!batch_out && s->next_journal < until)
 			until = s->next_journal;
@@ -1403,7 +1431,7 @@ static void *sync_main(void *arg)
 			until = s->ev_retry_at;
 		if (s->block_out && s->block_deadline < until)
 			until = s->block_deadline;
-		if (s->dirty && s->wr)
+		if (s->dirty && wr_can_owe(s))
 			until = now;
 		else if (s->dirty && s->wr_retry_at < until)
 			until = s->wr_retry_at;
@@ -1414,7 +1442,7 @@ static void *sync_main(void *arg)
 			pf[1].fd = s->ev->fd;
 			pf[1].events = POLLIN;
 		}
-		if (batch_out) {
+		if (s->owed_total && s->wr) {
 			pf[2].fd = s->wr->fd;
 			pf[2].events = POLLIN;
 		}
@@ -1430,7 +1458,7 @@ static void *sync_main(void *arg)
 		if (pr > 0 && pf[1].fd >= 0 && pf[1].revents)
 			block_readable(s);
 		if (pr > 0 && pf[2].fd >= 0 && pf[2].revents && s->wr)
-			journal_collect(s, false);
+			wr_collect(s, false);
 		if (s->ev && s->block_out && cw_mono_ms() > s->block_deadline)
 			ev_drop(s, "no answer to a blocking read");
 	}
@@ -1438,12 +1466,12 @@ static void *sync_main(void *arg)
 	s->state = "stopped";
 	for (int i = 0; i < 100 && s->cfg.journal && rte_ring_count(s->cfg.journal) && s->wr; i++) {
 		drain_journal(s);
-		journal_collect(s, true);
+		wr_collect(s, true);
 	}
-	if (s->wr)
-		journal_collect(s, true);
 	write_stats(s, &f);
 	write_node(s, &f);
+	if (s->wr)
+		wr_collect(s, true);
 	free(f.argv);
 	free(f.lens);
 	free(f.arena);
