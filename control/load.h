@@ -109,7 +109,8 @@ struct cw_live_rules {
 bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev);
 /* Publishes snap, compiled from text (taken over), through the engine's RCU swap (returns once
  * no worker sees the old snapshot) and frees (or retires) what nothing refers to any more.
- * *swap_ns (when not NULL) gets the time of the swap itself. */
+ * *swap_ns (when not NULL) gets the time of the swap itself: the pointer exchange, its first
+ * step (from then on every burst decides with snap), and the grace period after it. */
 void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_snapshot *snap,
 		     char *text, size_t len, uint64_t *swap_ns);
 /* Before the engine goes: leaves it holding the full build, not a delta on it, and frees the

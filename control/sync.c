@@ -333,8 +333,13 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 	uint32_t version = r->version;
 	bool delta = cw_snapshot_is_delta(snap);
 	uint64_t build_ns = ct->parse_ns + ct->build_ns;
-	uint64_t swap_ns, t0 = cw_mono_ns();
-	cw_live_publish(&s->live, s->e, snap, r->text, r->len, &swap_ns);
+	/* live from the pointer swap, the first thing cw_live_publish does: every burst a worker
+	 * starts after it decides with the new set; the grace period that follows only waits for
+	 * bursts begun before (received before) to end, so that the old set can be freed */
+	struct timespec swapped;
+	clock_gettime(CLOCK_REALTIME, &swapped);
+	uint64_t grace_ns, t0 = cw_mono_ns();
+	cw_live_publish(&s->live, s->e, snap, r->text, r->len, &grace_ns);
 	uint64_t t1 = cw_mono_ns();
 	s->version = version;
 	s->applied_ms = cw_wall_ms();
@@ -348,32 +353,30 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 	s->st.last_build_ns = build_ns;
 	pthread_mutex_unlock(&s->stats_mu);
 	/* the whole path from the read to the swap, step by step: read, waiting for the compile
-	 * thread, parse, build, handing the result back, the swap (RCU), then freeing what the
-	 * new set replaced (after it is live); and, for an activation event, the time since its
-	 * stream entry was written (DESIGN §8 counts from the event), which adds noticing the
-	 * event to the read: Redis's clock in whole ms against ours, so it may read up to 1 ms
+	 * thread, parse, build, handing the result back; then, after it is live, the grace period
+	 * (RCU) and freeing what the new set replaced; and, for an activation event, the time
+	 * from its stream entry to the swap (DESIGN §8 counts from the event), which adds noticing
+	 * the event to the read: Redis's clock in whole ms against ours, so it may read up to 1 ms
 	 * long, and means little when Redis runs on another host with another clock */
 	double ms = 1e6;
 	char since_event[64] = "";
 	if (r->event_ms) {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		double now_ms = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / ms;
+		double at_ms = (double)swapped.tv_sec * 1e3 + (double)swapped.tv_nsec / ms;
 		snprintf(since_event, sizeof(since_event), ", %.1f ms after its event",
-			 now_ms - (double)r->event_ms);
+			 at_ms - (double)r->event_ms);
 	}
 	logf_(s,
 	      "rule set v%" PRIu32 " active (%s build %.1f ms; read %.1f ms, publish %.1f ms, "
 	      "%.1f ms since the read began%s; "
 	      "steps: read %.2f (%" PRIu64 " page faults), queue %.2f, parse %.2f (%" PRIu64 "), "
-	      "build %.2f (%" PRIu64 "), handover %.2f, swap %.2f ms, then free %.2f ms)",
+	      "build %.2f (%" PRIu64 "), handover %.2f ms; live, then grace %.2f and free %.2f ms)",
 	      version, delta ? "delta" : "full", (double)build_ns / ms, (double)r->fetch_ns / ms,
-	      (double)swap_ns / ms, (double)(t0 + swap_ns - r->fetch_start) / ms, since_event,
+	      (double)grace_ns / ms, (double)(t0 - r->fetch_start) / ms, since_event,
 	      (double)r->fetch_ns / ms, r->fetch_faults,
 	      (double)(compile_start - r->fetch_start - r->fetch_ns) / ms,
 	      (double)ct->parse_ns / ms, ct->parse_faults, (double)ct->build_ns / ms,
-	      ct->build_faults, (double)(t0 - compile_done) / ms, (double)swap_ns / ms,
-	      (double)(t1 - t0 - swap_ns) / ms);
+	      ct->build_faults, (double)(t0 - compile_done) / ms, (double)grace_ns / ms,
+	      (double)(t1 - t0 - grace_ns) / ms);
 	if (s->cfg.on_ruleset) {
 		char src[64];
 		snprintf(src, sizeof(src), "redis " CW_K_RULESET_PREFIX "%" PRIu32, version);

@@ -189,9 +189,10 @@ struct gw_load_times {
 	uint64_t read_ns;		     /* reading the file */
 	uint64_t parse_ns, build_ns;	     /* the compile */
 	uint64_t parse_faults, build_faults; /* page faults of the compiling thread */
-	uint64_t swap_ns;		     /* the RCU swap */
-	uint64_t live_ns; /* when the swap was done (CLOCK_MONOTONIC), before the replaced rule
-			   * set is freed */
+	uint64_t live_ns;  /* when the new set was swapped in (CLOCK_MONOTONIC): every burst after
+			    * it decides with it */
+	uint64_t grace_ns; /* then: waiting for bursts begun before to end (RCU), before the
+			    * replaced set is freed */
 };
 /* Compiles rule-set text (malloc'd, NUL-terminated, taken over) and publishes it through the
  * engine's RCU path (workers keep running). Returns the new version, or -1 with err filled (the

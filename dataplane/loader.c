@@ -8,6 +8,7 @@
  * thread call the same code.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,17 @@ void gw_ruleset_info(struct gw_ruleset_info *out)
  * milliseconds (and a second edit in a row reuses the first's work, as in Redis mode); the
  * tables of the full build stay shared until a bigger change makes a new full build. */
 static struct cw_live_rules files;
+/* Memory for the next parse, written after each publish (off the reload's clock): a parse into
+ * fresh memory faulted in ~400 pages and took 7 ms of a 10 000-rule SIGHUP delta under load. */
+static struct cw_parse_spare *spare;
+
+static void warm_spare(const struct cw_ruleset *like)
+{
+	if (!spare)
+		spare = cw_parse_spare_new(like);
+	if (spare)
+		cw_parse_spare_touch(spare, SIZE_MAX);
+}
 
 long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n,
 		      struct gw_load_times *t)
@@ -70,22 +82,24 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 	char cerr[300] = "";
 	struct cw_compile_times ct;
 	struct cw_snapshot *s = cw_compile_text_spare(
-	    text, len, 0, files.active, has_prev ? &prev : NULL, NULL, &ct, cerr, sizeof(cerr));
+	    text, len, 0, files.active, has_prev ? &prev : NULL, &spare, &ct, cerr, sizeof(cerr));
 	if (!s) {
 		snprintf(err, n, "%s: %s", source, cerr);
 		gw_note_ruleset_error(err);
 		free(text);
 		return -1;
 	}
-	uint64_t swap_ns, t0 = cw_mono_ns();
-	cw_live_publish(&files, gw.engine, s, text, len, &swap_ns);
+	/* live at the pointer swap, the first thing cw_live_publish does (see control/sync.c) */
+	uint64_t grace_ns, live = cw_mono_ns();
+	cw_live_publish(&files, gw.engine, s, text, len, &grace_ns);
+	warm_spare(cw_snapshot_ruleset(s));
 	if (t) {
 		t->parse_ns = ct.parse_ns;
 		t->build_ns = ct.build_ns;
 		t->parse_faults = ct.parse_faults;
 		t->build_faults = ct.build_faults;
-		t->swap_ns = swap_ns;
-		t->live_ns = t0 + swap_ns;
+		t->grace_ns = grace_ns;
+		t->live_ns = live;
 	}
 	gw_note_ruleset(cw_snapshot_ruleset(s), source);
 	return cw_snapshot_ruleset(s)->version;
@@ -93,6 +107,8 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 
 void gw_rules_release(void)
 {
+	cw_parse_spare_free(spare);
+	spare = NULL;
 	cw_live_release(&files, gw.engine);
 }
 

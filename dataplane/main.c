@@ -162,12 +162,12 @@ static void reload(void)
 	fprintf(stderr,
 		"clearway: SIGHUP: rule set version %ld live after %.1f ms (%s); steps: start "
 		"%.2f, read %.2f, parse %.2f (%" PRIu64 " page faults), build %.2f (%" PRIu64
-		"), swap %.2f ms\n",
+		") ms; live, then grace %.2f ms\n",
 		v, (double)(t.live_ns - signalled) / ms,
 		cw_snapshot_is_delta(cw_engine_active(gw.engine)) ? "delta on the last full build"
 								  : "full build",
 		(double)(t0 - signalled) / ms, (double)t.read_ns / ms, (double)t.parse_ns / ms,
-		t.parse_faults, (double)t.build_ns / ms, t.build_faults, (double)t.swap_ns / ms);
+		t.parse_faults, (double)t.build_ns / ms, t.build_faults, (double)t.grace_ns / ms);
 }
 
 static uint64_t rx_total(void)
