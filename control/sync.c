@@ -145,7 +145,8 @@ struct cw_sync {
 		unsigned n;
 	} owed[OWED_MAX];
 	unsigned owed_head, owed_runs, owed_total;
-	bool journal_out; /* a journal batch is among them (one at a time) */
+	bool journal_out;	 /* a journal batch is among them (one at a time) */
+	uint64_t wr_progress_ms; /* last reply read, or first owed: a silent Redis is dropped */
 	uint64_t tsc_hz, tsc_ref, wall_ref;
 
 	/* threads */
@@ -1175,6 +1176,8 @@ static bool readable(int fd)
 /* Notes n replies owed on wr for what was just appended. */
 static void wr_owe(struct cw_sync *s, bool journal, unsigned n)
 {
+	if (!s->owed_total)
+		s->wr_progress_ms = cw_mono_ms();
 	s->owed[(s->owed_head + s->owed_runs) % OWED_MAX] = (struct owed){journal, n};
 	s->owed_runs++;
 	s->owed_total += n;
@@ -1221,6 +1224,7 @@ static void wr_collect(struct cw_sync *s, bool wait)
 				written++;
 		}
 		freeReplyObject(r);
+		s->wr_progress_ms = cw_mono_ms();
 		s->owed_total--;
 		if (--o->n == 0) {
 			if (o->journal)
@@ -1436,8 +1440,11 @@ static void *sync_main(void *arg)
 			until = s->block_deadline;
 		if (s->dirty && wr_can_owe(s))
 			until = now;
-		else if (s->dirty && s->wr_retry_at < until)
+		else if (s->dirty && !s->wr && s->wr_retry_at < until)
 			until = s->wr_retry_at;
+		const uint64_t wr_deadline = s->wr_progress_ms + s->cfg.timeout_ms;
+		if (s->owed_total && s->wr && wr_deadline < until)
+			until = wr_deadline;
 		int timeout = until > now ? (int)(until - now) : 0;
 		struct pollfd pf[3] = {
 		    {.fd = s->wake_fd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
@@ -1462,6 +1469,8 @@ static void *sync_main(void *arg)
 			block_readable(s);
 		if (pr > 0 && pf[2].fd >= 0 && pf[2].revents && s->wr)
 			wr_collect(s, false);
+		if (s->wr && s->owed_total && cw_mono_ms() > wr_deadline)
+			wr_drop(s, "no reply");
 		if (s->ev && s->block_out && cw_mono_ms() > s->block_deadline)
 			ev_drop(s, "no answer to a blocking read");
 	}

@@ -988,6 +988,59 @@ START_TEST(stats_and_journal_written)
 }
 END_TEST
 
+/* A Redis that stops answering (SIGSTOP) holds nothing up: the thread sends its status and
+ * journal writes without waiting for replies, and after timeout_ms without one it drops the
+ * write connection (the journal records whose replies never came are counted lost: their fate
+ * is unknown) and opens it again once Redis answers. Written and lost add up to what was
+ * queued, and the journal goes on being written afterwards. */
+static void journal_some(struct rte_ring *ring, uint64_t first, unsigned n)
+{
+	struct cw_journal_rec recs[200];
+	ck_assert_uint_le(n, 200);
+	for (unsigned i = 0; i < n; i++) {
+		struct cwp_verdict v;
+		memset(&v, 0, sizeof(v));
+		v.msg_seq = first + i;
+		v.msg_type = CWP_DECL;
+		v.status = CWP_DECIDED;
+		v.mode = CWP_MODE_SUPERVISE;
+		v.ruleset_version = 1;
+		memcpy(v.ref, "D00000000000000002  ", CWP_REF_LEN);
+		cw_journal_fill(&recs[i], 9, &v, 0, 0);
+	}
+	ck_assert_uint_eq(cw_journal_enqueue(ring, recs, n), n);
+}
+
+START_TEST(silent_redis_dropped_then_journal_resumes)
+{
+	seed_state();
+	struct rte_ring *ring = cw_journal_ring_create("tjournal2", 1024, SOCKET_ID_ANY);
+	ck_assert_ptr_nonnull(ring);
+	struct cw_sync_config c = test_cfg();
+	c.journal = ring;
+	c.timeout_ms = 300;
+	sync_new(&c);
+	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
+	ck_assert_int_eq(cw_sync_start(sy), 0);
+	journal_some(ring, 1000, 200);
+	WAIT_FOR(stats().journal_written == 200);
+	uint64_t errors = stats().redis_errors;
+
+	ck_assert_int_eq(kill(rpid, SIGSTOP), 0);
+	journal_some(ring, 2000, 200);
+	WAIT_FOR(stats().redis_errors > errors); /* no reply within timeout_ms: dropped */
+	ck_assert(strstr(logbuf, "write connection lost (no reply)"));
+	ck_assert_int_eq(kill(rpid, SIGCONT), 0);
+
+	journal_some(ring, 3000, 200);
+	WAIT_FOR(stats().journal_written + stats().journal_lost == 600 &&
+		 stats().journal_written >= 400);
+	WAIT_FOR(rint_("XLEN %s%s", "cw:journal", "") >= 400); /* the third 200 made it */
+	cw_sync_stop(sy);
+	rte_ring_free(ring);
+}
+END_TEST
+
 /* ---- other writers: plain redis-cli and cwctl ---- */
 
 static char cwctl[512];
@@ -1450,6 +1503,7 @@ static Suite *suite(void)
 	tcase_add_test(t, malformed_events_counted_and_skipped);
 	tcase_add_test(t, registry_churn_while_deciding);
 	tcase_add_test(t, stats_and_journal_written);
+	tcase_add_test(t, silent_redis_dropped_then_journal_resumes);
 	tcase_add_test(t, plain_redis_cli_and_cwctl_writers);
 	tcase_add_test(t, one_shot_load_for_simulate);
 	tcase_add_test(t, big_text_read_straight);
