@@ -2304,8 +2304,10 @@ char *cw_read_file(const char *path, size_t *len)
 		return NULL;
 	struct stat st;
 	size_t cap = 1 << 16;
-	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size + 1 > cap)
-		cap = (size_t)st.st_size + 1;
+	/* room for the file, its NUL and the read that sees the end: with one byte less the buffer
+	 * was doubled just for that last read */
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size + 2 > cap)
+		cap = (size_t)st.st_size + 2;
 	if (!fstat(fd, &st) && S_ISDIR(st.st_mode)) {
 		close(fd);
 		errno = EISDIR;
