@@ -41,9 +41,17 @@ struct pace_opts {
 	uint16_t port;
 };
 
+/* Per second of a paced run: how late the generator sent its latest frame (its CPU taken away,
+ * it then sends all that came due at once) and how many frames the port refused. When the
+ * gateway's answered rate dips, this tells a generator that fell behind from a gateway that
+ * took less. */
+#define PACE_MAX_SECONDS 3600
+
 struct pace_stats {
 	uint64_t frames, messages, refused, refused_msgs, passes, rx_frames;
 	double seconds;
+	double late_ms_per_s[PACE_MAX_SECONDS];
+	uint64_t refused_per_s[PACE_MAX_SECONDS];
 };
 
 /* Per sender, how far sequence numbers move on each pass: the span the capture covers. */
@@ -191,6 +199,14 @@ static void pace_loop(struct pacer *p, const struct pace_opts *o, struct pace_st
 		uint16_t k = held ? rte_eth_tx_burst(o->port, 0, b, held) : 0;
 		for (uint16_t i = 0; i < k; i++)
 			st->messages += cnt[i];
+		const uint64_t second = (uint64_t)((double)(now - t0) / hz);
+		if (per_msg > 0 && second < PACE_MAX_SECONDS) {
+			/* due is the next frame's time: the frames sent came due before it */
+			const double late = ((double)now - due) / hz * 1e3;
+			if (late > st->late_ms_per_s[second])
+				st->late_ms_per_s[second] = late;
+			st->refused_per_s[second] += (uint64_t)(held - k);
+		}
 		st->frames += k;
 		if (per_msg > 0 && k < held) {
 			for (uint16_t i = k; i < held; i++)
@@ -278,10 +294,18 @@ static void pace_report(const struct pace_opts *o, const struct pace_stats *st)
 	fprintf(f,
 		"{\"rate\": %.1f, \"seconds\": %.6f, \"frames\": %lu, \"messages\": %lu, "
 		"\"refused_frames\": %lu, \"refused_messages\": %lu, \"passes\": %lu, "
-		"\"rx_frames\": %lu, \"msgs_per_s\": %.1f}\n",
+		"\"rx_frames\": %lu, \"msgs_per_s\": %.1f",
 		o->rate, st->seconds, st->frames, st->messages, st->refused, st->refused_msgs,
 		st->passes, st->rx_frames,
 		st->seconds > 0 ? (double)st->messages / st->seconds : 0);
+	const uint64_t whole = o->rate > 0 ? (uint64_t)st->seconds + 1 : 0;
+	fprintf(f, ", \"late_ms_per_s\": [");
+	for (uint64_t i = 0; i < whole && i < PACE_MAX_SECONDS; i++)
+		fprintf(f, "%s%.2f", i ? ", " : "", st->late_ms_per_s[i]);
+	fprintf(f, "], \"refused_per_s\": [");
+	for (uint64_t i = 0; i < whole && i < PACE_MAX_SECONDS; i++)
+		fprintf(f, "%s%lu", i ? ", " : "", (unsigned long)st->refused_per_s[i]);
+	fprintf(f, "]}\n");
 	if (o->json)
 		fclose(f);
 }

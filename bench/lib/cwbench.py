@@ -190,6 +190,9 @@ def cmd_updates(cw, pace, err, out):
             f.write(f"{i + 1},{r:.0f}\n")
     med = sorted(inner)[len(inner) // 2] if inner else 0
     dip = 100.0 * (1 - min(inner) / med) if inner and med else 0
+    # how far behind its schedule the generator fell (its CPU taken away: it then sends what
+    # came due all at once, and the port refuses what does not fit its ring)
+    late = [float(x) for x in p.get("late_ms_per_s", [])]
     print(f"updates,lost_in_gateway,{lost_gw},datagrams")
     print(f"updates,lost_between_generator_and_gateway,{lost_link},frames")
     print(f"updates,refused_by_port,{p['refused_frames']},frames")
@@ -197,6 +200,7 @@ def cmd_updates(cw, pace, err, out):
     print(f"updates,offered_msgs_per_s,{p['rate']:.0f},msgs/s")
     print(f"updates,median_msgs_per_s,{med:.0f},msgs/s")
     print(f"updates,worst_second_dip_pct,{dip:.1f},%")
+    print(f"updates,generator_max_late_ms,{max(late) if late else 0:.1f},ms")
 
 
 # ---------------------------------------------------------------- report
