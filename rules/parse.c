@@ -2299,21 +2299,37 @@ void cw_ruleset_free(struct cw_ruleset *rs)
 
 char *cw_read_file(const char *path, size_t *len)
 {
+	return cw_read_file_spare(path, len, NULL, 0);
+}
+
+char *cw_read_file_spare(const char *path, size_t *len, char **spare, size_t spare_cap)
+{
+	char *given = spare ? *spare : NULL;
+	if (spare)
+		*spare = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		free(given);
 		return NULL;
+	}
 	struct stat st;
-	size_t cap = 1 << 16;
+	size_t need = 1 << 16; /* a pipe or the like: grown as it comes */
 	/* room for the file, its NUL and the read that sees the end: with one byte less the buffer
 	 * was doubled just for that last read */
-	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size + 2 > cap)
-		cap = (size_t)st.st_size + 2;
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+		need = (size_t)st.st_size + 2;
+	size_t cap = need < (1 << 16) ? 1 << 16 : need;
 	if (!fstat(fd, &st) && S_ISDIR(st.st_mode)) {
+		free(given);
 		close(fd);
 		errno = EISDIR;
 		return NULL;
 	}
-	char *buf = malloc(cap);
+	char *buf = given && spare_cap >= need ? given : malloc(cap);
+	if (buf == given)
+		cap = spare_cap;
+	else
+		free(given);
 	size_t n = 0;
 	int err = 0;
 	while (buf) {

@@ -183,6 +183,9 @@ void cw_parse_error_format(const struct cw_parse_error *e, char *buf, size_t cap
 
 /* Reads a whole file (NUL-terminated, *len without the NUL); NULL and errno on failure. */
 char *cw_read_file(const char *path, size_t *len);
+/* The same into *spare (spare_cap bytes, already written so its pages are in) when the file
+ * fits, else into fresh memory; *spare is taken either way (the caller's is NULL after). */
+char *cw_read_file_spare(const char *path, size_t *len, char **spare, size_t spare_cap);
 
 /* Limits of the compiler */
 #define CW_MAX_EXPANDED (4u * 1000 * 1000) /* ACL rules after `in` expansion */

@@ -753,6 +753,37 @@ START_TEST(read_file)
 }
 END_TEST
 
+/* Into a spare buffer when the file fits (the same memory comes back), into fresh memory when
+ * it does not; the spare is taken either way, also when the read fails (ASan: nothing leaks). */
+START_TEST(read_file_into_a_spare)
+{
+	char path[] = "/tmp/cw_test_parse_XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, HDR, strlen(HDR)), (int)strlen(HDR));
+	close(fd);
+	size_t len = 0, cap = strlen(HDR) + 2;
+	char *spare = malloc(cap), *given = spare;
+	char *t = cw_read_file_spare(path, &len, &spare, cap);
+	ck_assert_ptr_null(spare);
+	ck_assert_ptr_eq(t, given);
+	ck_assert_uint_eq(len, strlen(HDR));
+	ck_assert_str_eq(t, HDR);
+	free(t);
+	spare = malloc(cap - 1); /* one byte short of the file, its NUL and the end-of-file read */
+	t = cw_read_file_spare(path, &len, &spare, cap - 1);
+	ck_assert_ptr_null(spare);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t, HDR);
+	free(t);
+	unlink(path);
+	spare = malloc(cap);
+	ck_assert_ptr_null(cw_read_file_spare(path, &len, &spare, cap));
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_ptr_null(spare);
+}
+END_TEST
+
 /* ---- whole rule sets ---- */
 
 START_TEST(vectors_rule_set)
@@ -926,6 +957,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, several_errors);
 	tcase_add_test(tc, names_and_format);
 	tcase_add_test(tc, read_file);
+	tcase_add_test(tc, read_file_into_a_spare);
 	tcase_add_test(tc, vectors_rule_set);
 	tcase_add_test(tc, big_rule_set);
 	tcase_add_test(tc, docs_examples);
