@@ -527,7 +527,7 @@ exp_updates_redis() {
 	# XADDs) lands on the worker's CPU, the only one not busy-polling, and takes a third of it.
 	# At the generator's priority: at the control threads' (nice -10) it took CPU 0 from the
 	# generator, whose backlog then overflowed the memif ring (at 90 % load the journal alone
-	# keeps Redis busy), and the run offered a fifth of its rate (docs/benchmarks.md).
+	# keeps Redis busy): that run answered a fifth of the offered rate (docs/benchmarks.md).
 	taskset -c "$GEN_CORE" redis-server --port 0 --unixsocket "$rs" --save '' --appendonly no --dir "$rdir" \
 		>"$OUT/redis-server.log" 2>&1 &
 	local rpid=$!

@@ -33,14 +33,21 @@
 struct gw gw;
 
 static volatile sig_atomic_t sig_stop, sig_hup;
-static volatile uint64_t sig_hup_ns; /* when the last SIGHUP came (cw_mono_ns's clock) */
+static volatile uint64_t sig_hup_ns; /* when the last SIGHUP came (mono_ns) */
+
+/* The clock of cw_mono_ns (CLOCK_MONOTONIC, ns), which gw_load_rules_file reports in;
+ * async-signal-safe (clock_gettime is). */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP) {
-		struct timespec ts; /* clock_gettime is async-signal-safe */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		sig_hup_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		sig_hup_ns = mono_ns();
 		sig_hup = 1;
 	} else
 		sig_stop = 1;
@@ -55,14 +62,6 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-}
-
-/* The clock of cw_mono_ns (CLOCK_MONOTONIC, ns), which gw_load_rules_file reports in. */
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static double now_s(void)

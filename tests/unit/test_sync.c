@@ -918,19 +918,27 @@ static void test_hits(void *arg, void (*fn)(uint32_t, uint64_t, void *), void *a
 	fn(1002, 9, a);
 }
 
-START_TEST(stats_and_journal_written)
+/* Seeds Redis and starts a node that journals from a ring of its own (c: the test's settings
+ * besides the journal). Returns the ring. */
+static struct rte_ring *start_journaling(const char *ring_name, struct cw_sync_config *c)
 {
 	seed_state();
-	struct rte_ring *ring = cw_journal_ring_create("tjournal", 1024, SOCKET_ID_ANY);
+	struct rte_ring *ring = cw_journal_ring_create(ring_name, 1024, SOCKET_ID_ANY);
 	ck_assert_ptr_nonnull(ring);
+	c->journal = ring;
+	sync_new(c);
+	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
+	ck_assert_int_eq(cw_sync_start(sy), 0);
+	return ring;
+}
+
+START_TEST(stats_and_journal_written)
+{
 	struct cw_sync_config c = test_cfg();
-	c.journal = ring;
 	c.journal_cap = 100;
 	c.counters = test_counters;
 	c.rule_hits = test_hits;
-	sync_new(&c);
-	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
-	ck_assert_int_eq(cw_sync_start(sy), 0);
+	struct rte_ring *ring = start_journaling("tjournal", &c);
 
 	struct cw_journal_rec recs[300];
 	for (int i = 0; i < 300; i++) {
@@ -1013,15 +1021,9 @@ static void journal_some(struct rte_ring *ring, uint64_t first, unsigned n)
 
 START_TEST(silent_redis_dropped_then_journal_resumes)
 {
-	seed_state();
-	struct rte_ring *ring = cw_journal_ring_create("tjournal2", 1024, SOCKET_ID_ANY);
-	ck_assert_ptr_nonnull(ring);
 	struct cw_sync_config c = test_cfg();
-	c.journal = ring;
 	c.timeout_ms = 300;
-	sync_new(&c);
-	ck_assert_int_eq(cw_sync_initial_load(sy, NULL), 0);
-	ck_assert_int_eq(cw_sync_start(sy), 0);
+	struct rte_ring *ring = start_journaling("tjournal2", &c);
 	journal_some(ring, 1000, 200);
 	WAIT_FOR(stats().journal_written == 200);
 	uint64_t errors = stats().redis_errors;
