@@ -726,18 +726,33 @@ static bool field_is_wild(const struct rte_acl_field *f, unsigned fi)
 	}
 }
 
-/* The key words a rule constrains (bit w: word w), which decide its group. An HS rule counts
- * the word of the last two digits whether it names them or not: groups by HS depth would mean
- * more contexts for each item to visit, which costs more than the word. */
+/* The fields a rule constrains (bit f: field f), which decide its group. Fields rather than key
+ * words: "origin JP and hs 8471" and "port 2233 and hs 8471" share every word, but in one
+ * context each filter below is a union over both kinds of rule, and an item from JP through
+ * port 2233 of any listed heading would be classified there (cwgen, 10 000 rules: 426 such
+ * rules admitted 98 % of the items and matched 8 % of them). An HS rule counts the field of the
+ * last two digits whether it names them or not: groups by HS depth would mean more contexts for
+ * each item to visit, which costs more than the field. */
 static unsigned rule_shape(const struct cw_acl_rule *r)
 {
-	unsigned shape = 1;
+	unsigned shape = 1u << F_CLS_DIR;
 	for (unsigned fi = 0; fi < NUM_FIELDS; fi++)
 		if (!field_is_wild(&r->field[fi], fi))
-			shape |= 1u << word_of_field[fi];
+			shape |= 1u << fi;
 	if (!field_is_wild(&r->field[F_HS8], F_HS8))
-		shape |= 1u << word_of_field[F_HS_TAIL];
+		shape |= 1u << F_HS_TAIL;
 	return shape;
+}
+
+/* The key words of a shape: groups with the same words have the same layout, and are the ones
+ * merged when there are more groups than contexts. */
+static unsigned shape_words(unsigned shape)
+{
+	unsigned words = 0;
+	for (unsigned fi = 0; fi < NUM_FIELDS; fi++)
+		if (shape >> fi & 1)
+			words |= 1u << word_of_field[fi];
+	return words;
 }
 
 /* The words used by any of the rules; word 0 always (rte_acl wants a 1-byte first field). */
@@ -1112,12 +1127,15 @@ static void acl_free(struct cw_acl_set *set)
 }
 
 struct shaped {
-	uint32_t shape, index;
+	uint32_t words, shape, index;
 };
 
+/* By key words, then shape, then input order: the groups of one layout lie side by side. */
 static int shaped_cmp(const void *a, const void *b)
 {
 	const struct shaped *x = a, *y = b;
+	if (x->words != y->words)
+		return x->words < y->words ? -1 : 1;
 	if (x->shape != y->shape)
 		return x->shape < y->shape ? -1 : 1;
 	return x->index < y->index ? -1 : x->index > y->index;
@@ -1168,8 +1186,31 @@ static int acl_build_group(struct cw_acl_set *set, struct slow_list *sl,
 }
 
 struct group {
-	uint32_t start, n;
+	uint32_t start, n, words;
 };
+
+/* Shapes are many more than key-word layouts, and a set holds at most MAX_ACL_PARTS contexts
+ * (some taken by halved groups): past GROUP_BUDGET groups, the two neighbouring groups of the
+ * same layout with the fewest rules together are merged, until the groups fit or none share a
+ * layout. Rules that still do not fit are evaluated one by one. */
+#define GROUP_BUDGET 40
+
+static uint32_t merge_groups(struct group *g, uint32_t n)
+{
+	while (n > GROUP_BUDGET) {
+		uint32_t best = n;
+		for (uint32_t i = 0; i + 1 < n; i++)
+			if (g[i].words == g[i + 1].words &&
+			    (best == n || g[i].n + g[i + 1].n < g[best].n + g[best + 1].n))
+				best = i;
+		if (best == n)
+			break;
+		g[best].n += g[best + 1].n;
+		memmove(&g[best + 1], &g[best + 2], sizeof(*g) * (n - best - 2));
+		n--;
+	}
+	return n;
+}
 
 static int group_cmp(const void *a, const void *b)
 {
@@ -1178,8 +1219,8 @@ static int group_cmp(const void *a, const void *b)
 			    : (x->start > y->start) - (x->start < y->start);
 }
 
-/* Groups the expanded rules by shape (input order kept within a group) and builds the groups,
- * biggest first, into the set. */
+/* Groups the expanded rules by shape (input order kept within a shape), merges groups past the
+ * budget, and builds the groups, biggest first, into the set. */
 static int acl_build_groups(struct cw_acl_set *set, struct slow_list *sl, const struct expander *x)
 {
 	struct shaped *sh = malloc(sizeof(*sh) * x->n);
@@ -1191,16 +1232,19 @@ static int acl_build_groups(struct cw_acl_set *set, struct slow_list *sl, const 
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < x->n; i++)
-		sh[i] = (struct shaped){rule_shape(&x->v[i]), i};
+	for (uint32_t i = 0; i < x->n; i++) {
+		uint32_t shape = rule_shape(&x->v[i]);
+		sh[i] = (struct shaped){shape_words(shape), shape, i};
+	}
 	qsort(sh, x->n, sizeof(*sh), shaped_cmp);
 	for (uint32_t i = 0; i < x->n; i++)
 		order[i] = &x->v[sh[i].index];
 	for (uint32_t g = 0, end; g < x->n; g = end) {
 		for (end = g + 1; end < x->n && sh[end].shape == sh[g].shape;)
 			end++;
-		groups[n_groups++] = (struct group){g, end - g};
+		groups[n_groups++] = (struct group){g, end - g, sh[g].words};
 	}
+	n_groups = merge_groups(groups, n_groups);
 	qsort(groups, n_groups, sizeof(*groups), group_cmp);
 	for (uint32_t g = 0; g < n_groups && !rc; g++)
 		rc = acl_build_group(set, sl, order + groups[g].start, groups[g].n);
