@@ -59,8 +59,8 @@ struct cw_acl_key {
 	union {
 		struct {
 			uint16_t country_b, trade_mode_b, port_b;
-			uint8_t combo, transport, total_b, partyless;
-			uint8_t zero[6];
+			uint8_t combo, transport, total_b, partyless, docs;
+			uint8_t zero[5];
 		} b;
 		uint64_t w[2];
 	} msg;

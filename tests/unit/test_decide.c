@@ -632,6 +632,9 @@ static void message_run_facts(struct cw_item_facts *f)
 		case 7:
 			f->direction = f->msg == CW_MSG_DECL ? (uint8_t)(1 + rnd(2)) : f->direction;
 			break;
+		case 8:
+			f->docs_mask = f->msg == CW_MSG_DECL ? fresh.docs_mask : 0;
+			break;
 		}
 	}
 	prev = *f;
