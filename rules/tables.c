@@ -196,6 +196,23 @@ static uint64_t unit_value(uint64_t value, uint64_t weight_g)
 	return w > UINT64_MAX ? UINT64_MAX : (uint64_t)w;
 }
 
+/* The first 8 HS digits as packed decimal (a digit per nibble), the key's and the rules' form:
+ * a prefix of 2, 4 or 6 digits is then whole bytes of the key followed by bytes that take any
+ * value, which rte_acl turns into one path of its trie, where a range of binary numbers
+ * ([84710000, 84719999]) needs branches on every byte. Packed decimal keeps the order of the
+ * digits, so ranges stay ranges. */
+static inline uint32_t bcd_pair(uint32_t x)
+{
+	return (x / 10) << 4 | x % 10;
+}
+
+static inline uint32_t bcd8(uint32_t x)
+{
+	uint32_t hi = x / 10000, lo = x % 10000;
+	return bcd_pair(hi / 100) << 24 | bcd_pair(hi % 100) << 16 | bcd_pair(lo / 100) << 8 |
+	       bcd_pair(lo % 100);
+}
+
 void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f)
 {
 	uint64_t hs8 = f->hs / 100;
@@ -204,7 +221,7 @@ void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f)
 	k->origin = rte_cpu_to_be_16(f->origin);
 	k->hs_tail = (uint8_t)(f->hs - hs8 * 100);
 	k->flags = f->gross_weight_g ? 1 : 0;
-	k->hs8 = rte_cpu_to_be_32((uint32_t)hs8);
+	k->hs8 = rte_cpu_to_be_32(bcd8((uint32_t)hs8));
 	k->quantity = rte_cpu_to_be_32(quantity);
 	k->value = rte_cpu_to_be_32(value);
 	k->unit_value = rte_cpu_to_be_32(uv);
@@ -493,6 +510,28 @@ static bool rule_fits_acl(const struct cw_rule *r)
 }
 
 /* Pieces of one 10-digit HS range over (hs8, tail): at most 3. */
+/* A range's high end in packed decimal, its trailing nines as 0xF nibbles: keys hold digits
+ * only, so this admits the same keys, and "hs 8471" becomes 0x84710000..0x8471FFFF, whose last
+ * two bytes take any value. */
+static uint32_t bcd_high(uint32_t x)
+{
+	uint32_t b = bcd8(x);
+	for (uint32_t nib = 0xF; nib && (b & nib) == (0x9 * (nib / 0xF)); nib <<= 4)
+		b |= nib;
+	return b;
+}
+
+/* The 8-digit number of a packed-decimal value, 0xF nibbles read as 9 (see bcd_high). */
+static uint32_t from_bcd(uint32_t b)
+{
+	uint32_t x = 0;
+	for (int shift = 28; shift >= 0; shift -= 4) {
+		uint32_t d = b >> shift & 0xF;
+		x = x * 10 + (d > 9 ? 9 : d);
+	}
+	return x;
+}
+
 struct hs_piece {
 	uint32_t lo8, hi8;
 	uint8_t lot, hit;
@@ -651,7 +690,8 @@ static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t ru
 			struct rte_acl_field *f;
 			switch (d) {
 			case D_HS:
-				set_range(&t.field[F_HS8], 4, hsp[k].lo8, hsp[k].hi8);
+				set_range(&t.field[F_HS8], 4, bcd8(hsp[k].lo8),
+					  bcd_high(hsp[k].hi8));
 				set_hs_tail(&t.field[F_HS_TAIL], hsp[k].lot, hsp[k].hit);
 				break;
 			case D_DECL:
@@ -840,8 +880,8 @@ static unsigned chapter_of(uint64_t hs)
 static bool heading_span(const struct cw_acl_rule *r, unsigned *lo, unsigned *hi)
 {
 	const struct rte_acl_field *h = &r->field[F_HS8];
-	*lo = heading_of((uint64_t)h->value.u32 * 100);
-	*hi = heading_of((uint64_t)h->mask_range.u32 * 100);
+	*lo = heading_of((uint64_t)from_bcd(h->value.u32) * 100);
+	*hi = heading_of((uint64_t)from_bcd(h->mask_range.u32) * 100);
 	return *lo > 0 || *hi < NUM_HEADINGS - 1;
 }
 

@@ -41,7 +41,7 @@ struct cw_acl_key {
 	uint16_t country;
 	uint8_t hs_tail;    /* last 2 digits */
 	uint8_t flags;	    /* bit 0: unit_value defined (weight > 0) */
-	uint32_t hs8;	    /* first 8 digits as a number */
+	uint32_t hs8;	    /* first 8 digits, packed decimal (a digit per nibble) */
 	uint32_t declarant; /* interned id, 0 = none */
 	uint32_t owner;
 	uint32_t quantity;

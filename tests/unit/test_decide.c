@@ -489,8 +489,15 @@ static void random_condition(char *p)
 {
 	static const char *ops[] = {"<", "<=", ">", ">=", "="};
 	switch (rnd(15)) {
-	case 0:
-		sprintf(p, "hs %02u", (unsigned)rnd(100));
+	case 0: /* a prefix of any length, mostly where the items are (84...) */
+		if (rnd(2)) {
+			sprintf(p, "hs %02u", (unsigned)rnd(100));
+		} else {
+			char d[11];
+			snprintf(d, sizeof(d), "84%08u", (unsigned)rnd(100000000));
+			d[1 + rnd(10)] = 0;
+			sprintf(p, "hs %s", d);
+		}
 		break;
 	case 14: /* down to the last two digits */
 	{
