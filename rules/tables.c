@@ -201,16 +201,26 @@ static uint64_t unit_value(uint64_t value, uint64_t weight_g)
  * value, which rte_acl turns into one path of its trie, where a range of binary numbers
  * ([84710000, 84719999]) needs branches on every byte. Packed decimal keeps the order of the
  * digits, so ranges stay ranges. */
-static inline uint32_t bcd_pair(uint32_t x)
+/* x < 10^8 in packed decimal, as the key holds it (network order: the first two digits in the
+ * first byte). Worked in 64-bit lanes rather than digit by digit: two 4-digit lanes, split into
+ * four 2-digit 16-bit lanes (q = v * 5243 >> 19 is v / 100 below 43 699), each lane's tens t
+ * (w * 103 >> 10 is w / 10 below 100) turn w into the byte 16 t + u = w + 6 t, and the four low
+ * bytes are gathered; no lane's product reaches the next lane. */
+static inline uint32_t bcd8_be(uint32_t x)
 {
-	return (x / 10) << 4 | x % 10;
+	uint64_t hi = x / 10000, v = hi | (uint64_t)(x - hi * 10000) << 32;
+	uint64_t a = (v * 5243 >> 19) & 0x0000007F0000007Full, b = v - a * 100;
+	uint64_t w = a | b << 16; /* 2-digit groups in order, a 16-bit lane each */
+	uint64_t bcd = w + 6 * ((w * 103 >> 10) & 0x000F000F000F000Full);
+	bcd = (bcd | bcd >> 8) & 0x0000FFFF0000FFFFull;
+	uint32_t out = (uint32_t)(bcd | bcd >> 16);
+	return rte_cpu_to_le_32(out); /* built in little-endian byte order */
 }
 
+/* The same as a host-order number, as rte_acl wants rule bounds. */
 static inline uint32_t bcd8(uint32_t x)
 {
-	uint32_t hi = x / 10000, lo = x % 10000;
-	return bcd_pair(hi / 100) << 24 | bcd_pair(hi % 100) << 16 | bcd_pair(lo / 100) << 8 |
-	       bcd_pair(lo % 100);
+	return rte_be_to_cpu_32(bcd8_be(x));
 }
 
 void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f)
@@ -221,7 +231,7 @@ void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f)
 	k->origin = rte_cpu_to_be_16(f->origin);
 	k->hs_tail = (uint8_t)(f->hs - hs8 * 100);
 	k->flags = f->gross_weight_g ? 1 : 0;
-	k->hs8 = rte_cpu_to_be_32(bcd8((uint32_t)hs8));
+	k->hs8 = bcd8_be((uint32_t)hs8);
 	k->quantity = rte_cpu_to_be_32(quantity);
 	k->value = rte_cpu_to_be_32(value);
 	k->unit_value = rte_cpu_to_be_32(uv);

@@ -816,6 +816,34 @@ START_TEST(hs_number_as_digit_loop)
 }
 END_TEST
 
+/* The key's first 8 HS digits are packed decimal, a digit per nibble in order (the rules' ranges
+ * and the heading filter rely on it): every 8-digit value at a power-of-ten edge, then random
+ * ones. */
+START_TEST(acl_key_hs_is_packed_decimal)
+{
+	for (unsigned n = 0; n < 1000000; n++) {
+		uint64_t hs8 = n < 1000 ? n : rnd(100000000);
+		if (n < 16) { /* 10^e - 1 and 10^e */
+			uint64_t p = 1;
+			for (unsigned e = 0; e < n / 2; e++)
+				p *= 10;
+			hs8 = p - 1 + n % 2;
+		} else if (n == 16) {
+			hs8 = 99999999;
+		}
+		struct cw_item_facts f = {.hs = hs8 * 100 + rnd(100)};
+		struct cw_acl_key k;
+		cw_acl_key_fill(&k, &f, 0, 0);
+		char d[9];
+		snprintf(d, sizeof(d), "%08llu", (unsigned long long)hs8);
+		uint8_t want[4];
+		for (unsigned i = 0; i < 4; i++)
+			want[i] = (uint8_t)((d[2 * i] - '0') << 4 | (d[2 * i + 1] - '0'));
+		ck_assert_msg(memcmp(&k.hs8, want, 4) == 0, "hs8 %s", d);
+	}
+}
+END_TEST
+
 /* The generic SipHash-2-4 against the paper's vector (key 00..0f, message 00..0e), then the
  * 18-byte one against the generic on random keys and messages. */
 START_TEST(siphash_18_equals_generic)
@@ -935,6 +963,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, property_acl_equals_linear);
 	tcase_add_test(tc, property_acl_bucket_edges);
 	tcase_add_test(tc, hs_number_as_digit_loop);
+	tcase_add_test(tc, acl_key_hs_is_packed_decimal);
 	tcase_add_test(tc, siphash_18_equals_generic);
 	tcase_add_test(tc, profiles_longest_prefix);
 	suite_add_tcase(s, tc);
