@@ -435,7 +435,8 @@ static void decide(struct cw_ctx *c, const struct pending *p, const struct cw_ec
 	for (unsigned i = 0; i < n_items; i++) {
 		uint32_t j = p->item0 + i;
 		uint32_t pi = c->profile[j];
-		const struct cw_profile *prof = pi == CW_NO_PROFILE ? NULL : &rs->profiles[pi];
+		const struct cw_profile_brief *prof =
+		    pi == CW_NO_PROFILE ? NULL : &c->snap->profile_brief[pi];
 		uint8_t need = prof ? prof->docs_mask : 0;
 		if ((need & docs) != need)
 			add(&a, CWP_MODE_SUPERVISE, CWP_RSN_DOC_MISSING, (uint16_t)i, 0);
@@ -449,8 +450,8 @@ static void decide(struct cw_ctx *c, const struct pending *p, const struct cw_ec
 		}
 		uint32_t best = c->best[j];
 		if (best != NO_RULE) {
-			add(&a, rs->rules[best].mode, CWP_RSN_TARGET, (uint16_t)i,
-			    rs->rules[best].id);
+			const struct cw_rule_brief *rule = &c->snap->rule_brief[best];
+			add(&a, rule->mode, CWP_RSN_TARGET, (uint16_t)i, rule->id);
 			cw_hits_count(&c->hits, best);
 		}
 	}

@@ -1418,7 +1418,9 @@ static int build_ranks(struct cw_snapshot *s)
 	s->ids_by_id = ids_sorted(rs);
 	s->prio = malloc(sizeof(uint32_t) * (n + 1));
 	uint64_t *order = malloc(sizeof(uint64_t) * (n + 1));
-	uint16_t *inv_priority = malloc(sizeof(uint16_t) * (n + 1));
+	/* calloc rather than malloc: gcc 12 otherwise sees radix_pass read it before it is filled
+	 */
+	uint16_t *inv_priority = calloc(n + 1, sizeof(uint16_t));
 	int rc = -1;
 	if (!s->ids_by_id || !s->prio || !order || !inv_priority)
 		goto out;
@@ -1527,6 +1529,24 @@ static void forget_copies(struct cw_ruleset *rs)
 }
 
 /* A snapshot that owns rs (freed here when out of memory), with its version and serial. */
+/* The briefs of every rule and profile (struct cw_rule_brief). */
+static int build_briefs(struct cw_snapshot *s)
+{
+	const struct cw_ruleset *rs = s->rs;
+	s->rule_brief = malloc(sizeof(*s->rule_brief) * (rs->n_rules + 1));
+	s->profile_brief = malloc(sizeof(*s->profile_brief) * (rs->n_profiles + 1));
+	if (!s->rule_brief || !s->profile_brief)
+		return -1;
+	for (uint32_t i = 0; i < rs->n_rules; i++)
+		s->rule_brief[i] = (struct cw_rule_brief){rs->rules[i].id, rs->rules[i].mode};
+	for (uint32_t i = 0; i < rs->n_profiles; i++) {
+		const struct cw_profile *p = &rs->profiles[i];
+		s->profile_brief[i] =
+		    (struct cw_profile_brief){p->sample_bp, p->mode, p->docs_mask, p->strict};
+	}
+	return 0;
+}
+
 static struct cw_snapshot *snapshot_new(struct cw_ruleset *rs)
 {
 	struct cw_snapshot *s = calloc(1, sizeof(*s));
@@ -1537,6 +1557,10 @@ static struct cw_snapshot *snapshot_new(struct cw_ruleset *rs)
 	s->rs = rs;
 	s->version = rs->version;
 	s->serial = atomic_fetch_add(&snapshot_serial, 1) + 1;
+	if (build_briefs(s) < 0) {
+		cw_snapshot_free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -1870,6 +1894,8 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	acl_free(s->overlay);
 	free(s->base_map);
 	free(s->from_base);
+	free(s->rule_brief);
+	free(s->profile_brief);
 	free(s->prio);
 	free(s->ids_by_id);
 	free(s->slow);

@@ -83,6 +83,20 @@ struct cw_long_slot {
 	uint32_t profile;
 };
 
+/* What deciding reads of a rule or a profile, packed tight next to the others: the records
+ * themselves (168 and 20 bytes) lie all over the rule set, and the best rule's and the profile's
+ * were cache misses in the middle of §4.3 (docs/engine.md, "Per message"). */
+struct cw_rule_brief {
+	uint32_t id;
+	uint8_t mode;
+};
+
+struct cw_profile_brief {
+	uint16_t sample_bp;
+	uint8_t mode, docs_mask;
+	bool strict;
+};
+
 struct cw_snapshot {
 	struct cw_ruleset *rs;
 	uint32_t version;
@@ -98,6 +112,8 @@ struct cw_snapshot {
 	    long_maybe[1024]; /* hashed keys (length and digits) of the 9- and 10-digit profiles */
 
 	/* targeting rules */
+	struct cw_rule_brief *rule_brief;	/* per rule index */
+	struct cw_profile_brief *profile_brief; /* per profile index */
 	uint32_t *prio; /* per rule index: mode, then rank by (priority desc, id asc); higher wins
 			   (a delta: its changed rules only, ranked among themselves) */
 	uint64_t *ids_by_id;	    /* (id << 32 | index), sorted by id: what a delta diffs against
