@@ -593,6 +593,15 @@ static void set_hs_tail(struct rte_acl_field *f, uint8_t lo, uint8_t hi)
 	set_range(f, 1, lo, lo == 0 && hi == 99 ? UINT8_MAX : hi);
 }
 
+/* ACL priorities: mode in the top bits, rank below (rte_acl allows priorities below 2^29). */
+#define PRIO_MODE_SHIFT 27
+#define PRIO_RANK_MASK	((1u << PRIO_MODE_SHIFT) - 1)
+/* The rule index of an ACL priority s gave (its rank is in the low bits). */
+static inline uint32_t rule_of_prio(const struct cw_snapshot *s, uint32_t prio)
+{
+	return s->by_rank[PRIO_RANK_MASK - (prio & PRIO_RANK_MASK)];
+}
+
 struct expander {
 	const struct cw_ruleset *rs;
 	const uint32_t *uscc_ids;
@@ -625,7 +634,8 @@ static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t p
 	memset(t, 0, sizeof(*t));
 	t->data.category_mask = 1; /* one category: the priority holds the mode (§4.3d) */
 	t->data.priority = (int32_t)priority;
-	t->data.userdata = rule_index + 1;
+	t->data.userdata = priority + 1; /* contexts' answers are then merged by size alone */
+	(void)rule_index;
 
 	uint8_t dir_bits = (uint8_t)(((r->dir_mask & CW_DIR_IMPORT) ? 0x40 : 0) |
 				     ((r->dir_mask & CW_DIR_EXPORT) ? 0x80 : 0));
@@ -1241,7 +1251,7 @@ static void group_to_slow(struct cw_acl_set *set, struct slow_list *sl,
 			  const struct cw_acl_rule *const *v, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		slow_add(sl, v[i]->data.userdata - 1);
+		slow_add(sl, rule_of_prio(sl->s, (uint32_t)v[i]->data.priority));
 	set->n_acl_rules -= n; /* counted as rte_acl's when expanded */
 }
 
@@ -1360,10 +1370,6 @@ static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, ch
 	return set;
 }
 
-/* ACL priorities: mode in the top bits, rank below (rte_acl allows priorities below 2^29). */
-#define PRIO_MODE_SHIFT 27
-#define PRIO_RANK_MASK	((1u << PRIO_MODE_SHIFT) - 1)
-
 /* One stable counting-sort pass of v (n entries) by the 16 bits of key(v) at `shift`. Why not
  * qsort: at 100 000 rules its comparisons were most of a rule-set delta's build time. */
 static int radix_pass(const uint64_t *in, uint64_t *out, uint32_t n, const uint16_t *digit_of,
@@ -1417,12 +1423,13 @@ static int build_ranks(struct cw_snapshot *s)
 	uint32_t n = rs->n_rules;
 	s->ids_by_id = ids_sorted(rs);
 	s->prio = malloc(sizeof(uint32_t) * (n + 1));
+	s->by_rank = malloc(sizeof(uint32_t) * (n + 1));
 	uint64_t *order = malloc(sizeof(uint64_t) * (n + 1));
 	/* calloc rather than malloc: gcc 12 otherwise sees radix_pass read it before it is filled
 	 */
 	uint16_t *inv_priority = calloc(n + 1, sizeof(uint16_t));
 	int rc = -1;
-	if (!s->ids_by_id || !s->prio || !order || !inv_priority)
+	if (!s->ids_by_id || !s->prio || !s->by_rank || !order || !inv_priority)
 		goto out;
 	for (uint32_t i = 0; i < n; i++)
 		inv_priority[i] = (uint16_t)(UINT16_MAX - rs->rules[i].priority);
@@ -1433,6 +1440,7 @@ static int build_ranks(struct cw_snapshot *s)
 		uint32_t i = (uint32_t)order[r];
 		s->prio[i] =
 		    ((uint32_t)rs->rules[i].mode << PRIO_MODE_SHIFT) | (PRIO_RANK_MASK - r);
+		s->by_rank[r] = i;
 	}
 	rc = 0;
 out:
@@ -1739,8 +1747,9 @@ static int delta_ranks(struct cw_snapshot *s, const uint32_t *chg, uint32_t n)
 {
 	const struct cw_ruleset *rs = s->rs;
 	s->prio = calloc((size_t)rs->n_rules + 1, sizeof(uint32_t)); /* untouched pages stay free */
+	s->by_rank = malloc(sizeof(uint32_t) * (n + 1));
 	struct ranked *order = malloc(sizeof(*order) * (n + 1));
-	if (!s->prio || !order) {
+	if (!s->prio || !s->by_rank || !order) {
 		free(order);
 		return -1;
 	}
@@ -1754,6 +1763,7 @@ static int delta_ranks(struct cw_snapshot *s, const uint32_t *chg, uint32_t n)
 		uint32_t i = order[r].index;
 		s->prio[i] =
 		    ((uint32_t)rs->rules[i].mode << PRIO_MODE_SHIFT) | (PRIO_RANK_MASK - r);
+		s->by_rank[r] = i;
 	}
 	free(order);
 	return 0;
@@ -1897,6 +1907,7 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	free(s->rule_brief);
 	free(s->profile_brief);
 	free(s->prio);
+	free(s->by_rank);
 	free(s->ids_by_id);
 	free(s->slow);
 	free(s->slow_masks);
@@ -1971,16 +1982,17 @@ static bool same_message(const struct cw_acl_key *a, const struct cw_acl_key *b)
 }
 
 /* Per key, the best rule (index + 1, 0 none) over all contexts of the set: the match with the
- * highest ACL priority (mode, then rank). Each context classifies only the keys its filter
- * admits; the message's part of the filter is worked out once for a run of keys that share
- * it (the items of a message). */
+ * highest ACL priority (mode, then rank), which each context answers (+ 1) as its rules' user
+ * data, so the answers merge by size and only the winner is turned into a rule index. Each
+ * context classifies only the keys its filter admits; the message's part of the filter is
+ * worked out once for a run of keys that share it (the items of a message). */
 static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *set,
 			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n)
 {
 	memset(results, 0, sizeof(uint32_t) * n);
 	if (!set)
 		return;
-	const uint32_t *prio = set == s->overlay || !s->base ? s->prio : s->base->prio;
+	const struct cw_snapshot *owner = set == s->overlay || !s->base ? s : s->base;
 	uint16_t at[MAX_ACL_PARTS][CLASSIFY_CHUNK], count[MAX_ACL_PARTS] = {0};
 	uint64_t msg_m = 0;
 	for (unsigned i = 0; i < n; i++) { /* which contexts each item goes to */
@@ -2008,11 +2020,14 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 			sub[j] = keys[at[c][j]];
 		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, 1);
 		for (unsigned j = 0; j < m; j++) {
-			uint32_t *r = &results[at[c][j]], p = part[j];
-			if (p && (!*r || prio[p - 1] > prio[*r - 1]))
-				*r = p;
+			uint32_t *r = &results[at[c][j]];
+			if (part[j] > *r) /* ACL priority + 1: higher wins (§4.3d) */
+				*r = part[j];
 		}
 	}
+	for (unsigned i = 0; i < n; i++)
+		if (results[i])
+			results[i] = rule_of_prio(owner, results[i] - 1) + 1;
 }
 
 /* The slow rules that may concern an item, tested rule by rule. */

@@ -116,9 +116,11 @@ struct cw_snapshot {
 	struct cw_profile_brief *profile_brief; /* per profile index */
 	uint32_t *prio; /* per rule index: mode, then rank by (priority desc, id asc); higher wins
 			   (a delta: its changed rules only, ranked among themselves) */
-	uint64_t *ids_by_id;	    /* (id << 32 | index), sorted by id: what a delta diffs against
-				       (full snapshots only; NULL in a delta) */
-	struct cw_acl_set *acl;	    /* owned, or the base's when delta */
+	uint32_t *by_rank;	/* rule index of each rank: the ACL answers a priority (+ 1), and
+				   the contexts' answers for a key are merged by size alone */
+	uint64_t *ids_by_id;	/* (id << 32 | index), sorted by id: what a delta diffs against
+				   (full snapshots only; NULL in a delta) */
+	struct cw_acl_set *acl; /* owned, or the base's when delta */
 	struct cw_acl_set *overlay; /* delta only: rules added or changed */
 	uint32_t *base_map;   /* delta only: base rule index -> own index, UINT32_MAX removed */
 	uint32_t *from_base;  /* delta only: own index -> equal base rule, UINT32_MAX changed */
