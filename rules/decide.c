@@ -49,6 +49,8 @@ struct cw_ctx {
 
 	uint32_t n_msgs, n_items;
 	struct pending msgs[CHUNK_MSGS];
+	uint32_t n_deciding; /* the DECL and LIST messages to decide, listed as they are queued: */
+	uint16_t deciding[CHUNK_MSGS]; /* pass 1's loops then skip the others without a branch */
 	uint64_t hs[CHUNK_ITEMS];
 	uint32_t profile[CHUNK_ITEMS];
 	uint32_t best[CHUNK_ITEMS];
@@ -193,16 +195,16 @@ static void lookup_classes(struct cw_ctx *c)
 	struct pending *who[RTE_HASH_LOOKUP_BULK_MAX];
 	void *data[RTE_HASH_LOOKUP_BULK_MAX];
 	unsigned n = 0;
-	for (uint32_t i = 0; i <= c->n_msgs; i++) {
-		if (i < c->n_msgs && wants_decision(&c->msgs[i])) {
-			struct pending *p = &c->msgs[i];
+	for (uint32_t i = 0; i <= c->n_deciding; i++) {
+		if (i < c->n_deciding) {
+			struct pending *p = &c->msgs[c->deciding[i]];
 			const char *uscc =
 			    p->raw.type == CWP_DECL ? p->m.u.decl.declarant : p->m.u.list.ebiz;
 			keys[n] = uscc;
 			sig[n] = cw_uscc_hash(uscc);
 			who[n++] = p;
 		}
-		if (n == RTE_HASH_LOOKUP_BULK_MAX || (i == c->n_msgs && n)) {
+		if (n == RTE_HASH_LOOKUP_BULK_MAX || (i == c->n_deciding && n)) {
 			uint64_t hit = 0;
 			rte_hash_lookup_with_hash_bulk_data(c->e->registry, keys, sig, n, &hit,
 							    data);
@@ -218,10 +220,8 @@ static void lookup_classes(struct cw_ctx *c)
 static void build_item_keys(struct cw_ctx *c)
 {
 	const struct cw_snapshot *s = c->snap;
-	for (uint32_t i = 0; i < c->n_msgs; i++) {
-		struct pending *p = &c->msgs[i];
-		if (!wants_decision(p))
-			continue;
+	for (uint32_t i = 0; i < c->n_deciding; i++) {
+		struct pending *p = &c->msgs[c->deciding[i]];
 		struct cw_item_facts hdr;
 		header_facts(p, &hdr);
 		hdr.cls = p->cls;
@@ -662,7 +662,7 @@ static void flush(struct cw_ctx *c)
 {
 	pass_bulk(c);
 	pass_ordered(c);
-	c->n_msgs = 0;
+	c->n_msgs = c->n_deciding = 0;
 	c->n_items = 0;
 }
 
@@ -672,7 +672,7 @@ void cw_burst_begin(struct cw_ctx *c)
 {
 	c->snap = atomic_load_explicit(&c->e->active, memory_order_acquire);
 	track_hits(c);
-	c->n_msgs = c->n_items = 0;
+	c->n_msgs = c->n_items = c->n_deciding = 0;
 }
 
 void cw_burst_end(struct cw_ctx *c)
@@ -701,6 +701,7 @@ static void queue_message(struct cw_ctx *c, const struct cwp_raw_msg *raw, uint8
 	p->cls = CW_CLS_UNKNOWN;
 	p->item0 = c->n_items;
 	if (wants_decision(p)) {
+		c->deciding[c->n_deciding++] = (uint16_t)(c->n_msgs - 1);
 		unsigned n;
 		items_of(p, &n);
 		c->n_items += n;
