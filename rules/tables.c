@@ -402,22 +402,11 @@ static uint32_t long_profile(const struct cw_snapshot *s, uint64_t hs)
 	return CW_NO_PROFILE;
 }
 
-/* 0..9999 as four BCD nibbles, filled once before the first snapshot exists. */
-static uint16_t bcd4[10000];
-
-__attribute__((constructor)) static void bcd4_fill(void)
-{
-	for (unsigned x = 0; x < 10000; x++)
-		bcd4[x] = (uint16_t)((x / 1000) << 12 | (x / 100 % 10) << 8 | (x / 10 % 10) << 4 |
-				     x % 10);
-}
-
 /* Turns a 10-digit code (as a number) into the LPM key: its first 8 digits as nibbles, the
- * last of them lowest (BCD). */
+ * last of them lowest (packed decimal, as in the ACL key). */
 static uint32_t hs_lpm_key(uint64_t hs)
 {
-	uint32_t first8 = (uint32_t)(hs / 100);
-	return (uint32_t)bcd4[first8 / 10000] << 16 | bcd4[first8 % 10000];
+	return bcd8((uint32_t)(hs / 100));
 }
 
 void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n)
