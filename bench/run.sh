@@ -23,7 +23,7 @@
 #   STEP_TIMEOUT=S     longest any one process may run (QUICK 180, full 1200)
 #   LAT_SECONDS=S      traffic per latency point (QUICK 3, full 10)
 #   REPEAT=N           runs of each throughput experiment (ceiling, clearway, kernel, simulate),
-#                      the fastest kept (QUICK 1, full 3): on a shared machine a neighbour's burst
+#                      the fastest kept (QUICK 1, full 5): on a shared machine a neighbour's burst
 #                      halves a single run; every run is listed in repeats.csv
 #   WORK=DIR           scratch directory for workloads (default a mktemp dir, removed at the end)
 #   KEEP_WORK=1        keep WORK
@@ -55,7 +55,7 @@ else
 	STEP_TIMEOUT=${STEP_TIMEOUT:-1200}
 	LAT_SECONDS=${LAT_SECONDS:-10}
 	SCALE_MESSAGES=${SCALE_MESSAGES:-300000}
-	REPEAT=${REPEAT:-3}
+	REPEAT=${REPEAT:-5}
 fi
 EXPERIMENTS=${EXPERIMENTS:-ceiling clearway kernel latency scaling updates simulate}
 WORK=${WORK:-$(mktemp -d /tmp/cwbench.XXXXXX)}
