@@ -99,7 +99,7 @@ struct cw_live_rules {
 	/* NULL: what the engine no longer uses is freed by cw_live_publish. Set: it goes here
 	 * instead (a snapshot and a text, either may be NULL), in the order it must be freed (a
 	 * delta before its base). The Redis control thread hands it to its compile thread, so
-	 * that freeing a replaced full 100 k-rule set (about 20 ms: rte_lpm_free clears 64 MB)
+	 * that freeing a replaced full 100 k-rule set (milliseconds of rte_acl and array frees)
 	 * never holds up the events that follow an activation. */
 	void (*retire)(void *arg, struct cw_snapshot *snap, char *text);
 	void *retire_arg;

@@ -54,7 +54,7 @@ void cw_engine_keep_build_memory(void);
 
 /* ---- control side (one thread) ---- */
 
-/* Compiles a parsed rule set into lookup tables (rte_lpm, rte_acl). Takes ownership of rs (freed
+/* Compiles a parsed rule set into lookup tables (a profile trie, rte_acl). Takes ownership of rs (freed
  * with the snapshot, or on failure). Slow for big rule sets: call off the packet path. */
 struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen);
 /* The same decisions without lookup tables for rules: every rule is evaluated in turn (§4.3d by

@@ -2,7 +2,7 @@
  * ruleset.h - a parsed and checked rule set (DESIGN §5), before any lookup table is built.
  *
  * Why this file exists: the rule language is read in one place (rules/parse.c, no DPDK, fuzzed)
- * into this plain model; the table builder (rules/tables.c: rte_lpm, rte_acl), the linear
+ * into this plain model; the table builder (rules/tables.c: profile trie, rte_acl), the linear
  * reference evaluator used by the property tests, `cwctl check` and `cwctl simulate --diff` all
  * read the same model. Conditions are normalised here: every condition on one field is
  * intersected (`hs 52 and hs 5205..5210` keeps 5205..5210), so a rule is a conjunction of one

@@ -1,10 +1,10 @@
 /*
  * tables.c - builds and queries a rule snapshot (see tables.h for the design).
  *
- * Build side (control thread): profiles into rte_lpm (+ a hash for 9-10 digit prefixes), the
- * USCCs rules name into an intern hash, targeting rules expanded (`in` lists, HS ranges split on
- * the 8-digit boundary) into one rte_acl context. Query side (workers): bulk LPM lookups and one
- * bulk ACL classification per burst.
+ * Build side (control thread): profiles into a decimal trie, the USCCs rules name into an intern
+ * hash, targeting rules expanded (`in` lists, HS ranges split on the 8-digit boundary) into
+ * rte_acl contexts, one per rule shape. Query side (workers): a trie walk per item and the
+ * contexts' classifications of a burst's items.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -16,7 +16,6 @@
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
-#include <rte_lpm.h>
 #include <rte_malloc.h>
 
 #include "dataplane/wire/cwp.h"
@@ -111,7 +110,7 @@ struct cw_acl_set {
 	uint64_t joint_ctx; /* the contexts that have one */
 };
 
-static _Atomic uint32_t generation;	 /* rte_acl/rte_lpm/rte_hash names must be unique */
+static _Atomic uint32_t generation;	 /* rte_acl/rte_hash names must be unique */
 static _Atomic uint64_t snapshot_serial; /* tells snapshots apart even at a reused address */
 
 static void name_object(char *buf, size_t cap, const char *kind)
@@ -251,40 +250,11 @@ void cw_acl_key_fill(struct cw_acl_key *k, const struct cw_item_facts *f, uint32
 
 /* ---------------------------------------------------------------- profiles */
 
-static uint32_t nibbles8(const char *digits, unsigned len)
-{
-	uint32_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v = (v << 4) | (i < len ? (uint32_t)(digits[i] - '0') : 0);
-	return v;
-}
-
-static uint64_t long_key(uint64_t digits_value, unsigned len)
-{
-	return ((uint64_t)len << 56) | digits_value;
-}
-
-static uint64_t digits_value(const char *d, unsigned len)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < len; i++)
-		v = v * 10 + (uint64_t)(d[i] - '0');
-	return v;
-}
-
-/* A 65 536-bit set of hashed long-profile keys or hashed USCCs (interned): a
- * clear bit proves the hash lookup would miss, which it does for almost every item. */
+/* A 65 536-bit set of hashed USCCs (interned): a clear bit proves the hash lookup would miss,
+ * which it does for almost every item. */
 static unsigned maybe_bit(uint32_t h)
 {
 	return (h * 2654435761u) >> 16;
-}
-
-/* A long profile's whole key (length and digits) folded to 32 bits for the filter: keyed by
- * the first 8 digits only, it let through every item under a long profile's 8-digit prefix,
- * nearly half of them, to miss in the hash. */
-static uint32_t long_fold(uint64_t key)
-{
-	return (uint32_t)key ^ (uint32_t)(key >> 32);
 }
 
 static bool maybe_has(const uint64_t *bits, uint32_t h)
@@ -299,134 +269,131 @@ static void maybe_add(uint64_t *bits, uint32_t h)
 	bits[b / 64] |= 1ull << (b % 64);
 }
 
-/* The 9- and 10-digit profiles: an open-addressing table of (key, profile) with linear
- * probing, at most half full. A key holds its length in the top byte, so 0 marks an empty slot.
- * Most items under a long profile's prefix find it, and rte_hash took ~157 instructions a
- * lookup for that. */
-static uint32_t long_slot(uint64_t key, uint32_t mask)
+/*
+ * The longest profile prefix of a code, in a decimal trie: the code's first 4 digits index a
+ * root of 10 000 entries, and each further level takes 2 digits (a group of 100 entries). An
+ * entry is empty (0), a profile (index + 1), or a group (PT_GROUP | its index) where longer
+ * prefixes tell the codes under the entry apart. Prefixes go in shortest first, and a new group
+ * starts as 100 copies of the entry it replaces, so every entry holds the longest prefix that
+ * covers all of its codes; a prefix that ends inside a level (odd length) covers 10 of its
+ * entries. An item costs one to four dependent loads in 40 KB and 400 bytes a group.
+ * rte_lpm, on the digits as nibbles, kept a 64 MB first table where every 6-digit prefix of the
+ * traffic had a cache line of its own, and a second load for 7- and 8-digit profiles.
+ */
+#define PT_ROOT	 10000
+#define PT_GROUP 0x80000000u
+
+struct cw_profile_trie {
+	uint32_t root[PT_ROOT];
+	uint32_t (*groups)[100];
+	uint32_t n_groups, cap_groups;
+};
+
+static void trie_free(struct cw_profile_trie *t)
 {
-	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+	if (t) {
+		free(t->groups);
+		free(t);
+	}
 }
 
-/* A key given twice keeps the later profile, as rte_hash_add_key_data did. */
-static void long_put(struct cw_snapshot *s, uint64_t key, uint32_t profile)
+/* A new group of 100 copies of e; its index, or -1 without memory. */
+static int64_t trie_group(struct cw_profile_trie *t, uint32_t e)
 {
-	uint32_t j = long_slot(key, s->long_mask);
-	while (s->long_slots[j].key && s->long_slots[j].key != key)
-		j = (j + 1) & s->long_mask;
-	s->long_slots[j] = (struct cw_long_slot){key, profile};
+	if (t->n_groups == t->cap_groups) {
+		uint32_t cap = t->cap_groups ? 2 * t->cap_groups : 64;
+		void *g = realloc(t->groups, sizeof(*t->groups) * cap);
+		if (!g)
+			return -1;
+		t->groups = g;
+		t->cap_groups = cap;
+	}
+	for (unsigned k = 0; k < 100; k++)
+		t->groups[t->n_groups][k] = e;
+	return t->n_groups++;
+}
+
+static uint32_t digits_at(const char *d, unsigned from, unsigned n)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v = v * 10 + (uint32_t)(d[from + i] - '0');
+	return v;
+}
+
+static uint32_t *trie_table(struct cw_profile_trie *t, int64_t group)
+{
+	return group < 0 ? t->root : t->groups[group];
+}
+
+/* Sets the entries a prefix of len digits (1..10) covers to value, making the groups on its
+ * way; prefixes must come shortest first. */
+static int trie_put(struct cw_profile_trie *t, const char *d, unsigned len, uint32_t value)
+{
+	int64_t cur = -1;	      /* the root, then a group */
+	unsigned from = 0, width = 4; /* the digits the current level takes */
+	while (len > from + width) {  /* the prefix goes on past this level */
+		uint32_t at = digits_at(d, from, width), e = trie_table(t, cur)[at];
+		if (!(e & PT_GROUP)) {
+			int64_t g = trie_group(t, e); /* may move the groups: index again below */
+			if (g < 0)
+				return -1;
+			e = PT_GROUP | (uint32_t)g;
+			trie_table(t, cur)[at] = e;
+		}
+		cur = e & ~PT_GROUP;
+		from += width;
+		width = 2;
+	}
+	unsigned have = len - from; /* the prefix's digits in this level, 1..width */
+	uint32_t first = digits_at(d, from, have), count = 1;
+	for (unsigned k = have; k < width; k++)
+		first *= 10, count *= 10;
+	uint32_t *table = trie_table(t, cur);
+	for (uint32_t k = first; k < first + count; k++)
+		table[k] = value;
+	return 0;
 }
 
 static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
-	uint32_t n_short = 0, n_long = 0, n_deep = 0;
-	for (uint32_t i = 0; i < rs->n_profiles; i++) {
-		unsigned len = rs->profiles[i].len;
-		if (len > 8)
-			n_long++;
-		else
-			n_short++;
-		if (len > 6)
-			n_deep++;
-	}
-	char name[32];
-	name_object(name, sizeof(name), "lpm");
-	struct rte_lpm_config cfg = {
-	    .max_rules = n_short ? n_short : 1, .number_tbl8s = n_deep + 16, .flags = 0};
-	s->lpm = rte_lpm_create(name, SOCKET_ID_ANY, &cfg);
-	if (!s->lpm) {
-		snprintf(err, errlen, "profiles: rte_lpm_create: %s", rte_strerror(rte_errno));
+	s->ptrie = calloc(1, sizeof(*s->ptrie));
+	if (!s->ptrie) {
+		snprintf(err, errlen, "profiles: out of memory");
 		return -1;
 	}
-	if (n_long) {
-		uint32_t size = 16;
-		while (size < 2 * n_long)
-			size *= 2;
-		s->long_slots = calloc(size, sizeof(*s->long_slots));
-		if (!s->long_slots) {
-			snprintf(err, errlen, "profiles: out of memory");
-			return -1;
+	for (unsigned len = 1; len <= 10; len++) /* shortest first: see struct cw_profile_trie */
+		for (uint32_t i = 0; i < rs->n_profiles; i++) {
+			const struct cw_profile *p = &rs->profiles[i];
+			if (p->len == len && trie_put(s->ptrie, p->prefix, len, i + 1) < 0) {
+				snprintf(err, errlen, "profiles: out of memory");
+				return -1;
+			}
 		}
-		s->long_mask = size - 1;
-	}
-	for (uint32_t i = 0; i < rs->n_profiles; i++) {
-		const struct cw_profile *p = &rs->profiles[i];
-		int rc = 0;
-		if (p->len <= 8) {
-			rc = rte_lpm_add(s->lpm, nibbles8(p->prefix, p->len), (uint8_t)(4 * p->len),
-					 i);
-		} else {
-			uint64_t key = long_key(digits_value(p->prefix, p->len), p->len);
-			long_put(s, key, i);
-			maybe_add(s->long_maybe, long_fold(key));
-			if (p->len == 9)
-				s->has_len9 = true;
-			else
-				s->has_len10 = true;
-		}
-		if (rc < 0) {
-			snprintf(err, errlen, "profile %.*s: cannot add (%s)", p->len, p->prefix,
-				 strerror(-rc));
-			return -1;
-		}
-	}
 	return 0;
 }
 
-/* The profile of one key if the filter lets it through and the table holds it. Inlined: once
- * per item, and a call cost a third of it. */
-static inline __attribute__((always_inline)) bool long_find(const struct cw_snapshot *s,
-							    uint64_t key, uint32_t *out)
+static inline uint32_t trie_find(const struct cw_profile_trie *t, uint64_t hs)
 {
-	if (!maybe_has(s->long_maybe, long_fold(key)))
-		return false;
-	for (uint32_t j = long_slot(key, s->long_mask);; j = (j + 1) & s->long_mask) {
-		const struct cw_long_slot *e = &s->long_slots[j];
-		if (e->key == key) {
-			*out = e->profile;
-			return true;
+	if (hs > 9999999999ull) /* not 10 digits: no profile */
+		return CW_NO_PROFILE;
+	uint32_t e = t->root[hs / 1000000];
+	if (e & PT_GROUP) {
+		e = t->groups[e & ~PT_GROUP][hs / 10000 % 100];
+		if (e & PT_GROUP) {
+			e = t->groups[e & ~PT_GROUP][hs / 100 % 100];
+			if (e & PT_GROUP)
+				e = t->groups[e & ~PT_GROUP][hs % 100];
 		}
-		if (!e->key)
-			return false;
 	}
-}
-
-static uint32_t long_profile(const struct cw_snapshot *s, uint64_t hs)
-{
-	uint32_t p;
-	if (s->has_len10 && long_find(s, long_key(hs, 10), &p))
-		return p;
-	if (s->has_len9 && long_find(s, long_key(hs / 10, 9), &p))
-		return p;
-	return CW_NO_PROFILE;
-}
-
-/* Turns a 10-digit code (as a number) into the LPM key: its first 8 digits as nibbles, the
- * last of them lowest (packed decimal, as in the ACL key). */
-static uint32_t hs_lpm_key(uint64_t hs)
-{
-	return bcd8((uint32_t)(hs / 100));
+	return e ? e - 1 : CW_NO_PROFILE;
 }
 
 void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n)
 {
-	enum { CHUNK = 64 };
-	for (unsigned base = 0; base < n; base += CHUNK) {
-		unsigned m = n - base < CHUNK ? n - base : CHUNK;
-		uint32_t keys[CHUNK], hops[CHUNK];
-		for (unsigned i = 0; i < m; i++)
-			keys[i] = hs_lpm_key(hs[base + i]);
-		rte_lpm_lookup_bulk(s->lpm, keys, hops, m);
-		for (unsigned i = 0; i < m; i++) {
-			uint32_t p = CW_NO_PROFILE;
-			if (s->long_slots)
-				p = long_profile(s, hs[base + i]);
-			if (p == CW_NO_PROFILE && (hops[i] & RTE_LPM_LOOKUP_SUCCESS))
-				p = hops[i] & 0x00FFFFFF;
-			out[base + i] = p;
-		}
-	}
+	for (unsigned i = 0; i < n; i++)
+		out[i] = trie_find(s->ptrie, hs[i]);
 }
 
 /* ---------------------------------------------------------------- interned USCCs */
@@ -1655,10 +1622,8 @@ static uint32_t find_id(const uint64_t *sorted, uint32_t n, uint32_t id)
 /* A delta pays off only while the overlay stays small next to the base. */
 #define DELTA_MAX_CHANGED 1024
 
-/* The LPM and the long-profile hash hold only prefixes and their indices: when those are the
- * base's, the delta uses the base's tables (a profile's mode or documents are read from the
- * delta's own rule set). Saves building them and, above all, freeing them: rte_lpm_free clears
- * its 64 MB table. */
+/* The profile trie holds only prefixes and their indices: when those are the base's, the delta
+ * uses the base's trie (a profile's mode or documents are read from the delta's own briefs). */
 static bool same_profile_keys(const struct cw_ruleset *a, const struct cw_ruleset *b)
 {
 	if (a->n_profiles != b->n_profiles)
@@ -1676,12 +1641,7 @@ static int delta_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 	const struct cw_snapshot *b = s->base;
 	if (!same_profile_keys(s->rs, b->rs))
 		return build_profiles(s, err, errlen);
-	s->lpm = b->lpm;
-	s->long_slots = b->long_slots;
-	s->long_mask = b->long_mask;
-	s->has_len9 = b->has_len9;
-	s->has_len10 = b->has_len10;
-	memcpy(s->long_maybe, b->long_maybe, sizeof(s->long_maybe));
+	s->ptrie = b->ptrie;
 	return 0;
 }
 
@@ -1882,10 +1842,8 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	if (!s)
 		return;
 	const struct cw_snapshot *b = s->base; /* a delta may share these with its base */
-	if (!b || s->lpm != b->lpm)
-		rte_lpm_free(s->lpm);
-	if (!b || s->long_slots != b->long_slots)
-		free(s->long_slots);
+	if (!b || s->ptrie != b->ptrie)
+		trie_free(s->ptrie);
 	if (!b || s->intern != b->intern)
 		rte_hash_free(s->intern);
 	if (!b)

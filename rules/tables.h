@@ -2,14 +2,13 @@
  * tables.h - a compiled rule snapshot: the lookup structures built from a cw_ruleset.
  *
  * Why: §4.3 asks, for every item, the longest matching HS profile and the best targeting rule.
- * Profiles of up to 8 digits live in an rte_lpm (each digit a 4-bit nibble of a 32-bit key, so a
- * prefix of L digits is a route of depth 4L); the rare 9- and 10-digit profiles in a small
- * rte_hash tried first. Targeting rules live in rte_acl contexts (one per rule shape) with one
- * category, and a priority that holds the mode above the rank by (priority desc, id asc), so
- * "highest mode, then highest priority, then lowest id" is: the match with the highest priority.
- * Rules the ACL cannot express exactly (amount thresholds at or above 2^32 - 1 minor units) are
- * kept aside and evaluated linearly. A delta snapshot shares its base's ACL and adds a small
- * overlay (rules added or changed) plus a mask of base rules that no longer count.
+ * Profiles live in a decimal trie (the first 4 digits, then 2 at a time) whose every entry
+ * holds the longest prefix covering it. Targeting rules live in rte_acl contexts (one per rule
+ * shape) with one category, and a priority that holds the mode above the rank by (priority desc, id
+ * asc), so "highest mode, then highest priority, then lowest id" is: the match with the highest
+ * priority. Rules the ACL cannot express exactly (amount thresholds at or above 2^32 - 1 minor
+ * units) are kept aside and evaluated linearly. A delta snapshot shares its base's ACL and adds a
+ * small overlay (rules added or changed) plus a mask of base rules that no longer count.
  */
 #ifndef CW_RULES_TABLES_H
 #define CW_RULES_TABLES_H
@@ -77,11 +76,7 @@ void cw_acl_key_fill_item(struct cw_acl_key *k, const struct cw_item_facts *f);
 
 struct cw_acl_set; /* the rte_acl contexts of a snapshot (one per rule shape) */
 
-/* A 9- or 10-digit profile: key = len << 56 | digits as a number (0: empty slot). */
-struct cw_long_slot {
-	uint64_t key;
-	uint32_t profile;
-};
+struct cw_profile_trie; /* the profiles' longest-prefix table (tables.c) */
 
 /* What deciding reads of a rule or a profile, packed tight next to the others: the records
  * themselves (168 and 20 bytes) lie all over the rule set, and the best rule's and the profile's
@@ -103,13 +98,8 @@ struct cw_snapshot {
 	uint64_t serial; /* unique per snapshot built in this process, from 1 */
 	char tag[24];
 
-	/* profiles (a delta whose profile prefixes are its base's uses the base's tables) */
-	struct rte_lpm *lpm;
-	struct cw_long_slot *long_slots; /* the 9- and 10-digit profiles, long_mask + 1 slots */
-	uint32_t long_mask;
-	bool has_len9, has_len10;
-	uint64_t
-	    long_maybe[1024]; /* hashed keys (length and digits) of the 9- and 10-digit profiles */
+	/* profiles (a delta whose profile prefixes are its base's uses the base's trie) */
+	struct cw_profile_trie *ptrie;
 
 	/* targeting rules */
 	struct cw_rule_brief *rule_brief;	/* per rule index */

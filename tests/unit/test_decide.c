@@ -893,7 +893,8 @@ START_TEST(profiles_longest_prefix)
 {
 	enum { N = 1000, Q = 4096 };
 	static char seen[N][11];
-	static const unsigned lens[] = {4, 6, 8, 9, 10, 10, 10, 10};
+	/* every length, odd ones too (they fill 10 entries of a trie level) */
+	static const unsigned lens[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4, 6, 8, 9, 10, 10};
 	char stems[64][9];
 	for (unsigned k = 0; k < 64; k++)
 		snprintf(stems[k], sizeof(stems[k]), "%08llu", (unsigned long long)rnd(100000000));
@@ -902,9 +903,11 @@ START_TEST(profiles_longest_prefix)
 		char *text = malloc(cap);
 		len += (size_t)snprintf(text, cap, HDR);
 		for (unsigned i = 0; i < N; i++) {
-			unsigned l = lens[rnd(8)];
+			unsigned l = lens[rnd(16)], tries = 0;
 			char d[11];
 			do {
+				if (++tries > 50) /* the short prefixes run out */
+					l = 10;
 				snprintf(
 				    d, sizeof(d), "%08llu%02llu",
 				    l > 8 ? (unsigned long long)strtoull(stems[rnd(64)], NULL, 10)

@@ -325,7 +325,7 @@ static void same_answers(const struct cw_snapshot *d, const struct cw_snapshot *
 START_TEST(delta_decides_as_full_build)
 {
 	char err[256];
-	unsigned deltas = 0, shared_lpm = 0, own_lpm = 0, shared_intern = 0, own_intern = 0;
+	unsigned deltas = 0, shared_trie = 0, own_trie = 0, shared_intern = 0, own_intern = 0;
 	for (int set = 0; set < 12; set++) {
 		struct text t;
 		random_base(&t, 40 + (unsigned)rnd(200), 5 + (unsigned)rnd(30));
@@ -358,8 +358,8 @@ START_TEST(delta_decides_as_full_build)
 			ck_assert_msg(f != NULL, "%s", err);
 			ck_assert(cw_snapshot_is_delta(d));
 			deltas++;
-			shared_lpm += d->lpm == base->lpm;
-			own_lpm += d->lpm != base->lpm;
+			shared_trie += d->ptrie == base->ptrie;
+			own_trie += d->ptrie != base->ptrie;
 			shared_intern += d->intern == base->intern;
 			own_intern += d->intern != base->intern;
 			same_answers(d, f);
@@ -381,12 +381,12 @@ START_TEST(delta_decides_as_full_build)
 		text_free(&t);
 	}
 	/* both ways of each shortcut were taken */
-	ck_assert_uint_gt(shared_lpm, 0);
-	ck_assert_uint_gt(own_lpm, 0);
+	ck_assert_uint_gt(shared_trie, 0);
+	ck_assert_uint_gt(own_trie, 0);
 	ck_assert_uint_gt(shared_intern, 0);
 	ck_assert_uint_gt(own_intern, 0);
 	fprintf(stderr, "  %u deltas: profile tables shared %u, own %u; intern shared %u, own %u\n",
-		deltas, shared_lpm, own_lpm, shared_intern, own_intern);
+		deltas, shared_trie, own_trie, shared_intern, own_intern);
 }
 END_TEST
 
