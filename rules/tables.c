@@ -374,26 +374,21 @@ static int build_profiles(struct cw_snapshot *s, char *err, size_t errlen)
 	return 0;
 }
 
-static inline uint32_t trie_find(const struct cw_profile_trie *t, uint64_t hs)
-{
-	if (hs > 9999999999ull) /* not 10 digits: no profile */
-		return CW_NO_PROFILE;
-	uint32_t e = t->root[hs / 1000000];
-	if (e & PT_GROUP) {
-		e = t->groups[e & ~PT_GROUP][hs / 10000 % 100];
-		if (e & PT_GROUP) {
-			e = t->groups[e & ~PT_GROUP][hs / 100 % 100];
-			if (e & PT_GROUP)
-				e = t->groups[e & ~PT_GROUP][hs % 100];
-		}
-	}
-	return e ? e - 1 : CW_NO_PROFILE;
-}
-
+/* The profiles of n codes, one trie level at a time over all of them: the entries of one level
+ * do not depend on each other, so their cache misses overlap, where one code's walk waits for
+ * each of its levels in turn. */
 void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_t *out, unsigned n)
 {
+	static const uint64_t level_div[3] = {10000, 100, 1}; /* digits 5-6, 7-8, 9-10 */
+	const struct cw_profile_trie *t = s->ptrie;
+	for (unsigned i = 0; i < n; i++) /* not 10 digits: no profile */
+		out[i] = hs[i] > 9999999999ull ? 0 : t->root[hs[i] / 1000000];
+	for (unsigned level = 0; level < 3; level++)
+		for (unsigned i = 0; i < n; i++)
+			if (out[i] & PT_GROUP)
+				out[i] = t->groups[out[i] & ~PT_GROUP][hs[i] / level_div[level] % 100];
 	for (unsigned i = 0; i < n; i++)
-		out[i] = trie_find(s->ptrie, hs[i]);
+		out[i] = out[i] ? out[i] - 1 : CW_NO_PROFILE;
 }
 
 /* ---------------------------------------------------------------- interned USCCs */
