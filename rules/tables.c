@@ -199,9 +199,10 @@ static uint64_t unit_value(uint64_t value, uint64_t weight_g)
  * a prefix of 2, 4 or 6 digits is then whole bytes of the key followed by bytes that take any
  * value, which rte_acl turns into one path of its trie, where a range of binary numbers
  * ([84710000, 84719999]) needs branches on every byte. Packed decimal keeps the order of the
- * digits, so ranges stay ranges. */
-/* x < 10^8 in packed decimal, as the key holds it (network order: the first two digits in the
- * first byte). Worked in 64-bit lanes rather than digit by digit: two 4-digit lanes, split into
+ * digits, so ranges stay ranges.
+ *
+ * bcd8_be: x < 10^8 as the key holds it (network order: the first two digits in the first
+ * byte). Worked in 64-bit lanes rather than digit by digit: two 4-digit lanes, split into
  * four 2-digit 16-bit lanes (q = v * 5243 >> 19 is v / 100 below 43 699), each lane's tens t
  * (w * 103 >> 10 is w / 10 below 100) turn w into the byte 16 t + u = w + 6 t, and the four low
  * bytes are gathered; no lane's product reaches the next lane. */
@@ -386,7 +387,8 @@ void cw_profiles_lookup(const struct cw_snapshot *s, const uint64_t *hs, uint32_
 	for (unsigned level = 0; level < 3; level++)
 		for (unsigned i = 0; i < n; i++)
 			if (out[i] & PT_GROUP)
-				out[i] = t->groups[out[i] & ~PT_GROUP][hs[i] / level_div[level] % 100];
+				out[i] =
+				    t->groups[out[i] & ~PT_GROUP][hs[i] / level_div[level] % 100];
 	for (unsigned i = 0; i < n; i++)
 		out[i] = out[i] ? out[i] - 1 : CW_NO_PROFILE;
 }
@@ -470,7 +472,6 @@ static bool rule_fits_acl(const struct cw_rule *r)
 	       sat_range(r->unit_value, &lo, &hi);
 }
 
-/* Pieces of one 10-digit HS range over (hs8, tail): at most 3. */
 /* A range's high end in packed decimal, its trailing nines as 0xF nibbles: keys hold digits
  * only, so this admits the same keys, and "hs 8471" becomes 0x84710000..0x8471FFFF, whose last
  * two bytes take any value. */
@@ -493,6 +494,7 @@ static uint32_t from_bcd(uint32_t b)
 	return x;
 }
 
+/* Pieces of one 10-digit HS range over (hs8, tail): at most 3. */
 struct hs_piece {
 	uint32_t lo8, hi8;
 	uint8_t lot, hit;
@@ -547,6 +549,7 @@ static void set_hs_tail(struct rte_acl_field *f, uint8_t lo, uint8_t hi)
 /* ACL priorities: mode in the top bits, rank below (rte_acl allows priorities below 2^29). */
 #define PRIO_MODE_SHIFT 27
 #define PRIO_RANK_MASK	((1u << PRIO_MODE_SHIFT) - 1)
+
 /* The rule index of an ACL priority s gave (its rank is in the low bits). */
 static inline uint32_t rule_of_prio(const struct cw_snapshot *s, uint32_t prio)
 {
@@ -579,14 +582,12 @@ static void push_rule(struct expander *x, const struct cw_acl_rule *r)
 /* The list dimensions a rule is expanded over, in the order of the odometer. */
 enum { D_HS, D_ORIGIN, D_COUNTRY, D_DECL, D_OWNER, D_TRADE, D_PORT, D_TRANSPORT, NUM_DIMS };
 
-static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t priority,
-			struct cw_acl_rule *t)
+static void template_of(const struct cw_rule *r, uint32_t priority, struct cw_acl_rule *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->data.category_mask = 1; /* one category: the priority holds the mode (§4.3d) */
 	t->data.priority = (int32_t)priority;
 	t->data.userdata = priority + 1; /* contexts' answers are then merged by size alone */
-	(void)rule_index;
 
 	uint8_t dir_bits = (uint8_t)(((r->dir_mask & CW_DIR_IMPORT) ? 0x40 : 0) |
 				     ((r->dir_mask & CW_DIR_EXPORT) ? 0x80 : 0));
@@ -627,14 +628,13 @@ static void template_of(const struct cw_rule *r, uint32_t rule_index, uint32_t p
 }
 
 /* Expands one rule over its lists (an odometer over the dimensions). */
-static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t rule_index,
-			uint32_t priority)
+static void expand_rule(struct expander *x, const struct cw_rule *r, uint32_t priority)
 {
 	const struct cw_ruleset *rs = x->rs;
 	if (r->quantity.lo > SAT32)
 		return; /* a u32 quantity can never reach it */
 	struct cw_acl_rule t;
-	template_of(r, rule_index, priority, &t);
+	template_of(r, priority, &t);
 
 	/* hs pieces first: each range gives up to 3 */
 	struct hs_piece hsp_stack[48], *hsp = hsp_stack;
@@ -1432,7 +1432,7 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 			slow_add(&sl, i);
 			continue;
 		}
-		expand_rule(&x, r, i, acl_priority(s, i));
+		expand_rule(&x, r, acl_priority(s, i));
 		if (x.error) {
 			snprintf(err, errlen, "out of memory expanding rules");
 			goto out;
@@ -1487,7 +1487,6 @@ static void forget_copies(struct cw_ruleset *rs)
 	rs->copied_base = NULL;
 }
 
-/* A snapshot that owns rs (freed here when out of memory), with its version and serial. */
 /* The briefs of every rule and profile (struct cw_rule_brief). */
 static int build_briefs(struct cw_snapshot *s)
 {
@@ -1506,6 +1505,8 @@ static int build_briefs(struct cw_snapshot *s)
 	return 0;
 }
 
+/* A snapshot that owns rs (freed here when out of memory), with its version, serial and
+ * briefs. */
 static struct cw_snapshot *snapshot_new(struct cw_ruleset *rs)
 {
 	struct cw_snapshot *s = calloc(1, sizeof(*s));

@@ -4,11 +4,12 @@
  * Why: §4.3 asks, for every item, the longest matching HS profile and the best targeting rule.
  * Profiles live in a decimal trie (the first 4 digits, then 2 at a time) whose every entry
  * holds the longest prefix covering it. Targeting rules live in rte_acl contexts (one per rule
- * shape) with one category, and a priority that holds the mode above the rank by (priority desc, id
- * asc), so "highest mode, then highest priority, then lowest id" is: the match with the highest
- * priority. Rules the ACL cannot express exactly (amount thresholds at or above 2^32 - 1 minor
- * units) are kept aside and evaluated linearly. A delta snapshot shares its base's ACL and adds a
- * small overlay (rules added or changed) plus a mask of base rules that no longer count.
+ * shape) with one category, and a priority that holds the mode above the rank by (priority
+ * desc, id asc), so "highest mode, then highest priority, then lowest id" is: the match with
+ * the highest priority. Rules the ACL cannot express exactly (amount thresholds at or above
+ * 2^32 - 1 minor units) are kept aside and evaluated linearly. A delta snapshot shares its
+ * base's ACL and adds a small overlay (rules added or changed) plus a mask of base rules that
+ * no longer count.
  */
 #ifndef CW_RULES_TABLES_H
 #define CW_RULES_TABLES_H
