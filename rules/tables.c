@@ -1916,7 +1916,7 @@ static bool joint_admits(const struct cw_acl_set *set, unsigned c, const struct 
 {
 	const uint8_t *r = set->joint[c][k->heading];
 	uint8_t b = k->amount_b[set->joint_amount[c] - 1];
-	return b >= r[0] && b <= r[1];
+	return (b >= r[0]) & (b <= r[1]); /* both, without a branch: items fall either way */
 }
 
 static bool same_message(const struct cw_acl_key *a, const struct cw_acl_key *b)
@@ -1945,8 +1945,7 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 		uint64_t m = msg_m & item_ctx(set, k);
 		for (uint64_t j = m & set->joint_ctx; j; j &= j - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(j);
-			if (!joint_admits(set, c, k))
-				m &= ~(1ull << c);
+			m &= ~((uint64_t)!joint_admits(set, c, k) << c);
 		}
 		for (; m; m &= m - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(m);
@@ -1962,10 +1961,9 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 		for (unsigned j = 0; j < m; j++)
 			sub[j] = keys[at[c][j]];
 		rte_acl_classify(set->ctx[c], (const uint8_t **)sub, part, m, 1);
-		for (unsigned j = 0; j < m; j++) {
+		for (unsigned j = 0; j < m; j++) { /* ACL priority + 1: higher wins (§4.3d) */
 			uint32_t *r = &results[at[c][j]];
-			if (part[j] > *r) /* ACL priority + 1: higher wins (§4.3d) */
-				*r = part[j];
+			*r = part[j] > *r ? part[j] : *r;
 		}
 	}
 	for (unsigned i = 0; i < n; i++)
