@@ -731,13 +731,19 @@ START_TEST(names_and_format)
 }
 END_TEST
 
-START_TEST(read_file)
+/* A temporary file (path: a mkstemp template, filled in) holding the minimal rule text. */
+static void write_temp_rules(char *path)
 {
-	char path[] = "/tmp/cw_test_parse_XXXXXX";
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, HDR, strlen(HDR)), (int)strlen(HDR));
 	close(fd);
+}
+
+START_TEST(read_file)
+{
+	char path[] = "/tmp/cw_test_parse_XXXXXX";
+	write_temp_rules(path);
 	size_t len = 0;
 	char *t = cw_read_file(path, &len);
 	ck_assert_ptr_nonnull(t);
@@ -758,10 +764,7 @@ END_TEST
 START_TEST(read_file_into_a_spare)
 {
 	char path[] = "/tmp/cw_test_parse_XXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, HDR, strlen(HDR)), (int)strlen(HDR));
-	close(fd);
+	write_temp_rules(path);
 	size_t len = 0, cap = strlen(HDR) + 2;
 	char *spare = malloc(cap), *given = spare;
 	char *t = cw_read_file_spare(path, &len, &spare, cap);
