@@ -122,7 +122,8 @@ static void track_hits(struct cw_ctx *c)
 {
 	cw_hits_reclaim(&c->hits);
 	if (c->snap && c->snap->serial != c->hits.serial)
-		cw_hits_switch(&c->hits, c->snap->rs, c->snap->serial);
+		cw_hits_switch(&c->hits, c->snap->rule_brief, c->snap->rs->n_rules,
+			       c->snap->serial);
 }
 
 /* ---------------------------------------------------------------- pass 1 */

@@ -7,39 +7,40 @@
  * the old one can go; otherwise the old block is retired and freed by a later reclaim that sees
  * no reader. Counts themselves are relaxed atomics: a reader may see a count one behind.
  */
-#include <stdlib.h>
-#include <string.h>
+
+#include <rte_malloc.h>
 
 #include "rules/hits.h"
+#include "rules/tables.h"
 
-static struct hits_block *block_new(const struct cw_ruleset *rs)
+static struct hits_block *block_new(const struct cw_rule_brief *rules, uint32_t n)
 {
-	uint32_t n = rs ? rs->n_rules : 0;
-	struct hits_block *b = calloc(1, sizeof(*b) + sizeof(uint64_t) * n);
+	struct hits_block *b = rte_zmalloc("cw_hits", sizeof(*b) + sizeof(uint64_t) * n, 64);
 	if (!b)
 		return NULL;
-	b->ids = malloc(sizeof(uint32_t) * (n ? n : 1));
+	b->ids = rte_malloc("cw_hit_ids", sizeof(uint32_t) * (n ? n : 1), 64);
 	if (!b->ids) {
-		free(b);
+		rte_free(b);
 		return NULL;
 	}
 	b->n = n;
 	for (uint32_t i = 0; i < n; i++)
-		b->ids[i] = rs->rules[i].id;
+		b->ids[i] = rules[i].id;
 	return b;
 }
 
 static void block_free(struct hits_block *b)
 {
 	if (b) {
-		free(b->ids);
-		free(b);
+		rte_free(b->ids);
+		rte_free(b);
 	}
 }
 
-void cw_hits_switch(struct cw_hits *h, const struct cw_ruleset *rs, uint64_t serial)
+void cw_hits_switch(struct cw_hits *h, const struct cw_rule_brief *rules, uint32_t n,
+		    uint64_t serial)
 {
-	struct hits_block *b = block_new(rs);
+	struct hits_block *b = block_new(rules, n);
 	/* out of memory: b is NULL, nothing is counted until the next switch */
 	struct hits_block *old = atomic_exchange(&h->cur, b);
 	h->serial = serial;

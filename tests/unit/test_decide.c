@@ -215,7 +215,9 @@ START_TEST(rule_hits_outlive_snapshot)
 	decide_decl(&d);
 	decide_decl(&d);
 	char err[256];
-	const char *t2 = HDR "class unknown mode declare\nrule 50 mode sample when hs 84\n";
+	/* rule 50 is not the first rule: hits are told apart by the right rule's id */
+	const char *t2 = HDR "class unknown mode declare\nrule 40 mode supervise when hs 99\n"
+			     "rule 50 mode sample when hs 84\n";
 	struct cw_parse_error ev[4];
 	struct cw_parse_errors errs = {.v = ev, .cap = 4};
 	struct cw_snapshot *s2 =
