@@ -208,12 +208,15 @@ pace_stop() {
 
 cw_stop() { kill -INT "$CW_PID" 2>/dev/null; wait "$CW_PID" 2>/dev/null; }
 
-# pace SOCK RATE SECONDS JSON [capture]: the paced generator on GEN_CORE.
+# pace SOCK RATE SECONDS JSON [capture]: the paced generator on GEN_CORE. PACE_HOLD=1 (the
+# update runs) retries the frames the gateway's ring refuses instead of dropping them.
 pace() {
 	local sock=$1 rate=$2 secs=$3 json=$4 cap=${5:-$MAIN/requests.pcap}
+	local hold=()
+	[ "${PACE_HOLD:-0}" = 1 ] && hold=(--hold)
 	local cmd=(timeout -s INT $((STEP_TIMEOUT + ${secs%.*})) "$B/cwkbase" pace -l "$GEN_CORE" $(eal_mem 512) $EAL_QUIET
 		--file-prefix "$TAG-pace" --vdev "net_memif0,role=client,socket=$sock"
-		-- --in "$cap" --rate "$rate" --seconds "$secs" --json "$json" --wait 20)
+		-- --in "$cap" --rate "$rate" --seconds "$secs" --json "$json" --wait 20 "${hold[@]}")
 	cmdlog "${cmd[*]}"
 	# The memif link sometimes does not come up on the first connection under load: try again.
 	local try
@@ -476,7 +479,7 @@ exp_updates() {
 	ln -sf "$MAIN/senders.csv" "$w/senders.csv"
 	ln -sf "$live" "$w/rules.cw"
 	cw_memif_start "$w" "$OUT/updates.json" "$sock" --stats 1 || return
-	pace "$sock" "$(load_rate 50)" 100000 "$OUT/pace-updates.json" &
+	PACE_HOLD=1 pace "$sock" "$(load_rate 50)" 100000 "$OUT/pace-updates.json" &
 	local ppid=$!
 	PIDS+=("$ppid")
 	sleep 3
@@ -548,7 +551,7 @@ exp_updates_redis() {
 	cw_memif_run "$OUT/updates-redis.json" "$sock" "$(($(wc -l <"$MAIN/registry.csv") - 1))" \
 		"$RULES" --redis "unix:$rs" --node bench --stats 1 ||
 		{ note "updates (Redis): clearway did not start, see updates-redis.err"; kill "$rpid"; return; }
-	pace "$sock" "$(load_rate 90)" 100000 "$OUT/pace-updates-redis.json" &
+	PACE_HOLD=1 pace "$sock" "$(load_rate 90)" 100000 "$OUT/pace-updates-redis.json" &
 	local ppid=$!
 	PIDS+=("$ppid")
 	sleep 3

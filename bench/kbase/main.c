@@ -19,7 +19,7 @@ static void usage(FILE *f)
 	    "       cwkbase blast --in REQUESTS.pcap [--core C] [--port P] [--window N]\n"
 	    "                     [--json FILE]\n"
 	    "       cwkbase pace [EAL options] -- --in REQUESTS.pcap --rate MSGS_PER_S\n"
-	    "                     --seconds S [--port P] [--json FILE]\n"
+	    "                     --seconds S [--port P] [--json FILE] [--hold]\n"
 	    "       cwkbase stalls [--core C] [--seconds S] [--json FILE]\n"
 	    "serve: the engine behind one UDP socket (recvmmsg/sendmmsg) on 127.0.0.1, one thread\n"
 	    "       pinned to --core (EAL is initialised there with --no-huge).\n"
@@ -28,7 +28,9 @@ static void usage(FILE *f)
 	    "pace:  sends the capture's frames through DPDK port 0 (e.g. net_memif) at a fixed\n"
 	    "       message rate (0: as fast as the port takes them), looping with shifted "
 	    "sequence\n"
-	    "       numbers so every pass is new traffic.\n"
+	    "       numbers so every pass is new traffic. Frames the port refuses are dropped\n"
+	    "       and counted, unless --hold (or rate 0): then they are sent as soon as it\n"
+	    "       takes them.\n"
 	    "stalls: spins on --core and measures the gaps when the CPU was taken away: how\n"
 	    "       often, how long, and the share of instants that would wait over 5 us.\n");
 }

@@ -9,6 +9,9 @@
  * checksum updated incrementally), so the gateway sees new messages, never duplicates or stale
  * ones. Frames the port refuses (the gateway's ring is full) are counted, not retried, when a
  * rate is set; with --rate 0 they are retried, which measures the most the gateway takes.
+ * --hold keeps the pace but retries refused frames too: for runs that ask whether the gateway
+ * keeps up (the update experiments), where a generator whose own CPU was taken away would
+ * otherwise lose the frames that came due meanwhile at the ring, in its catch-up burst.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -39,6 +42,7 @@ struct pace_opts {
 	const char *in, *json;
 	double rate, seconds, wait;
 	uint16_t port;
+	bool hold; /* retry refused frames at any rate */
 };
 
 /* Per second of a paced run: how late the generator sent its latest frame (its CPU taken away,
@@ -49,9 +53,10 @@ struct pace_opts {
 
 struct pace_stats {
 	uint64_t frames, messages, refused, refused_msgs, passes, rx_frames;
+	uint64_t deferred; /* --hold: frames refused at least once, then sent */
 	double seconds;
 	double late_ms_per_s[PACE_MAX_SECONDS];
-	uint64_t refused_per_s[PACE_MAX_SECONDS];
+	uint64_t refused_per_s[PACE_MAX_SECONDS]; /* with --hold: frames deferred */
 };
 
 /* Per sender, how far sequence numbers move on each pass: the span the capture covers. */
@@ -180,9 +185,11 @@ static void pace_loop(struct pacer *p, const struct pace_opts *o, struct pace_st
 	double due = (double)t0;
 	struct rte_mbuf *b[PACE_BURST];
 	uint16_t cnt[PACE_BURST];
-	uint16_t held = 0; /* frames built and not yet accepted (kept only with --rate 0) */
+	uint16_t held = 0; /* frames built and not yet accepted (kept with --rate 0 or --hold) */
+	const bool keep = per_msg == 0 || o->hold;
 	uint64_t now;
 	while ((now = rte_rdtsc()) < stop && !stop_now) {
+		const uint16_t retried = held; /* b[0..retried) were refused before */
 		while (held < PACE_BURST && (per_msg == 0 || due <= (double)now)) {
 			const struct kb_frame *f = &p->cap->v[p->next];
 			struct rte_mbuf *m = make_frame(p->mp, f, p->pass, p->span);
@@ -205,10 +212,13 @@ static void pace_loop(struct pacer *p, const struct pace_opts *o, struct pace_st
 			const double late = ((double)now - due) / hz * 1e3;
 			if (late > st->late_ms_per_s[second])
 				st->late_ms_per_s[second] = late;
-			st->refused_per_s[second] += (uint64_t)(held - k);
+			/* refused now and not before: dropped below, or (--hold) deferred */
+			st->refused_per_s[second] += (uint64_t)(held - (k > retried ? k : retried));
 		}
 		st->frames += k;
-		if (per_msg > 0 && k < held) {
+		if (o->hold)
+			st->deferred += (uint64_t)(held - (k > retried ? k : retried));
+		if (!keep && k < held) {
 			for (uint16_t i = k; i < held; i++)
 				st->refused_msgs += cnt[i];
 			st->refused += (uint64_t)(held - k);
@@ -251,6 +261,7 @@ static int parse_pace(int argc, char **argv, struct pace_opts *o)
 					   {"seconds", required_argument, NULL, 's'},
 					   {"port", required_argument, NULL, 'p'},
 					   {"wait", required_argument, NULL, 'w'},
+					   {"hold", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
 	*o = (struct pace_opts){.seconds = 5, .wait = 900};
 	int c;
@@ -275,6 +286,9 @@ static int parse_pace(int argc, char **argv, struct pace_opts *o)
 		case 'w':
 			o->wait = atof(optarg);
 			break;
+		case 'h':
+			o->hold = true;
+			break;
 		default:
 			return -1;
 		}
@@ -294,9 +308,9 @@ static void pace_report(const struct pace_opts *o, const struct pace_stats *st)
 	fprintf(f,
 		"{\"rate\": %.1f, \"seconds\": %.6f, \"frames\": %lu, \"messages\": %lu, "
 		"\"refused_frames\": %lu, \"refused_messages\": %lu, \"passes\": %lu, "
-		"\"rx_frames\": %lu, \"msgs_per_s\": %.1f",
+		"\"rx_frames\": %lu, \"hold\": %s, \"deferred_frames\": %lu, \"msgs_per_s\": %.1f",
 		o->rate, st->seconds, st->frames, st->messages, st->refused, st->refused_msgs,
-		st->passes, st->rx_frames,
+		st->passes, st->rx_frames, o->hold ? "true" : "false", st->deferred,
 		st->seconds > 0 ? (double)st->messages / st->seconds : 0);
 	const uint64_t whole = o->rate > 0 ? (uint64_t)st->seconds + 1 : 0;
 	fprintf(f, ", \"late_ms_per_s\": [");

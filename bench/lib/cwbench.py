@@ -191,15 +191,21 @@ def cmd_updates(cw, pace, err, out):
     med = sorted(inner)[len(inner) // 2] if inner else 0
     dip = 100.0 * (1 - min(inner) / med) if inner and med else 0
     # how far behind its schedule the generator fell (its CPU taken away: it then sends what
-    # came due all at once, and the port refuses what does not fit its ring)
+    # came due all at once; without --hold the port refuses what does not fit its ring)
     late = [float(x) for x in p.get("late_ms_per_s", [])]
     print(f"updates,lost_in_gateway,{lost_gw},datagrams")
     print(f"updates,lost_between_generator_and_gateway,{lost_link},frames")
     print(f"updates,refused_by_port,{p['refused_frames']},frames")
+    # with --hold, frames the ring refused are sent as soon as it takes them: counted here
+    print(f"updates,deferred_by_port,{p.get('deferred_frames', 0)},frames")
     print(f"updates,accounting_ok,{1 if c['accounting_ok'] else 0},bool")
     print(f"updates,offered_msgs_per_s,{p['rate']:.0f},msgs/s")
     print(f"updates,median_msgs_per_s,{med:.0f},msgs/s")
     print(f"updates,worst_second_dip_pct,{dip:.1f},%")
+    # over the same seconds, what was answered against what the pace asked for: a dip that the
+    # next second makes up (a late generator catching up) is no lost throughput
+    mean = sum(inner) / len(inner) if inner else 0
+    print(f"updates,answered_vs_offered_pct,{100.0 * mean / p['rate'] if p['rate'] else 0:.1f},%")
     print(f"updates,generator_max_late_ms,{max(late) if late else 0:.1f},ms")
 
 
