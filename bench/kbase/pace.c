@@ -255,14 +255,11 @@ static void linger(uint16_t port, struct pace_stats *st)
 
 static int parse_pace(int argc, char **argv, struct pace_opts *o)
 {
-	static const struct option lo[] = {{"in", required_argument, NULL, 'i'},
-					   {"json", required_argument, NULL, 'j'},
-					   {"rate", required_argument, NULL, 'r'},
-					   {"seconds", required_argument, NULL, 's'},
-					   {"port", required_argument, NULL, 'p'},
-					   {"wait", required_argument, NULL, 'w'},
-					   {"hold", no_argument, NULL, 'h'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"in", required_argument, NULL, 'i'},   {"json", required_argument, NULL, 'j'},
+	    {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 's'},
+	    {"port", required_argument, NULL, 'p'}, {"wait", required_argument, NULL, 'w'},
+	    {"hold", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0}};
 	*o = (struct pace_opts){.seconds = 5, .wait = 900};
 	int c;
 	optind = 1;
