@@ -213,6 +213,10 @@ static int setup_engine(struct run *r, const struct sim_opts *o, const char *rul
 	char err[256];
 	cw_engine_config_defaults(&cfg);
 	cfg.max_workers = 1;
+	/* a national registry has millions: room for all of them */
+	cfg.registry_capacity = o->redis
+				    ? cw_registry_capacity_redis(o->redis, cfg.registry_capacity)
+				    : cw_registry_csv_capacity(o->registry, cfg.registry_capacity);
 	if (o->replay_window)
 		cfg.replay_window = o->replay_window;
 	r->e = cw_engine_create(&cfg, err, sizeof(err));

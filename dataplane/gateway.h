@@ -52,6 +52,7 @@ struct gw_options {
 	unsigned mbufs;	       /* mbufs per pool, 0: computed */
 	unsigned journal_size; /* records, power of two */
 	struct cw_engine_config engine;
+	bool registry_capacity_set; /* --registry-capacity given (else sized to --registry) */
 };
 
 /* Parses the arguments after EAL's. 0 ok, 1 exit successfully (--help), -1 usage error. */

@@ -27,6 +27,7 @@
 #include <rte_lcore.h>
 #include <rte_ring.h>
 
+#include "control/load.h"
 #include "dataplane/gateway.h"
 #include "dataplane/redis.h"
 
@@ -300,6 +301,13 @@ int main(int argc, char **argv)
 	gw.per_dgram_v6 = RTE_MIN(cwp_verdicts_per_dgram(gw.opt.mtu, 40), (unsigned)CWP_MAX_MSGS);
 	gw.opt.engine.max_workers = gw.n_workers;
 
+	/* unless told, room for the registry there is (the default is a floor); --no-wait must
+	 * not wait for an answer from Redis */
+	uint32_t *reg_cap = &gw.opt.engine.registry_capacity;
+	if (!gw.opt.registry_capacity_set && gw.opt.redis && !gw.opt.no_wait)
+		*reg_cap = cw_registry_capacity_redis(gw.opt.redis, *reg_cap);
+	else if (!gw.opt.registry_capacity_set && gw.opt.registry)
+		*reg_cap = cw_registry_csv_capacity(gw.opt.registry, *reg_cap);
 	char err[256];
 	gw.engine = cw_engine_create(&gw.opt.engine, err, sizeof(err));
 	if (!gw.engine) {

@@ -49,7 +49,8 @@ static void usage(FILE *f, const char *prog)
 		"  --mbufs N               mbufs per pool (default: computed)\n"
 		"  --journal-size N        journal ring records (default 65536)\n"
 		"store capacities:\n"
-		"  --registry-capacity N   enterprises (default 1048576)\n"
+		"  --registry-capacity N   enterprises (default: room for --registry's rows, at\n"
+		"                          least 1048576)\n"
 		"  --max-senders N         senders (default 1024)\n"
 		"  --manifest-capacity N   manifests (default 262144)\n"
 		"  --ecom-capacity N       e-commerce orders (default 524288)\n"
@@ -221,6 +222,7 @@ static int set_num(struct gw_options *o, int opt, const char *name, const char *
 	if (num(name, arg, 16, 1u << 28, &v))
 		return -1;
 	*cap = (uint32_t)v;
+	o->registry_capacity_set |= opt == OPT_REG_CAP;
 	return 0;
 }
 

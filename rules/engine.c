@@ -290,12 +290,20 @@ long cw_registry_load_csv(struct cw_engine *e, const char *path, char *err, size
 			continue;
 		int n = csv_split(line, fld, 3);
 		int cls = n == 2 ? cw_class_parse(fld[1], strlen(fld[1])) : -1;
-		if (n != 2 || strlen(fld[0]) != 18 || cls < 0 ||
-		    cw_registry_set(e, fld[0], (enum cw_class)cls) != 0) {
+		int rc = n == 2 && strlen(fld[0]) == 18 && cls >= 0
+			     ? cw_registry_set(e, fld[0], (enum cw_class)cls)
+			     : -EINVAL;
+		if (rc == -ENOSPC)
 			snprintf(err, errlen,
-				 "%s:%ld: expected `uscc,class` (18 code characters, a "
-				 "class name), or the registry is full",
+				 "%s:%ld: the registry is full (room for %u enterprises, %u in "
+				 "it)",
+				 path, lineno, e->cfg.registry_capacity, e->n_registry);
+		else if (rc)
+			snprintf(err, errlen,
+				 "%s:%ld: expected `uscc,class` (18 code characters, a class "
+				 "name)",
 				 path, lineno);
+		if (rc) {
 			fclose(f);
 			return -1;
 		}
@@ -303,6 +311,24 @@ long cw_registry_load_csv(struct cw_engine *e, const char *path, char *err, size
 	}
 	fclose(f);
 	return rows;
+}
+
+/* Counts lines, not rows (a header, blank or comment lines make it a little more): an upper
+ * bound is what sizing needs, and it costs one pass over the bytes. */
+uint32_t cw_registry_csv_capacity(const char *path, uint32_t floor)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return floor;
+	static char buf[1 << 16];
+	uint64_t lines = 0;
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))) != NULL; p++)
+			lines++;
+	fclose(f);
+	uint64_t want = lines + lines / 4 + 16;
+	return want > UINT32_MAX ? UINT32_MAX : want > floor ? (uint32_t)want : floor;
 }
 
 /* ---------------------------------------------------------------- senders */

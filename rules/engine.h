@@ -54,8 +54,8 @@ void cw_engine_keep_build_memory(void);
 
 /* ---- control side (one thread) ---- */
 
-/* Compiles a parsed rule set into lookup tables (a profile trie, rte_acl). Takes ownership of rs (freed
- * with the snapshot, or on failure). Slow for big rule sets: call off the packet path. */
+/* Compiles a parsed rule set into lookup tables (a profile trie, rte_acl). Takes ownership of rs
+ * (freed with the snapshot, or on failure). Slow for big rule sets: call off the packet path. */
 struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen);
 /* The same decisions without lookup tables for rules: every rule is evaluated in turn (§4.3d by
  * plain comparison). The reference the ACL build is tested against; slow with many rules. */
@@ -97,6 +97,9 @@ uint32_t cw_registry_count(const struct cw_engine *e);
 void cw_registry_clear(struct cw_engine *e);
 /* Loads a `uscc,class` CSV (header line first). Returns rows loaded or -1 (err filled). */
 long cw_registry_load_csv(struct cw_engine *e, const char *path, char *err, size_t errlen);
+/* The registry capacity a CSV needs: its lines, with a quarter more (the hash table cannot be
+ * filled to the last slot), at least `floor`; `floor` when the file cannot be read. */
+uint32_t cw_registry_csv_capacity(const char *path, uint32_t floor);
 
 /* Senders: id -> CIDR prefixes (IPv4 and IPv6) and a name. Single writer. A sender that is
  * replaced keeps its session; a deleted one loses it. */
