@@ -42,6 +42,8 @@ struct sim_opts {
 	bool json;
 	bool linear; /* reference evaluation, no ACL */
 	bool huge;   /* --huge: hugepages */
+	/* --*-capacity, 0: the engine's default (the registry's: sized to the data) */
+	uint32_t registry_cap, manifest_cap, ecom_cap, buyer_cap;
 };
 
 /* One message's outcome, kept for --diff. */
@@ -76,6 +78,8 @@ static void usage(FILE *f)
 	    "usage: cwctl simulate --rules R --registry E [--senders S] --in IN.pcap\n"
 	    "                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
 	    "                      [--json] [--diff R2] [--linear] [--huge]\n"
+	    "                      [--registry-capacity N] [--manifest-capacity N]\n"
+	    "                      [--ecom-capacity N] [--buyer-capacity N]\n"
 	    "       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
 	    "                      --out OUT.pcap [...] [--diff R2|V2]\n"
 	    "\n"
@@ -92,6 +96,10 @@ static void usage(FILE *f)
 	    "           Not with --redis (rules from Redis are built as a gateway builds them).\n"
 	    "--huge     2 MB hugepages instead of ordinary pages (they must be free; as root):\n"
 	    "           fewer TLB misses on the big tables, ~1.3x faster on 1 M enterprises.\n"
+	    "--*-capacity  the stores' sizes, as the gateway's options of the same names (give "
+	    "the\n"
+	    "           production gateway's to replay its STORE_FULL answers); the registry is\n"
+	    "           otherwise sized to the registry file or to cw:ent.\n"
 	    "Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
@@ -213,10 +221,17 @@ static int setup_engine(struct run *r, const struct sim_opts *o, const char *rul
 	char err[256];
 	cw_engine_config_defaults(&cfg);
 	cfg.max_workers = 1;
-	/* a national registry has millions: room for all of them */
-	cfg.registry_capacity = o->redis
+	/* a national registry has millions: room for all of them, unless told */
+	cfg.registry_capacity = o->registry_cap ? o->registry_cap
+				: o->redis
 				    ? cw_registry_capacity_redis(o->redis, cfg.registry_capacity)
 				    : cw_registry_csv_capacity(o->registry, cfg.registry_capacity);
+	if (o->manifest_cap)
+		cfg.manifest_capacity = o->manifest_cap;
+	if (o->ecom_cap)
+		cfg.ecom_capacity = o->ecom_cap;
+	if (o->buyer_cap)
+		cfg.buyer_capacity = o->buyer_cap;
 	if (o->replay_window)
 		cfg.replay_window = o->replay_window;
 	r->e = cw_engine_create(&cfg, err, sizeof(err));
@@ -552,15 +567,26 @@ static void print_diff(const struct run *a, const struct run *b, const char *ra,
 
 static int parse_opts(int argc, char **argv, struct sim_opts *o)
 {
-	static const struct option lo[] = {
-	    {"redis", required_argument, 0, 'R'},   {"version", required_argument, 0, 'V'},
-	    {"rules", required_argument, 0, 'r'},   {"registry", required_argument, 0, 'e'},
-	    {"senders", required_argument, 0, 's'}, {"in", required_argument, 0, 'i'},
-	    {"out", required_argument, 0, 'o'},	    {"replay-window", required_argument, 0, 'w'},
-	    {"mtu", required_argument, 0, 'm'},	    {"udp-port", required_argument, 0, 'p'},
-	    {"json", no_argument, 0, 'j'},	    {"linear", no_argument, 0, 'L'},
-	    {"huge", no_argument, 0, 'H'},	    {"diff", required_argument, 0, 'd'},
-	    {"help", no_argument, 0, 'h'},	    {0, 0, 0, 0}};
+	static const struct option lo[] = {{"redis", required_argument, 0, 'R'},
+					   {"version", required_argument, 0, 'V'},
+					   {"rules", required_argument, 0, 'r'},
+					   {"registry", required_argument, 0, 'e'},
+					   {"senders", required_argument, 0, 's'},
+					   {"in", required_argument, 0, 'i'},
+					   {"out", required_argument, 0, 'o'},
+					   {"replay-window", required_argument, 0, 'w'},
+					   {"mtu", required_argument, 0, 'm'},
+					   {"udp-port", required_argument, 0, 'p'},
+					   {"json", no_argument, 0, 'j'},
+					   {"linear", no_argument, 0, 'L'},
+					   {"huge", no_argument, 0, 'H'},
+					   {"diff", required_argument, 0, 'd'},
+					   {"help", no_argument, 0, 'h'},
+					   {"registry-capacity", required_argument, 0, 'C'},
+					   {"manifest-capacity", required_argument, 0, 'M'},
+					   {"ecom-capacity", required_argument, 0, 'E'},
+					   {"buyer-capacity", required_argument, 0, 'B'},
+					   {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
 	o->udp_port = CWP_DEFAULT_PORT;
@@ -616,6 +642,24 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'd':
 			o->diff = optarg;
 			break;
+		case 'C':
+		case 'M':
+		case 'E':
+		case 'B': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 16 || v > (1ul << 28)) {
+				fprintf(stderr,
+					"cwctl simulate: a capacity is 16..268435456, not '%s'\n",
+					optarg);
+				return CWCTL_USAGE;
+			}
+			*(c == 'C'   ? &o->registry_cap
+			  : c == 'M' ? &o->manifest_cap
+			  : c == 'E' ? &o->ecom_cap
+				     : &o->buyer_cap) = (uint32_t)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return -1;

@@ -4,10 +4,11 @@
 # datagrams, stale and retransmitted ones). The response captures must be equal datagram by
 # datagram (payloads, addresses, ports, valid checksums) and the counters equal simulate's.
 # A third run uses big datagrams and a small MTU, so that answers span several datagrams (the
-# first built in the request's mbuf, the others in fresh ones). A last run replays the clean
-# workload from memory (net_pcap infinite_rx, as bench/run.sh measures it) and stops after one
-# pass with --max-packets: exactly simulate's answers again, nothing from a second pass, in
-# full RX bursts but the last (rx_bursts, rx_full_bursts).
+# first built in the request's mbuf, the others in fresh ones); a fourth, stores of 16 entries
+# on both sides (`--*-capacity`), so that answers are STORE_FULL rejects alike. A last run
+# replays the clean workload from memory (net_pcap infinite_rx, as bench/run.sh measures it) and
+# stops after one pass with --max-packets: exactly simulate's answers again, nothing from a
+# second pass, in full RX bursts but the last (rx_bursts, rx_full_bursts).
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
@@ -43,6 +44,9 @@ run_one clean "" --seed 42 --messages 60000
 run_one bad "" --seed 5 --messages 60000 --bad 0.2 --senders 5
 run_one mtu "--mtu 576" --seed 42 --messages 20000 --batch 40
 [ "$(json_get "$WORK/mtu/sum.json" tx.fresh)" -gt 0 ] || fail "mtu: no answer spanned datagrams"
+# stores as small as both allow: the STORE_FULL answers must be the same too
+run_one stores "--manifest-capacity 16 --ecom-capacity 16 --buyer-capacity 16" --seed 7 --messages 5000
+[ "$(json_get "$WORK/stores/sim.pcap.json" rejects.STORE_FULL)" -gt 0 ] || fail "stores: none full"
 
 # One pass of the clean workload from memory.
 w=$WORK/clean
