@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -44,6 +45,7 @@ struct sim_opts {
 	bool huge;   /* --huge: hugepages */
 	/* --*-capacity, 0: the engine's default (the registry's: sized to the data) */
 	uint32_t registry_cap, manifest_cap, ecom_cap, buyer_cap;
+	uint32_t part_mb; /* --part-mb: the capture is read and replayed this much at a time */
 };
 
 /* One message's outcome, kept for --diff. */
@@ -61,6 +63,7 @@ struct run {
 	struct cw_counters cnt;
 	uint64_t frames_dropped[FRAME_DROP_NUM];
 	uint64_t frames, responses;
+	uint64_t bytes; /* of the frames replayed */
 	double seconds;
 	struct outcome *out;
 	size_t n_out, cap_out;
@@ -79,7 +82,7 @@ static void usage(FILE *f)
 	    "                      --out OUT.pcap [--replay-window N] [--mtu N] [--udp-port N]\n"
 	    "                      [--json] [--diff R2] [--linear] [--huge]\n"
 	    "                      [--registry-capacity N] [--manifest-capacity N]\n"
-	    "                      [--ecom-capacity N] [--buyer-capacity N]\n"
+	    "                      [--ecom-capacity N] [--buyer-capacity N] [--part-mb N]\n"
 	    "       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
 	    "                      --out OUT.pcap [...] [--diff R2|V2]\n"
 	    "\n"
@@ -100,6 +103,8 @@ static void usage(FILE *f)
 	    "the\n"
 	    "           production gateway's to replay its STORE_FULL answers); the registry is\n"
 	    "           otherwise sized to the registry file or to cw:ent.\n"
+	    "--part-mb  the capture is read and replayed N MB at a time (default 1024): a capture\n"
+	    "           bigger than memory replays in one run, --diff included.\n"
 	    "Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
@@ -155,22 +160,33 @@ static struct cw_snapshot *compile_rules(const char *path, bool linear)
 	return s;
 }
 
-/* Without a senders file every sender id seen is accepted from anywhere. */
-static int accept_all_senders(struct cw_engine *e, const struct pcap_mem *cap, uint16_t port)
+/* Without a senders file every sender id seen in the capture is accepted from anywhere, all of
+ * them before the first frame is decided (a pass over the file of its own: the capture may be
+ * replayed a part at a time). */
+static int accept_all_senders(struct cw_engine *e, const char *path, uint16_t port)
 {
 	char err[256];
-	for (size_t i = 0; i < cap->n; i++) {
+	struct pcap_in *in = pcapin_open(path, err);
+	if (!in) {
+		fprintf(stderr, "cwctl simulate: %s\n", err);
+		return -1;
+	}
+	const uint8_t *data;
+	size_t len;
+	int rc;
+	while ((rc = pcapin_next(in, &data, &len, NULL)) == 1) {
 		struct frame_info fi;
 		struct cwp_dgram_hdr h;
-		if (frame_parse(cap->v[i].data, cap->v[i].len, port, 0, &fi) != FRAME_OK ||
+		if (frame_parse(data, len, port, 0, &fi) != FRAME_OK ||
 		    cwp_parse_dgram_hdr(fi.payload, fi.payload_len, &h) != CWP_DG_OK)
 			continue;
 		if (cw_sender_set(e, h.sender_id, "0.0.0.0/0 ::/0", "any", err, sizeof(err)) < 0) {
 			fprintf(stderr, "cwctl simulate: %s\n", err);
-			return -1;
+			break;
 		}
 	}
-	return 0;
+	pcapin_close(in);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Redis mode: registry, senders and the rule set `version` (0: active) as a gateway loads them;
@@ -215,7 +231,7 @@ static int setup_from_redis(struct run *r, const struct sim_opts *o, uint32_t ve
 
 /* rules: a rule file; or with --redis, NULL for the stored `version` (0: active). */
 static int setup_engine(struct run *r, const struct sim_opts *o, const char *rules,
-			uint32_t version, const struct pcap_mem *cap, char *label, size_t labellen)
+			uint32_t version, char *label, size_t labellen)
 {
 	struct cw_engine_config cfg;
 	char err[256];
@@ -256,7 +272,7 @@ static int setup_engine(struct run *r, const struct sim_opts *o, const char *rul
 		return CWCTL_BAD;
 	}
 	if (o->senders ? cw_senders_load_csv(r->e, o->senders, err, sizeof(err)) < 0
-		       : accept_all_senders(r->e, cap, o->udp_port) < 0) {
+		       : accept_all_senders(r->e, o->in, o->udp_port) < 0) {
 		if (o->senders)
 			fprintf(stderr, "cwctl simulate: %s\n", err);
 		return CWCTL_BAD;
@@ -316,6 +332,7 @@ static int run_traffic(struct run *r, const struct sim_opts *o, const struct pca
 {
 	static struct slot slots[BURST];
 	const uint64_t t0 = cw_mono_ns();
+	r->bytes += cap->bytes;
 	for (size_t base = 0; base < cap->n; base += BURST) {
 		size_t m = cap->n - base < BURST ? cap->n - base : BURST;
 		cw_burst_begin(r->ctx);
@@ -344,7 +361,7 @@ static int run_traffic(struct run *r, const struct sim_opts *o, const struct pca
 		}
 		cw_ctx_quiescent(r->ctx);
 	}
-	r->seconds = (double)(cw_mono_ns() - t0) / 1e9;
+	r->seconds += (double)(cw_mono_ns() - t0) / 1e9;
 	r->cnt = *cw_ctx_counters(r->ctx);
 	return 0;
 }
@@ -381,7 +398,7 @@ static double share(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static void print_text(const struct run *r, const struct pcap_mem *cap, bool huge)
+static void print_text(const struct run *r, bool huge)
 {
 	const struct cw_counters *k = &r->cnt;
 	uint64_t decided = k->by_status[CWP_DECIDED];
@@ -420,7 +437,7 @@ static void print_text(const struct run *r, const struct pcap_mem *cap, bool hug
 		printf(" #%u %lu", r->hits[i].id, r->hits[i].hits);
 	printf("\nspeed: %.0f msgs/s (%.3f s for %lu messages, %.1f MB; %s)\n",
 	       r->seconds > 0 ? (double)k->messages / r->seconds : 0.0, r->seconds, k->messages,
-	       (double)cap->bytes / 1e6, huge ? "hugepages" : "4 KB pages");
+	       (double)r->bytes / 1e6, huge ? "hugepages" : "4 KB pages");
 }
 
 static void print_json(const struct run *r, bool huge)
@@ -492,25 +509,39 @@ static uint64_t hits_of(const struct run *r, uint32_t id)
 	return 0;
 }
 
-static void print_diff(const struct run *a, const struct run *b, const char *ra, const char *rb,
-		       bool json)
+/* What --diff reports, gathered a part of the capture at a time: each message's outcome under
+ * both rule sets, paired in order. */
+enum { EXAMPLES = 3 };
+struct diff {
+	uint64_t matrix[OC_NUM][OC_NUM];
+	struct outcome ex[OC_NUM][OC_NUM][EXAMPLES]; /* the first few of each change, under b */
+	uint64_t messages, changed;
+};
+
+/* Pairs the outcomes both runs kept for the part just replayed, and forgets them. */
+static void diff_add(struct diff *d, struct run *a, struct run *b)
 {
-	static uint64_t matrix[OC_NUM][OC_NUM];
-	enum { EXAMPLES = 3 };
-	static const struct outcome *ex[OC_NUM][OC_NUM][EXAMPLES];
 	size_t n = a->n_out < b->n_out ? a->n_out : b->n_out;
-	uint64_t changed = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned x = outcome_class(&a->out[i]), y = outcome_class(&b->out[i]);
-		uint64_t k = matrix[x][y]++;
+		uint64_t k = d->matrix[x][y]++;
 		if (x != y) {
-			changed++;
+			d->changed++;
 			if (k < EXAMPLES)
-				ex[x][y][k] = &b->out[i];
+				d->ex[x][y][k] = b->out[i];
 		}
 	}
+	d->messages += n;
+	a->n_out = b->n_out = 0;
+}
+
+static void print_diff(const struct diff *d, const struct run *a, const struct run *b,
+		       const char *ra, const char *rb, bool json)
+{
+	const uint64_t(*matrix)[OC_NUM] = d->matrix;
+	const uint64_t n = d->messages, changed = d->changed;
 	if (json) {
-		printf("{\"diff\":{\"messages\":%zu,\"changed\":%lu,\"transitions\":[", n, changed);
+		printf("{\"diff\":{\"messages\":%lu,\"changed\":%lu,\"transitions\":[", n, changed);
 		bool first = true;
 		for (unsigned x = 0; x < OC_NUM; x++)
 			for (unsigned y = 0; y < OC_NUM; y++) {
@@ -523,14 +554,14 @@ static void print_diff(const struct run *a, const struct run *b, const char *ra,
 				for (unsigned e = 0; x != y && e < EXAMPLES && e < matrix[x][y];
 				     e++)
 					printf("%s{\"sender\":%u,\"seq\":%lu,\"ref\":\"%.20s\"}",
-					       e ? "," : "", ex[x][y][e]->sender, ex[x][y][e]->seq,
-					       ex[x][y][e]->ref);
+					       e ? "," : "", d->ex[x][y][e].sender,
+					       d->ex[x][y][e].seq, d->ex[x][y][e].ref);
 				printf("]}");
 			}
 		printf("]}}\n");
 		return;
 	}
-	printf("\nbacktest: %s -> %s over %zu messages: %lu change\n", ra, rb, n, changed);
+	printf("\nbacktest: %s -> %s over %lu messages: %lu change\n", ra, rb, n, changed);
 	printf("%-16s", "from \\ to");
 	for (unsigned y = 0; y < OC_NUM; y++)
 		printf(" %10.10s", class_label(y));
@@ -551,9 +582,9 @@ static void print_diff(const struct run *a, const struct run *b, const char *ra,
 		for (unsigned y = 0; y < OC_NUM; y++)
 			for (unsigned e = 0; x != y && e < EXAMPLES && e < matrix[x][y]; e++)
 				printf("  %-10s -> %-10s sender %u seq %lu %s %.20s\n",
-				       class_label(x), class_label(y), ex[x][y][e]->sender,
-				       ex[x][y][e]->seq, cwp_type_name(ex[x][y][e]->type),
-				       ex[x][y][e]->ref);
+				       class_label(x), class_label(y), d->ex[x][y][e].sender,
+				       d->ex[x][y][e].seq, cwp_type_name(d->ex[x][y][e].type),
+				       d->ex[x][y][e].ref);
 	printf("\nrule hits (items won) %s / %s:\n", ra, rb);
 	for (size_t i = 0; i < a->n_hits; i++)
 		printf("  #%-10u %10lu %10lu\n", a->hits[i].id, a->hits[i].hits,
@@ -586,9 +617,11 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 					   {"manifest-capacity", required_argument, 0, 'M'},
 					   {"ecom-capacity", required_argument, 0, 'E'},
 					   {"buyer-capacity", required_argument, 0, 'B'},
+					   {"part-mb", required_argument, 0, 'P'},
 					   {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
+	o->part_mb = 1024;
 	o->udp_port = CWP_DEFAULT_PORT;
 	int c;
 	optind = 1;
@@ -642,6 +675,18 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'd':
 			o->diff = optarg;
 			break;
+		case 'P': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > (1ul << 20)) {
+				fprintf(stderr,
+					"cwctl simulate: --part-mb is 1..1048576, not '%s'\n",
+					optarg);
+				return CWCTL_USAGE;
+			}
+			o->part_mb = (uint32_t)v;
+			break;
+		}
 		case 'C':
 		case 'M':
 		case 'E':
@@ -713,9 +758,17 @@ static void run_free(struct run *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int simulate(struct sim_opts *o, struct pcap_mem *cap, struct run *a, struct run *b)
+/* Replays the capture under the rule set (and under the --diff candidate, the two runs side by
+ * side, a part of the capture at a time), then reports. cap holds the first part. */
+static int simulate(struct sim_opts *o, struct pcap_in *in, struct pcap_mem *cap, struct run *a,
+		    struct run *b)
 {
-	int rc = setup_engine(a, o, o->rules, o->version, cap, o->label_a, sizeof(o->label_a));
+	int rc = setup_engine(a, o, o->rules, o->version, o->label_a, sizeof(o->label_a));
+	if (rc == CWCTL_OK && o->diff) {
+		const char *file = o->diff_version ? NULL : o->diff;
+		rc = setup_engine(b, o, file, file ? o->version : o->diff_version, o->label_b,
+				  sizeof(o->label_b));
+	}
 	if (rc != CWCTL_OK)
 		return rc;
 	char err[256];
@@ -724,22 +777,29 @@ static int simulate(struct sim_opts *o, struct pcap_mem *cap, struct run *a, str
 		fprintf(stderr, "cwctl simulate: %s\n", err);
 		return CWCTL_ENV;
 	}
-	run_traffic(a, o, cap, out, o->diff != NULL);
+	static struct diff d;
+	int more = 1;
+	while (more > 0) {
+		run_traffic(a, o, cap, out, o->diff != NULL);
+		if (o->diff) {
+			run_traffic(b, o, cap, NULL, true);
+			diff_add(&d, a, b);
+		}
+		more = pcap_load_part(in, cap, (uint64_t)o->part_mb << 20, err);
+	}
 	pcapout_close(out);
+	if (more < 0) {
+		fprintf(stderr, "cwctl simulate: %s: %s\n", o->in, err);
+		return CWCTL_BAD;
+	}
 	sort_hits(a);
 	if (o->json && !o->diff)
 		print_json(a, o->huge);
 	else if (!o->json)
-		print_text(a, cap, o->huge);
+		print_text(a, o->huge);
 	if (o->diff) {
-		const char *file = o->diff_version ? NULL : o->diff;
-		rc = setup_engine(b, o, file, file ? o->version : o->diff_version, cap, o->label_b,
-				  sizeof(o->label_b));
-		if (rc != CWCTL_OK)
-			return rc;
-		run_traffic(b, o, cap, NULL, true);
 		sort_hits(b);
-		print_diff(a, b, o->label_a, o->label_b, o->json);
+		print_diff(&d, a, b, o->label_a, o->label_b, o->json);
 	}
 	return CWCTL_OK;
 }
@@ -750,10 +810,18 @@ int cmd_simulate(int argc, char **argv)
 	int rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc < 0 ? CWCTL_OK : rc;
-	struct pcap_mem cap;
 	char err[256];
-	if (pcap_load(o.in, &cap, err) < 0) {
-		fprintf(stderr, "cwctl simulate: %s\n", err);
+	struct pcap_in *in = pcapin_open(o.in, err);
+	struct pcap_mem cap = {0};
+	struct stat st;
+	uint64_t part = (uint64_t)o.part_mb << 20;
+	if (in && stat(o.in, &st) == 0) /* room for the whole file, or for a part */
+		pcap_mem_reserve(&cap, (size_t)((uint64_t)st.st_size < part ? (uint64_t)st.st_size
+									    : part + (1u << 16)));
+	if (!in || pcap_load_part(in, &cap, part, err) < 0) {
+		fprintf(stderr, "cwctl simulate: %s%s%s\n", in ? o.in : "", in ? ": " : "", err);
+		pcapin_close(in);
+		pcap_mem_free(&cap);
 		return CWCTL_BAD;
 	}
 	if (eal_start(o.huge) < 0) {
@@ -761,13 +829,15 @@ int cmd_simulate(int argc, char **argv)
 			o.huge ? " with hugepages (are enough free? HugePages_Free in "
 				 "/proc/meminfo; or leave out --huge)"
 			       : "");
+		pcapin_close(in);
 		pcap_mem_free(&cap);
 		return CWCTL_ENV;
 	}
 	static struct run a, b;
-	rc = simulate(&o, &cap, &a, &b);
+	rc = simulate(&o, in, &cap, &a, &b);
 	run_free(&a);
 	run_free(&b);
+	pcapin_close(in);
 	pcap_mem_free(&cap);
 	rte_eal_cleanup();
 	return rc;

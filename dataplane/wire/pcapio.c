@@ -101,37 +101,32 @@ static int reserve(void **buf, size_t *cap, size_t need)
 /* The frames of a capture never need more bytes than its file holds, so the buffer is sized from
  * the file up front, on transparent huge pages where the kernel grants them: replaying a capture
  * of hundreds of MB from 4 KB pages spent a TLB miss every few frames (cwctl simulate on 1 M
- * cwgen messages: 1.21x, bench/ab.sh -n 4). Small files, or a failure here, grow as they go. */
+ * cwgen messages: 1.21x, bench/ab.sh -n 4). Small sizes, or a failure here, grow as they go. */
 #define HUGE_2M (1u << 21)
-static uint8_t *frame_buffer(const char *path, size_t *cap)
+void pcap_mem_reserve(struct pcap_mem *m, size_t bytes)
 {
-	struct stat st;
-	if (stat(path, &st) != 0 || st.st_size < (off_t)HUGE_2M)
-		return NULL;
-	size_t c = ((size_t)st.st_size + HUGE_2M - 1) & ~(size_t)(HUGE_2M - 1);
+	if (m->buf || bytes < HUGE_2M)
+		return;
+	size_t c = (bytes + HUGE_2M - 1) & ~(size_t)(HUGE_2M - 1);
 	uint8_t *b = aligned_alloc(HUGE_2M, c);
 	if (!b)
-		return NULL;
+		return;
 	madvise(b, c, MADV_HUGEPAGE); /* advice: without it the buffer is still good */
-	*cap = c;
-	return b;
+	m->buf = b;
+	m->bcap = c;
 }
 
-int pcap_load(const char *path, struct pcap_mem *m, char *err)
+int pcap_load_part(struct pcap_in *in, struct pcap_mem *m, uint64_t max_bytes, char *err)
 {
-	memset(m, 0, sizeof(*m));
-	struct pcap_in *in = pcapin_open(path, err);
-	if (!in)
-		return -1;
-	size_t vcap = 0, bcap = 0;
-	m->buf = frame_buffer(path, &bcap);
+	m->n = 0;
+	m->bytes = 0;
 	const uint8_t *data;
 	size_t len;
 	uint64_t ts;
-	int rc;
-	while ((rc = pcapin_next(in, &data, &len, &ts)) == 1) {
-		if (reserve((void **)&m->v, &vcap, (m->n + 1) * sizeof(*m->v)) < 0 ||
-		    reserve((void **)&m->buf, &bcap, m->bytes + len) < 0) {
+	int rc = 0;
+	while (m->bytes < max_bytes && (rc = pcapin_next(in, &data, &len, &ts)) == 1) {
+		if (reserve((void **)&m->v, &m->vcap, (m->n + 1) * sizeof(*m->v)) < 0 ||
+		    reserve((void **)&m->buf, &m->bcap, m->bytes + len) < 0) {
 			rc = -2;
 			break;
 		}
@@ -141,15 +136,33 @@ int pcap_load(const char *path, struct pcap_mem *m, char *err)
 		    (struct pcap_frame){(const uint8_t *)(uintptr_t)m->bytes, (uint32_t)len, ts};
 		m->bytes += len;
 	}
-	pcapin_close(in);
 	if (rc < 0) {
-		snprintf(err, ERR_LEN, "%s: %s after %zu frames", path,
+		snprintf(err, ERR_LEN, "%s after %zu frames of this part",
 			 rc == -2 ? "out of memory" : "read error", m->n);
-		pcap_mem_free(m);
 		return -1;
 	}
 	for (size_t i = 0; i < m->n; i++)
 		m->v[i].data = m->buf + (uintptr_t)m->v[i].data;
+	return m->n > 0;
+}
+
+int pcap_load(const char *path, struct pcap_mem *m, char *err)
+{
+	memset(m, 0, sizeof(*m));
+	struct pcap_in *in = pcapin_open(path, err);
+	if (!in)
+		return -1;
+	struct stat st;
+	if (stat(path, &st) == 0)
+		pcap_mem_reserve(m, (size_t)st.st_size);
+	char perr[ERR_LEN];
+	int rc = pcap_load_part(in, m, UINT64_MAX, perr);
+	pcapin_close(in);
+	if (rc < 0) {
+		snprintf(err, ERR_LEN, "%s: %.200s", path, perr);
+		pcap_mem_free(m);
+		return -1;
+	}
 	return 0;
 }
 

@@ -32,9 +32,18 @@ struct pcap_mem {
 	size_t n;
 	uint64_t bytes;
 	uint8_t *buf;
+	size_t vcap, bcap; /* allocated frames and bytes, kept from one part to the next */
 };
 /* 0, or -1 and a message in err (256 bytes): unreadable, not Ethernet, out of memory. */
 int pcap_load(const char *path, struct pcap_mem *m, char *err);
+/* The next part of an open capture: its frames from where the last part ended until about
+ * max_bytes of them (a part holds at least one frame, and stops after the frame that reaches
+ * max_bytes), in place of what m held, in m's memory (grown as needed). 1 with frames, 0 at
+ * the end of the capture, -1 with err filled (read error, out of memory). For captures bigger
+ * than the memory at hand: m starts zeroed, and pcap_mem_reserve sizes it once. */
+int pcap_load_part(struct pcap_in *in, struct pcap_mem *m, uint64_t max_bytes, char *err);
+/* Room for `bytes` of frames in m, on transparent huge pages where the kernel grants them. */
+void pcap_mem_reserve(struct pcap_mem *m, size_t bytes);
 void pcap_mem_free(struct pcap_mem *m);
 
 struct pcap_out *pcapout_open(const char *path, char *err);
