@@ -4,7 +4,8 @@
 # and its examples must be what the two plain runs' answers say, message by message (decoded
 # from their response captures with `cwctl decode --json`, paired in order); the new rule has
 # no hits under R and some under R2; and a replay a megabyte at a time (--part-mb 1, the
-# capture bigger than one part) gives the same report and the same answers as in one part.
+# capture bigger than one part) gives the same report and the same answers as in one part, also
+# without --senders (every sender of the capture accepted, before its first part).
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
@@ -24,6 +25,11 @@ sim --rules "$W/rules.cw" --diff "$WORK/r2.cw" --out "$WORK/d1.pcap" --json --pa
 sim --rules "$W/rules.cw" --diff "$WORK/r2.cw" --out /dev/null >"$WORK/d.txt"
 "$CWCTL" decode --in "$WORK/a.pcap" --json >"$WORK/a.jsonl" || fail "decode a"
 "$CWCTL" decode --in "$WORK/b.pcap" --json >"$WORK/b.jsonl" || fail "decode b"
+
+# without --senders every sender in the capture is accepted: all of them, before the first part
+capped "$CWCTL" simulate --registry "$W/registry.csv" --in "$W/requests.pcap" --part-mb 1 \
+	--rules "$W/rules.cw" --out "$WORK/n.pcap" >/dev/null 2>>"$WORK/sim.err" || fail "no --senders"
+cmp -s "$WORK/a.pcap" "$WORK/n.pcap" || fail "without --senders: other answers"
 
 cmp -s "$WORK/a.pcap" "$WORK/d.pcap" || fail "--diff: the answers written are not R's"
 cmp -s "$WORK/d.pcap" "$WORK/d1.pcap" || fail "--part-mb 1: other answers"
