@@ -90,6 +90,17 @@ grep -q "from $RADDR: cw:ruleset:$v1, 10000 enterprises, 6 senders" "$WORK/simul
 simulate "$W/requests.pcap" "$WORK/sim-files.pcap" --rules "$W/rules.cw" \
 	--registry "$W/registry.csv" --senders "$W/senders.csv"
 cmp -s "$WORK/sim.pcap" "$WORK/sim-files.pcap" || fail "simulate --redis differs from files"
+# the backtest against a stored candidate (pushed, not activated) is the backtest of the files
+sed 's/^version .*/version 990/' "$W/rules.cw" >"$WORK/cand.cw"
+printf 'rule 990001 mode supervise reason "backtest alert" when hs 84\n' >>"$WORK/cand.cw"
+ctl push "$WORK/cand.cw"
+simulate "$W/requests.pcap" "$WORK/bt.pcap" --redis "$RADDR" --diff 990
+mv "$WORK/bt.pcap.json" "$WORK/bt-redis.json"
+simulate "$W/requests.pcap" "$WORK/bt.pcap" --rules "$W/rules.cw" --diff "$WORK/cand.cw" \
+	--registry "$W/registry.csv" --senders "$W/senders.csv"
+cmp -s "$WORK/bt-redis.json" "$WORK/bt.pcap.json" || fail "simulate --redis --diff 990 differs from files"
+grep -q '"changed":0,' "$WORK/bt.pcap.json" && fail "the candidate changed nothing"
+[ "$(R GET cw:ruleset:active)" = "$v1" ] || fail "the backtest activated the candidate"
 
 # shellcheck disable=SC2046
 capped "$GW" $(eal_args redis1) \
