@@ -596,6 +596,20 @@ static void print_diff(const struct diff *d, const struct run *a, const struct r
 
 /* ---------------------------------------------------------------- main */
 
+/* A decimal lo..hi into *v; false, said on stderr, otherwise. */
+static bool bounded(const char *arg, const char *what, unsigned long lo, unsigned long hi,
+		    uint32_t *v)
+{
+	char *end;
+	unsigned long x = strtoul(arg, &end, 10);
+	if (!*arg || *end || x < lo || x > hi) {
+		fprintf(stderr, "cwctl simulate: %s is %lu..%lu, not '%s'\n", what, lo, hi, arg);
+		return false;
+	}
+	*v = (uint32_t)x;
+	return true;
+}
+
 static int parse_opts(int argc, char **argv, struct sim_opts *o)
 {
 	static const struct option lo[] = {{"redis", required_argument, 0, 'R'},
@@ -675,36 +689,21 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'd':
 			o->diff = optarg;
 			break;
-		case 'P': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || v < 1 || v > (1ul << 20)) {
-				fprintf(stderr,
-					"cwctl simulate: --part-mb is 1..1048576, not '%s'\n",
-					optarg);
+		case 'P':
+			if (!bounded(optarg, "--part-mb", 1, 1ul << 20, &o->part_mb))
 				return CWCTL_USAGE;
-			}
-			o->part_mb = (uint32_t)v;
 			break;
-		}
 		case 'C':
 		case 'M':
 		case 'E':
-		case 'B': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || v < 16 || v > (1ul << 28)) {
-				fprintf(stderr,
-					"cwctl simulate: a capacity is 16..268435456, not '%s'\n",
-					optarg);
+		case 'B':
+			if (!bounded(optarg, "a capacity", 16, 1ul << 28,
+				     c == 'C'	? &o->registry_cap
+				     : c == 'M' ? &o->manifest_cap
+				     : c == 'E' ? &o->ecom_cap
+						: &o->buyer_cap))
 				return CWCTL_USAGE;
-			}
-			*(c == 'C'   ? &o->registry_cap
-			  : c == 'M' ? &o->manifest_cap
-			  : c == 'E' ? &o->ecom_cap
-				     : &o->buyer_cap) = (uint32_t)v;
 			break;
-		}
 		case 'h':
 			usage(stdout);
 			return -1;

@@ -467,12 +467,11 @@ uint32_t cw_registry_capacity_redis(const char *addr, uint32_t floor)
 			      ? cw_redis_connect(&a, 1000, err, sizeof(err))
 			      : NULL;
 	redisReply *r = c ? cw_redis_cmdv(c, err, sizeof(err), "HLEN", CW_K_ENT, NULL) : NULL;
-	uint64_t want = r && r->type == REDIS_REPLY_INTEGER && r->integer > 0
-			    ? (uint64_t)r->integer + (uint64_t)r->integer / 4 + 16
-			    : 0;
+	uint64_t n =
+	    r && r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? (uint64_t)r->integer : 0;
 	if (r)
 		freeReplyObject(r);
 	if (c)
 		redisFree(c);
-	return want > UINT32_MAX ? UINT32_MAX : want > floor ? (uint32_t)want : floor;
+	return cw_registry_room(n, floor);
 }

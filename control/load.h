@@ -37,9 +37,8 @@ bool cw_version_parse(const char *s, uint32_t *v);
  * deleted (mark and sweep, nothing is cleared). Without: every entry is set. 0 or -1. */
 int cw_load_registry(redisContext *c, struct cw_engine *e, struct cw_regmirror *m,
 		     struct cw_load_counts *n, char *err, size_t errlen);
-/* Room for every enterprise of cw:ent at addr, a quarter more for those still to come (as
- * cw_registry_csv_capacity gives a file), at least `floor`; `floor` if Redis does not answer within
- * a second (the load that follows reports why). For an engine about to load from Redis. */
+/* cw_registry_room for the enterprises of cw:ent at addr; `floor` if Redis does not answer
+ * within a second (the load that follows reports why). For an engine about to load from it. */
 uint32_t cw_registry_capacity_redis(const char *addr, uint32_t floor);
 /* Loads cw:senders; senders that are not in Redis any more are deleted. 0 or -1. */
 int cw_load_senders(redisContext *c, struct cw_engine *e, struct cw_load_counts *n, char *err,

@@ -327,7 +327,12 @@ uint32_t cw_registry_csv_capacity(const char *path, uint32_t floor)
 		for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))) != NULL; p++)
 			lines++;
 	fclose(f);
-	uint64_t want = lines + lines / 4 + 16;
+	return cw_registry_room(lines, floor);
+}
+
+uint32_t cw_registry_room(uint64_t n, uint32_t floor)
+{
+	uint64_t want = n + n / 4 + 16;
 	return want > UINT32_MAX ? UINT32_MAX : want > floor ? (uint32_t)want : floor;
 }
 

@@ -97,8 +97,10 @@ uint32_t cw_registry_count(const struct cw_engine *e);
 void cw_registry_clear(struct cw_engine *e);
 /* Loads a `uscc,class` CSV (header line first). Returns rows loaded or -1 (err filled). */
 long cw_registry_load_csv(struct cw_engine *e, const char *path, char *err, size_t errlen);
-/* The registry capacity a CSV needs: its lines, with a quarter more (the hash table cannot be
- * filled to the last slot), at least `floor`; `floor` when the file cannot be read. */
+/* The registry capacity for n enterprises: a quarter more (the hash table cannot be filled to
+ * the last slot, and a registry grows), at least `floor`. */
+uint32_t cw_registry_room(uint64_t n, uint32_t floor);
+/* cw_registry_room for the lines of a CSV; `floor` when the file cannot be read. */
 uint32_t cw_registry_csv_capacity(const char *path, uint32_t floor);
 
 /* Senders: id -> CIDR prefixes (IPv4 and IPv6) and a name. Single writer. A sender that is
