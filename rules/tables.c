@@ -1101,37 +1101,39 @@ static void unmark_context(struct cw_acl_set *set, unsigned c)
 			set->amount_ctx[a][k] &= keep;
 }
 
-/* The slow rules' filters, turned around like the contexts' (per combination and per HS
- * chapter, a bit mask over the slow list, slow_words 64-bit words each): an item tests only the
- * slow rules both of its values admit. */
-static uint64_t *slow_combo(const struct cw_snapshot *s, unsigned combo)
+/* Rule filters turned around like the contexts' (per combination and per HS chapter, a bit
+ * mask over a list of rules, `words` 64-bit words each): an item tests only the rules both of
+ * its values admit. The slow list has them; a full build also keeps them over all its rules,
+ * for the items whose best rule a delta removed. */
+static const uint64_t *mask_combo(const uint64_t *masks, uint32_t words, unsigned combo)
 {
-	return s->slow_masks + (size_t)combo * s->slow_words;
+	return masks + (size_t)combo * words;
 }
 
-static uint64_t *slow_chapter(const struct cw_snapshot *s, unsigned chapter)
+static const uint64_t *mask_chapter(const uint64_t *masks, uint32_t words, unsigned chapter)
 {
-	return s->slow_masks + (size_t)(NUM_COMBOS + chapter) * s->slow_words;
+	return masks + (size_t)(NUM_COMBOS + chapter) * words;
 }
 
-static int build_slow_masks(struct cw_snapshot *s)
+/* Masks over the n rules idx[0..n) of rs (idx NULL: rules 0..n-1); NULL without memory. */
+static uint64_t *build_masks(const struct cw_ruleset *rs, const uint32_t *idx, uint32_t n,
+			     uint32_t *words)
 {
-	const struct cw_ruleset *rs = s->rs;
-	s->slow_words = (s->n_slow + 63) / 64;
-	s->slow_masks =
-	    calloc((size_t)(NUM_COMBOS + NUM_CHAPTERS) * s->slow_words + 1, sizeof(uint64_t));
-	if (!s->slow_masks)
-		return -1;
-	for (uint32_t k = 0; k < s->n_slow; k++) {
-		const struct cw_rule *r = &rs->rules[s->slow[k]];
+	*words = (n + 63) / 64;
+	uint64_t *masks =
+	    calloc((size_t)(NUM_COMBOS + NUM_CHAPTERS) * *words + 1, sizeof(uint64_t));
+	if (!masks)
+		return NULL;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct cw_rule *r = &rs->rules[idx ? idx[k] : k];
 		uint64_t bit = 1ull << (k % 64);
 		for (uint8_t cls = 0; cls < 6; cls++)
 			for (uint8_t dir = CWP_IMPORT; dir <= CWP_EXPORT; dir++)
 				for (uint8_t msg = CW_MSG_DECL; msg <= CW_MSG_LIST; msg++)
 					if ((r->class_mask >> cls & 1) &&
 					    (r->dir_mask >> dir & 1) && (r->msg_mask & msg))
-						slow_combo(s, combo_of(cls, dir, msg))[k / 64] |=
-						    bit;
+						masks[(size_t)combo_of(cls, dir, msg) * *words +
+						      k / 64] |= bit;
 		for (uint32_t i = 0; i < (r->hs.n ? r->hs.n : 1); i++) {
 			unsigned lo = 0, hi = NUM_CHAPTERS - 1; /* no HS condition: every chapter */
 			if (r->hs.n) {
@@ -1139,10 +1141,16 @@ static int build_slow_masks(struct cw_snapshot *s)
 				hi = chapter_of(rs->hs_ranges[r->hs.off + i].hi);
 			}
 			for (unsigned c = lo; c <= hi; c++)
-				slow_chapter(s, c)[k / 64] |= bit;
+				masks[(size_t)(NUM_COMBOS + c) * *words + k / 64] |= bit;
 		}
 	}
-	return 0;
+	return masks;
+}
+
+static int build_slow_masks(struct cw_snapshot *s)
+{
+	s->slow_masks = build_masks(s->rs, s->slow, s->n_slow, &s->slow_words);
+	return s->slow_masks ? 0 : -1;
 }
 
 /* Builds v[0..n) into set, halving the rule list while a part does not fit. Each part gets the
@@ -1560,6 +1568,8 @@ static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *
 		return NULL;
 	}
 	free(ids);
+	if (!linear) /* for deltas on it; without, a delta falls back on every rule in turn */
+		s->all_masks = build_masks(rs, NULL, rs->n_rules, &s->all_words);
 	return s;
 }
 
@@ -1875,6 +1885,7 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	free(s->ids_by_id);
 	free(s->slow);
 	free(s->slow_masks);
+	free(s->all_masks);
 	cw_ruleset_free(s->rs);
 	free(s);
 }
@@ -2005,7 +2016,8 @@ static void consider_slow(const struct cw_snapshot *s, const struct cw_item_fact
 			  const struct cw_acl_key *k, uint32_t *best)
 {
 	const struct cw_ruleset *rs = s->rs;
-	const uint64_t *cm = slow_combo(s, k->msg.b.combo), *hm = slow_chapter(s, k->heading / 100);
+	const uint64_t *cm = mask_combo(s->slow_masks, s->slow_words, k->msg.b.combo),
+		       *hm = mask_chapter(s->slow_masks, s->slow_words, k->heading / 100);
 	for (uint32_t w = 0; w < s->slow_words; w++)
 		for (uint64_t m = cm[w] & hm[w]; m; m &= m - 1) {
 			uint32_t r = s->slow[w * 64 + (uint32_t)__builtin_ctzll(m)];
@@ -2014,17 +2026,39 @@ static void consider_slow(const struct cw_snapshot *s, const struct cw_item_fact
 		}
 }
 
+/* For an item whose best rule in the base a delta removed (or changed): the best of the base's
+ * rules the delta kept, among those the item's combination and chapter admit. The overlay's
+ * and the slow rules are the caller's. Every rule in turn (linear_best), an edit of a rule that
+ * wins many items made the gateway ~11x slower until the next full build (docs/engine.md). */
+static uint32_t best_kept(const struct cw_snapshot *s, const struct cw_item_facts *f,
+			  const struct cw_acl_key *k)
+{
+	const struct cw_snapshot *b = s->base;
+	if (!b->all_masks)
+		return linear_best(s->rs, f);
+	const struct cw_ruleset *brs = b->rs;
+	const uint64_t *cm = mask_combo(b->all_masks, b->all_words, k->msg.b.combo),
+		       *hm = mask_chapter(b->all_masks, b->all_words, k->heading / 100);
+	uint32_t best = NO_RULE;
+	for (uint32_t w = 0; w < b->all_words; w++)
+		for (uint64_t m = cm[w] & hm[w]; m; m &= m - 1) {
+			uint32_t bi = w * 64 + (uint32_t)__builtin_ctzll(m), own = s->base_map[bi];
+			if (own != NO_RULE && cw_rule_matches(brs, &brs->rules[bi], f))
+				consider(s->rs, &best, own);
+		}
+	return best;
+}
+
 /* A delta's answer for one item from its base's ACL result res and its overlay's ov (index +
  * 1, 0 none). */
 static uint32_t delta_best(const struct cw_snapshot *s, const struct cw_item_facts *f,
 			   const struct cw_acl_key *k, uint32_t res, uint32_t ov)
 {
-	const struct cw_ruleset *rs = s->rs;
 	uint32_t b = res ? s->base_map[res - 1] : NO_RULE;
 	if (res && b == NO_RULE) /* the base's best was removed: any rule below it may win now */
-		return linear_best(rs, f);
+		b = best_kept(s, f, k);
 	if (ov)
-		consider(rs, &b, ov - 1);
+		consider(s->rs, &b, ov - 1);
 	if (s->n_slow)
 		consider_slow(s, f, k, &b);
 	return b;

@@ -118,6 +118,8 @@ struct cw_snapshot {
 	uint32_t *slow;	      /* rule indices evaluated linearly */
 	uint64_t *slow_masks; /* per combination and HS chapter: which slow rules concern it */
 	uint32_t slow_words;  /* 64-bit words per mask: one bit per slow rule */
+	uint64_t *all_masks;  /* full build: the same over all its rules (a delta's fallback) */
+	uint32_t all_words;
 	uint32_t n_slow;
 	struct rte_hash *intern;     /* USCC -> id (index in rs->uscc + 1; a delta keeps its base's
 					ids, and its table when it names no other USCC) */
