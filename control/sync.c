@@ -92,6 +92,7 @@ struct rules_req {
 	uint64_t fetch_start, fetch_ns; /* reading the text from Redis (the log splits the time) */
 	uint64_t fetch_faults;		/* page faults while reading it */
 	uint64_t event_ms;		/* Redis time of the event that asked for it, 0 none */
+	bool fold; /* the live delta's own text again, built in full (see fold_later) */
 };
 
 struct cw_sync {
@@ -327,10 +328,49 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
 }
 
 /* Makes snap (compiled from r's text, taken over) the active rule set. */
+/* A delta answers exactly as a full build of its text, but an item whose best base rule it
+ * removed or changed is decided the slow way (docs/engine.md), until a full build replaces it:
+ * so one is made right after, in the background, and swapped in when ready. A newer rule set
+ * overtakes it like any request. */
+static void fold_later(struct cw_sync *s)
+{
+	char *copy = malloc(s->live.len + 1);
+	if (!copy)
+		return; /* the delta stays; the next full build replaces it */
+	memcpy(copy, s->live.text, s->live.len);
+	copy[s->live.len] = 0;
+	req_free(&s->pending);
+	s->pending = (struct rules_req){.req = ++s->next_req,
+					.version = s->version,
+					.text = copy,
+					.len = s->live.len,
+					.fetch_start = cw_mono_ns(),
+					.fold = true};
+	s->want_req = s->pending.req;
+}
+
+/* The full build of the live delta's text (fold_later): same version, same answers. */
+static void publish_fold(struct cw_sync *s, struct cw_snapshot *snap, struct rules_req *r,
+			 const struct cw_compile_times *ct)
+{
+	uint64_t grace_ns;
+	cw_live_publish(&s->live, s->e, snap, r->text, r->len, &grace_ns);
+	pthread_mutex_lock(&s->stats_mu);
+	s->st.folds++;
+	pthread_mutex_unlock(&s->stats_mu);
+	s->dirty = true;
+	logf_(s, "rule set v%" PRIu32 " folded into a full build (%.1f ms, in the background)",
+	      r->version, (double)(ct->parse_ns + ct->build_ns) / 1e6);
+}
+
 static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_req *r,
 		    const struct cw_compile_times *ct, uint64_t compile_start,
 		    uint64_t compile_done)
 {
+	if (r->fold) {
+		publish_fold(s, snap, r, ct);
+		return;
+	}
 	uint32_t version = r->version;
 	bool delta = cw_snapshot_is_delta(snap);
 	uint64_t build_ns = ct->parse_ns + ct->build_ns;
@@ -416,8 +456,9 @@ static void submit(struct cw_sync *s)
 	s->comp.job_version = s->inflight.version;
 	s->comp.job_text = s->inflight.text;
 	s->comp.job_len = s->inflight.len;
-	s->comp.job_base = s->live.active; /* a delta is built on its full base */
-	s->comp.job_has_prev = cw_live_prev(&s->live, &s->comp.job_prev);
+	/* a delta is built on its full base; a fold is a full build */
+	s->comp.job_base = s->inflight.fold ? NULL : s->live.active;
+	s->comp.job_has_prev = !s->inflight.fold && cw_live_prev(&s->live, &s->comp.job_prev);
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
 	set_pending_stat(s);
@@ -534,6 +575,11 @@ static void take_result(struct cw_sync *s)
 		retire_later(s, snap, r.text);
 	} else if (snap) {
 		publish(s, snap, &r, &ct, start, done);
+		if (cw_snapshot_is_delta(snap))
+			fold_later(s);
+	} else if (r.fold) { /* out of memory, say: the delta stays, correct if slower */
+		logf_(s, "rule set v%" PRIu32 " not folded into a full build: %s", r.version, err);
+		free(r.text);
 	} else {
 		refuse(s, err);
 		free(r.text);
@@ -1310,6 +1356,7 @@ static void write_stats(struct cw_sync *s, struct fields *f)
 	C(redis_errors);
 	C(activations);
 	C(delta_activations);
+	C(folds);
 	C(ruleset_errors);
 	C(registry_errors);
 	C(sender_errors);

@@ -78,6 +78,7 @@ struct cw_sync_stats {
 	uint64_t redis_errors;
 	uint64_t activations; /* rule sets published */
 	uint64_t delta_activations;
+	uint64_t folds;		  /* live deltas replaced by the full build of their text */
 	uint64_t ruleset_errors;  /* rule sets refused */
 	uint64_t registry_errors; /* a registry write refused (full) */
 	uint64_t sender_errors;

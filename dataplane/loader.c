@@ -119,6 +119,33 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 	return cw_snapshot_ruleset(s)->version;
 }
 
+/* A live delta answers exactly as a full build of its text, but an item whose best base rule
+ * it removed or changed is decided the slow way (docs/engine.md) until a full build replaces
+ * it: so one is made right away, off the packet path, and swapped in (Redis mode does the same
+ * on its compile thread). */
+void gw_fold_rules(void)
+{
+	const struct cw_snapshot *live = cw_engine_active(gw.engine);
+	if (!live || !cw_snapshot_is_delta(live) || !files.text)
+		return;
+	char cerr[300] = "";
+	struct cw_compile_times ct;
+	struct cw_snapshot *s = cw_compile_text_spare(files.text, files.len, 0, NULL, NULL, NULL,
+						      &ct, cerr, sizeof(cerr));
+	char *copy = s ? malloc(files.len + 1) : NULL;
+	if (!copy) {
+		fprintf(stderr, "clearway: rule set not folded into a full build: %s\n",
+			s ? "out of memory" : cerr);
+		cw_snapshot_free(s);
+		return;
+	}
+	memcpy(copy, files.text, files.len);
+	copy[files.len] = 0;
+	cw_live_publish(&files, gw.engine, s, copy, files.len, NULL);
+	fprintf(stderr, "clearway: rule set version %u folded into a full build (%.1f ms)\n",
+		cw_snapshot_ruleset(s)->version, (double)(ct.parse_ns + ct.build_ns) / 1e6);
+}
+
 void gw_rules_release(void)
 {
 	cw_parse_spare_free(spare);

@@ -168,6 +168,7 @@ static void reload(void)
 								  : "full build",
 		(double)(t0 - signalled) / ms, (double)t.read_ns / ms, (double)t.parse_ns / ms,
 		t.parse_faults, (double)t.build_ns / ms, t.build_faults, (double)t.grace_ns / ms);
+	gw_fold_rules();
 }
 
 static uint64_t rx_total(void)

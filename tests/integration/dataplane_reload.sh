@@ -5,7 +5,8 @@
 # from the version field), every answer stream switches version once and never back, both
 # versions are seen, and telemetry reports the new rule set. Then a broken rule file and another
 # SIGHUP: the version stays and the failure is reported. A version-only edit must go live as a
-# delta on the last full build (the incremental parse and the shared tables). Also checks the
+# delta on the last full build (the incremental parse and the shared tables), and then be
+# folded into a full build of its own text. Also checks the
 # four telemetry commands while the gateway runs.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
@@ -61,7 +62,7 @@ done
 [ "$rx" = "$frames" ] || fail "gateway received $rx of $frames frames"
 tel /clearway/ruleset >"$WORK/tel-ruleset-after.json"
 # A second small edit in a row (traffic is over, so no stream switches again): a delta again,
-# built on the first one.
+# on the full build the first one was folded into right after it went live.
 v3=$((v2 + 1))
 sed -i "s/^version $v2\$/version $v3/" "$WORK/live.cw"
 kill -HUP "$gw"
@@ -87,6 +88,10 @@ check_accounting "$WORK/sum.json"
 grep -q "SIGHUP: rule set version $v2 live" "$WORK/out.txt" || fail "no reload in the log"
 grep -q "SIGHUP: rule set version $v2 live after .*(delta on the last full build)" "$WORK/out.txt" ||
 	fail "a version-only change was not built as a delta"
+for v in "$v2" "$v3"; do # each delta then replaced by the full build of its text
+	grep -q "clearway: rule set version $v folded into a full build" "$WORK/out.txt" ||
+		fail "version $v was not folded into a full build"
+done
 [ "$(json_get "$WORK/tel-ruleset-after.json" version)" = "$v2" ] || fail "telemetry: version"
 [ "$(json_get "$WORK/tel-ruleset-after.json" loads)" = 2 ] || fail "telemetry: loads"
 [ "$(json_get "$WORK/tel-ruleset.json" version)" = "$v1" ] || fail "telemetry before: version"

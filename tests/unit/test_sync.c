@@ -734,7 +734,13 @@ START_TEST(small_change_is_a_delta)
 	WAIT_FOR(cw_engine_version(eng) == 9);
 	WAIT_FOR(stats().activations == 3);
 	ck_assert_uint_eq(stats().delta_activations, 1);
-	WAIT_FOR(!strcmp(node_field("delta"), "1"));
+	/* then folded into a full build of the same text, in the background: the same version,
+	 * not a delta any more, not counted as an activation */
+	WAIT_FOR(stats().folds == 1);
+	ck_assert_uint_eq(cw_engine_version(eng), 9);
+	ck_assert(!cw_snapshot_is_delta(cw_engine_active(eng)));
+	ck_assert_uint_eq(stats().activations, 3);
+	WAIT_FOR(!strcmp(node_field("delta"), "0"));
 	struct cw_ctx *ctx = cw_ctx_create(eng, 0);
 	cw_ctx_offline(ctx);
 	struct cwp_verdict v = decide(ctx, U1, "0107000000", 200);
