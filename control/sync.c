@@ -327,7 +327,6 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
 	return a && b && al == bl && !memcmp(a, b, al);
 }
 
-/* Makes snap (compiled from r's text, taken over) the active rule set. */
 /* A delta answers exactly as a full build of its text, but an item whose best base rule it
  * removed or changed is decided the slow way (docs/engine.md), until a full build replaces it:
  * so one is made right after, in the background, and swapped in when ready. A newer rule set
@@ -363,6 +362,7 @@ static void publish_fold(struct cw_sync *s, struct cw_snapshot *snap, struct rul
 	      r->version, (double)(ct->parse_ns + ct->build_ns) / 1e6);
 }
 
+/* Makes snap (compiled from r's text, taken over) the active rule set. */
 static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_req *r,
 		    const struct cw_compile_times *ct, uint64_t compile_start,
 		    uint64_t compile_done)
