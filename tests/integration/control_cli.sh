@@ -14,8 +14,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 redis-server --port "$port" --bind 127.0.0.1 --unixsocket "$WORK/redis.sock" --dir "$WORK" \
 	--save '' --appendonly no --daemonize yes --pidfile "$WORK/redis.pid" \
 	--logfile "$WORK/redis.log" >/dev/null
-cleanup() {
-	[ -f "$WORK/redis.pid" ] && kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true
+cleanup() { # redis-server writes its log and removes its files as it exits: wait for it
+	local pid
+	pid=$(cat "$WORK/redis.pid" 2>/dev/null) && kill "$pid" 2>/dev/null &&
+		for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -54,7 +54,13 @@ command -v redis-server >/dev/null || fail "redis-server is not installed"
 SOCK=$WORK/redis.sock
 redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --dir "$WORK" --save '' \
 	--appendonly no --daemonize yes --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log" >/dev/null
-trap 'kill "$(cat "$WORK/redis.pid" 2>/dev/null)" 2>/dev/null; cleanup' EXIT
+redis_stop() { # redis-server writes its log and removes its files as it exits: wait for it
+	local pid
+	pid=$(cat "$WORK/redis.pid" 2>/dev/null) && kill "$pid" 2>/dev/null &&
+		for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	cleanup
+}
+trap redis_stop EXIT
 for _ in $(seq 200); do
 	[ "$(redis-cli -s "$SOCK" PING 2>/dev/null)" = PONG ] && break
 	sleep 0.05
