@@ -475,3 +475,13 @@ uint32_t cw_registry_capacity_redis(const char *addr, uint32_t floor)
 		redisFree(c);
 	return cw_registry_room(n, floor);
 }
+
+char *cw_live_text_copy(const struct cw_live_rules *l)
+{
+	char *copy = l->text ? malloc(l->len + 1) : NULL;
+	if (copy) {
+		memcpy(copy, l->text, l->len);
+		copy[l->len] = 0;
+	}
+	return copy;
+}

@@ -119,5 +119,8 @@ void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_sna
 /* Before the engine goes: leaves it holding the full build, not a delta on it, and frees the
  * text (here, not through retire). The engine frees what it holds. */
 void cw_live_release(struct cw_live_rules *l, struct cw_engine *e);
+/* A malloc'd, NUL-terminated copy of the live text (its length is l->len); NULL without memory
+ * or text. For a full build of it while the live rules may move on (a delta's fold). */
+char *cw_live_text_copy(const struct cw_live_rules *l);
 
 #endif

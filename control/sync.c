@@ -333,11 +333,9 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
  * overtakes it like any request. */
 static void fold_later(struct cw_sync *s)
 {
-	char *copy = malloc(s->live.len + 1);
+	char *copy = cw_live_text_copy(&s->live);
 	if (!copy)
 		return; /* the delta stays; the next full build replaces it */
-	memcpy(copy, s->live.text, s->live.len);
-	copy[s->live.len] = 0;
 	req_free(&s->pending);
 	s->pending = (struct rules_req){.req = ++s->next_req,
 					.version = s->version,

@@ -132,15 +132,13 @@ void gw_fold_rules(void)
 	struct cw_compile_times ct;
 	struct cw_snapshot *s = cw_compile_text_spare(files.text, files.len, 0, NULL, NULL, NULL,
 						      &ct, cerr, sizeof(cerr));
-	char *copy = s ? malloc(files.len + 1) : NULL;
+	char *copy = s ? cw_live_text_copy(&files) : NULL;
 	if (!copy) {
 		fprintf(stderr, "clearway: rule set not folded into a full build: %s\n",
 			s ? "out of memory" : cerr);
 		cw_snapshot_free(s);
 		return;
 	}
-	memcpy(copy, files.text, files.len);
-	copy[files.len] = 0;
 	cw_live_publish(&files, gw.engine, s, copy, files.len, NULL);
 	fprintf(stderr, "clearway: rule set version %u folded into a full build (%.1f ms)\n",
 		cw_snapshot_ruleset(s)->version, (double)(ct.parse_ns + ct.build_ns) / 1e6);
