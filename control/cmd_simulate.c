@@ -41,8 +41,9 @@ struct sim_opts {
 	unsigned mtu;
 	uint16_t udp_port;
 	bool json;
-	bool linear; /* reference evaluation, no ACL */
-	bool huge;   /* --huge: hugepages */
+	bool linear;		/* reference evaluation, no ACL */
+	bool huge;		/* --huge: hugepages */
+	const char *delta_from; /* --delta-from R0: the rules as a delta on R0's full build */
 	/* --*-capacity, 0: the engine's default (the registry's: sized to the data) */
 	uint32_t registry_cap, manifest_cap, ecom_cap, buyer_cap;
 	uint32_t part_mb; /* --part-mb: the capture is read and replayed this much at a time */
@@ -72,6 +73,7 @@ struct run {
 		uint64_t hits;
 	} * hits;
 	size_t n_hits, cap_hits;
+	struct cw_snapshot *delta_base; /* --delta-from: the full build the rules' delta is on */
 };
 
 static void usage(FILE *f)
@@ -83,6 +85,7 @@ static void usage(FILE *f)
 	    "                      [--json] [--diff R2] [--linear] [--huge]\n"
 	    "                      [--registry-capacity N] [--manifest-capacity N]\n"
 	    "                      [--ecom-capacity N] [--buyer-capacity N] [--part-mb N]\n"
+	    "                      [--delta-from R0]\n"
 	    "       cwctl simulate --redis HOST:PORT|unix:PATH [--version V] --in IN.pcap\n"
 	    "                      --out OUT.pcap [...] [--diff R2|V2]\n"
 	    "\n"
@@ -105,6 +108,9 @@ static void usage(FILE *f)
 	    "           otherwise sized to the registry file or to cw:ent.\n"
 	    "--part-mb  the capture is read and replayed N MB at a time (default 1024): a capture\n"
 	    "           bigger than memory replays in one run, --diff included.\n"
+	    "--delta-from R0  decide with the rules built as a delta on R0's full build, as a\n"
+	    "           gateway runs a small change until its fold (same answers; for measuring\n"
+	    "           that path). More than 1024 rules apart: a full build, and it says so.\n"
 	    "Exit codes: 0 ok, 1 bad input (rules, registry, capture), 2 usage, 3 environment.\n");
 }
 
@@ -134,7 +140,7 @@ static int eal_start(bool huge)
 	return rte_eal_init(argc, args) < 0 ? -1 : 0;
 }
 
-static struct cw_snapshot *compile_rules(const char *path, bool linear)
+static struct cw_ruleset *parse_rules(const char *path)
 {
 	size_t len;
 	char *text = cw_read_file(path, &len);
@@ -146,17 +152,44 @@ static struct cw_snapshot *compile_rules(const char *path, bool linear)
 	struct cw_parse_errors errs = {.v = ev, .cap = 20};
 	struct cw_ruleset *rs = cw_ruleset_parse(text, len, &errs);
 	free(text);
-	if (!rs) {
+	if (!rs)
 		for (uint32_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s:%u:%u: %s\n", path, ev[i].line, ev[i].column,
 				ev[i].msg);
+	return rs;
+}
+
+static struct cw_snapshot *compile_rules(const char *path, bool linear)
+{
+	struct cw_ruleset *rs = parse_rules(path);
+	if (!rs)
 		return NULL;
-	}
 	char err[256];
 	struct cw_snapshot *s = linear ? cw_snapshot_build_linear(rs, err, sizeof(err))
 				       : cw_snapshot_build(rs, err, sizeof(err));
 	if (!s)
 		fprintf(stderr, "cwctl simulate: %s: %s\n", path, err);
+	return s;
+}
+
+/* --delta-from: the rules as the gateway runs them right after a small change, an overlay on
+ * the full build of the rules before it (*base, which the run frees after its engine). */
+static struct cw_snapshot *compile_delta(const char *path, const char *from,
+					 struct cw_snapshot **base)
+{
+	*base = compile_rules(from, false);
+	struct cw_ruleset *rs = *base ? parse_rules(path) : NULL;
+	if (!rs)
+		return NULL;
+	char err[256];
+	struct cw_snapshot *s = cw_snapshot_build_delta(*base, rs, err, sizeof(err));
+	if (!s)
+		fprintf(stderr, "cwctl simulate: %s: %s\n", path, err);
+	else if (!cw_snapshot_is_delta(s))
+		fprintf(stderr,
+			"cwctl simulate: %s differs from %s by more than %u rules: a full build, "
+			"as a gateway would make\n",
+			path, from, CW_DELTA_MAX_CHANGED);
 	return s;
 }
 
@@ -263,7 +296,9 @@ static int setup_engine(struct run *r, const struct sim_opts *o, const char *rul
 		return r->ctx ? CWCTL_OK : CWCTL_ENV;
 	}
 	snprintf(label, labellen, "%s", rules);
-	struct cw_snapshot *s = compile_rules(rules, o->linear);
+	struct cw_snapshot *s = o->delta_from && rules == o->rules
+				    ? compile_delta(rules, o->delta_from, &r->delta_base)
+				    : compile_rules(rules, o->linear);
 	if (!s)
 		return CWCTL_BAD;
 	cw_engine_publish(r->e, s, false);
@@ -429,8 +464,9 @@ static void print_text(const struct run *r, bool huge)
 		struct cw_snapshot_stats st;
 		cw_snapshot_stats(snap, &st);
 		printf("rule tables: %u rules; %u rte_acl contexts holding %u expanded rules; %u "
-		       "rules checked one by one\n",
-		       st.rules, st.acl_contexts, st.acl_rules, st.linear_rules);
+		       "rules checked one by one%s\n",
+		       st.rules, st.acl_contexts, st.acl_rules, st.linear_rules,
+		       st.delta ? "; a delta on --delta-from's full build" : "");
 	}
 	printf("top rules:");
 	for (size_t i = 0; i < r->n_hits && i < 10; i++)
@@ -632,6 +668,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 					   {"ecom-capacity", required_argument, 0, 'E'},
 					   {"buyer-capacity", required_argument, 0, 'B'},
 					   {"part-mb", required_argument, 0, 'P'},
+					   {"delta-from", required_argument, 0, 'D'},
 					   {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
@@ -689,6 +726,9 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'd':
 			o->diff = optarg;
 			break;
+		case 'D':
+			o->delta_from = optarg;
+			break;
 		case 'P':
 			if (!bounded(optarg, "--part-mb", 1, 1ul << 20, &o->part_mb))
 				return CWCTL_USAGE;
@@ -719,6 +759,11 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 	}
 	if (o->redis && o->linear) {
 		fprintf(stderr, "cwctl simulate: --linear is for rule files, not --redis\n");
+		return CWCTL_USAGE;
+	}
+	if (o->delta_from && (o->redis || o->linear)) {
+		fprintf(stderr,
+			"cwctl simulate: --delta-from is for rule files, without --linear\n");
 		return CWCTL_USAGE;
 	}
 	if (o->version && !o->redis) {
@@ -752,6 +797,7 @@ static void run_free(struct run *r)
 		cw_ctx_destroy(r->ctx);
 	if (r->e)
 		cw_engine_destroy(r->e);
+	cw_snapshot_free(r->delta_base); /* after the delta built on it */
 	free(r->out);
 	free(r->hits);
 	memset(r, 0, sizeof(*r));

@@ -66,6 +66,7 @@ struct cw_snapshot *cw_snapshot_build_linear(struct cw_ruleset *rs, char *err, s
  * base may itself be a delta (the active snapshot): the result is then an overlay on that
  * delta's full base (which must stay alive), and rules rs's parse copied from base's rule set
  * need no comparing. */
+#define CW_DELTA_MAX_CHANGED 1024 /* rules changed, added or removed: more is a full build */
 struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, struct cw_ruleset *rs,
 					    char *err, size_t errlen);
 void cw_snapshot_free(struct cw_snapshot *s);

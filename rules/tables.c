@@ -113,6 +113,11 @@ struct cw_acl_set {
 	 * best skips it (see classify_set). */
 	uint32_t ctx_top[MAX_ACL_PARTS];
 	uint8_t by_top[MAX_ACL_PARTS];
+	/* Full builds: per rule rank, the contexts that hold the rule (0: none, a slow rule). A
+	 * delta on this set asks again only the contexts that hold none of the rules it removed or
+	 * changed (see best_kept). */
+	uint64_t *rank_ctx;
+	uint32_t n_ranks;
 };
 
 static _Atomic uint32_t generation;	 /* rte_acl/rte_hash names must be unique */
@@ -1066,6 +1071,9 @@ static void mark_context(struct cw_acl_set *set, unsigned c, const struct cw_acl
 	for (uint32_t i = 0; i < n; i++)
 		if (v[i]->data.userdata > set->ctx_top[c])
 			set->ctx_top[c] = v[i]->data.userdata;
+	for (uint32_t i = 0; set->rank_ctx && i < n; i++)
+		set->rank_ctx[PRIO_RANK_MASK - ((uint32_t)v[i]->data.priority & PRIO_RANK_MASK)] |=
+		    1ull << c;
 	for (uint32_t i = 0; i < n; i++)
 		if (field_is_wild(&v[i]->field[F_DECLARANT], F_DECLARANT) &&
 		    field_is_wild(&v[i]->field[F_OWNER], F_OWNER)) {
@@ -1088,6 +1096,8 @@ static void unmark_context(struct cw_acl_set *set, unsigned c)
 		set->country_ctx[k] &= keep;
 	}
 	set->partyless_ctx &= keep;
+	for (uint32_t k = 0; set->rank_ctx && k < set->n_ranks; k++)
+		set->rank_ctx[k] &= keep;
 	free(set->joint[c]);
 	set->joint[c] = NULL;
 	set->joint_amount[c] = 0;
@@ -1194,6 +1204,7 @@ static void acl_free(struct cw_acl_set *set)
 		free(set->joint[i]);
 	}
 	free(set->heading_ctx);
+	free(set->rank_ctx);
 	free(set);
 }
 
@@ -1326,15 +1337,18 @@ out:
 	return rc;
 }
 
-static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, char *err,
-				    size_t errlen)
+/* n_ranks: a full build's rule count, to keep which contexts hold each rule (0: not kept). */
+static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, uint32_t n_ranks,
+				    char *err, size_t errlen)
 {
 	struct cw_acl_set *set = calloc(1, sizeof(*set));
 	if (!set)
 		return NULL;
 	set->heading_ctx = calloc(NUM_HEADINGS, sizeof(uint64_t));
-	if (!set->heading_ctx) {
-		free(set);
+	set->n_ranks = n_ranks;
+	set->rank_ctx = n_ranks ? calloc(n_ranks, sizeof(uint64_t)) : NULL;
+	if (!set->heading_ctx || (n_ranks && !set->rank_ctx)) {
+		acl_free(set);
 		return NULL;
 	}
 	set->n_acl_rules = x->n;
@@ -1467,7 +1481,7 @@ static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *usc
 			goto out;
 		}
 	}
-	set = acl_build(&x, &sl, err, errlen);
+	set = acl_build(&x, &sl, s->base || linear ? 0 : rs->n_rules, err, errlen);
 	if (set && build_slow_masks(s) < 0) {
 		snprintf(err, errlen, "out of memory");
 		acl_free(set);
@@ -1553,6 +1567,29 @@ static struct cw_snapshot *snapshot_new(struct cw_ruleset *rs)
 	return s;
 }
 
+/* The masks a delta on this full build tests kept rules with, in priority order: per mode from
+ * the highest, the rules in rank order (the rank is priority desc, id asc within all modes). */
+static void keep_masks(struct cw_snapshot *s)
+{
+	const uint32_t n = s->rs->n_rules, n_modes = 1u << (32 - PRIO_MODE_SHIFT);
+	uint32_t at[(1u << (32 - PRIO_MODE_SHIFT)) + 1] = {0};
+	s->by_prio = malloc(sizeof(uint32_t) * (n + 1));
+	s->prio_pos = malloc(sizeof(uint32_t) * (n + 1));
+	if (!s->by_prio || !s->prio_pos)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		at[n_modes -
+		   (s->prio[i] >> PRIO_MODE_SHIFT)]++; /* mode m's rules after higher modes' */
+	for (uint32_t m = 0; m < n_modes; m++)
+		at[m + 1] += at[m];
+	for (uint32_t r = 0; r < n; r++) {
+		uint32_t i = s->by_rank[r], p = at[n_modes - 1 - (s->prio[i] >> PRIO_MODE_SHIFT)]++;
+		s->by_prio[p] = i;
+		s->prio_pos[i] = p;
+	}
+	s->all_masks = build_masks(s->rs, s->by_prio, n, &s->all_words);
+}
+
 static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err, size_t errlen)
 {
 	forget_copies(rs);
@@ -1569,7 +1606,7 @@ static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *
 	}
 	free(ids);
 	if (!linear) /* for deltas on it; without, a delta falls back on every rule in turn */
-		s->all_masks = build_masks(rs, NULL, rs->n_rules, &s->all_words);
+		keep_masks(s);
 	return s;
 }
 
@@ -1647,7 +1684,7 @@ static uint32_t find_id(const uint64_t *sorted, uint32_t n, uint32_t id)
 }
 
 /* A delta pays off only while the overlay stays small next to the base. */
-#define DELTA_MAX_CHANGED 1024
+#define DELTA_MAX_CHANGED CW_DELTA_MAX_CHANGED
 
 /* The profile trie holds only prefixes and their indices: when those are the base's, the delta
  * uses the base's trie (a profile's mode or documents are read from the delta's own briefs). */
@@ -1808,6 +1845,34 @@ static uint32_t delta_diff(const struct cw_snapshot *base, const struct cw_snaps
 	return n;
 }
 
+/* Which of the base's contexts hold a rule the delta removed or changed, and which kept rules
+ * lie in those contexts: an item whose best base rule is gone is classified again in the other
+ * contexts (their answers are all kept rules) and tested against these rules, best first, until
+ * one matches (best_kept). When the base did not keep its contexts' rules, every context is
+ * dirty and every kept rule listed. */
+static int mark_dirty(struct cw_snapshot *s)
+{
+	const struct cw_snapshot *b = s->base;
+	const uint64_t *rank_ctx = b->acl ? b->acl->rank_ctx : NULL;
+	const uint32_t n = b->rs->n_rules;
+	uint64_t dirty = rank_ctx ? 0 : ~0ull;
+	for (uint32_t bi = 0; rank_ctx && bi < n; bi++)
+		if (s->base_map[bi] == NO_RULE)
+			dirty |= rank_ctx[PRIO_RANK_MASK - (b->prio[bi] & PRIO_RANK_MASK)];
+	s->dirty_ctx = dirty;
+	if (!dirty || !b->all_masks)
+		return 0; /* nothing removed or changed (or no masks: every rule in turn) */
+	s->dirty_rules = calloc((size_t)b->all_words + 1, sizeof(uint64_t));
+	if (!s->dirty_rules)
+		return -1;
+	for (uint32_t bi = 0; bi < n; bi++)
+		if (s->base_map[bi] != NO_RULE &&
+		    (!rank_ctx ||
+		     (rank_ctx[PRIO_RANK_MASK - (b->prio[bi] & PRIO_RANK_MASK)] & dirty)))
+			s->dirty_rules[b->prio_pos[bi] / 64] |= 1ull << (b->prio_pos[bi] % 64);
+	return 0;
+}
+
 struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, struct cw_ruleset *rs,
 					    char *err, size_t errlen)
 {
@@ -1838,6 +1903,12 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 	s->base_map = base_map;
 	s->from_base = from_base;
 	uint32_t *ids = NULL;
+	if (mark_dirty(s) < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(chg);
+		cw_snapshot_free(s);
+		return NULL;
+	}
 	if (delta_common(s, chg, n, &ids, err, errlen) < 0 ||
 	    !(s->overlay = build_rules(s, ids, chg, n, false, err, errlen))) {
 		free(ids);
@@ -1886,6 +1957,9 @@ void cw_snapshot_free(struct cw_snapshot *s)
 	free(s->slow);
 	free(s->slow_masks);
 	free(s->all_masks);
+	free(s->dirty_rules);
+	free(s->by_prio);
+	free(s->prio_pos);
 	cw_ruleset_free(s->rs);
 	free(s);
 }
@@ -1956,13 +2030,14 @@ static bool same_message(const struct cw_acl_key *a, const struct cw_acl_key *b)
 	return a->msg.w[0] == b->msg.w[0] && a->msg.w[1] == b->msg.w[1];
 }
 
-/* Per key, the best rule (index + 1, 0 none) over all contexts of the set: the match with the
- * highest ACL priority (mode, then rank), which each context answers (+ 1) as its rules' user
- * data, so the answers merge by size and only the winner is turned into a rule index. Each
- * context classifies only the keys its filter admits; the message's part of the filter is
- * worked out once for a run of keys that share it (the items of a message). */
+/* Per key, the best rule (index + 1, 0 none) over the contexts of the set in `allow`: the match
+ * with the highest ACL priority (mode, then rank), which each context answers (+ 1) as its
+ * rules' user data, so the answers merge by size and only the winner is turned into a rule
+ * index. Each context classifies only the keys its filter admits; the message's part of the
+ * filter is worked out once for a run of keys that share it (the items of a message). */
 static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *set,
-			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n)
+			 const struct cw_acl_key *const *keys, uint32_t *results, unsigned n,
+			 uint64_t allow)
 {
 	memset(results, 0, sizeof(uint32_t) * n);
 	if (!set)
@@ -1973,7 +2048,7 @@ static void classify_set(const struct cw_snapshot *s, const struct cw_acl_set *s
 	for (unsigned i = 0; i < n; i++) { /* which contexts each item goes to */
 		const struct cw_acl_key *k = keys[i];
 		if (i == 0 || !same_message(k, keys[i - 1]))
-			msg_m = message_ctx(set, k);
+			msg_m = message_ctx(set, k) & allow;
 		uint64_t m = msg_m & item_ctx(set, k);
 		for (uint64_t j = m & set->joint_ctx; j; j &= j - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(j);
@@ -2026,42 +2101,80 @@ static void consider_slow(const struct cw_snapshot *s, const struct cw_item_fact
 		}
 }
 
-/* For an item whose best rule in the base a delta removed (or changed): the best of the base's
- * rules the delta kept, among those the item's combination and chapter admit. The overlay's
- * and the slow rules are the caller's. Every rule in turn (linear_best), an edit of a rule that
- * wins many items made the gateway ~11x slower until the next full build (docs/engine.md). */
-static uint32_t best_kept(const struct cw_snapshot *s, const struct cw_item_facts *f,
-			  const struct cw_acl_key *k)
+/* The first of the rules in masks a..c (bits in the base's priority order) before place `end`
+ * that matches f: the best of them, as a base rule index (NO_RULE none). */
+static uint32_t first_match(const struct cw_snapshot *b, const uint64_t *a, const uint64_t *m2,
+			    const uint64_t *c, uint32_t end, const struct cw_item_facts *f)
 {
-	const struct cw_snapshot *b = s->base;
-	if (!b->all_masks)
-		return linear_best(s->rs, f);
-	const struct cw_ruleset *brs = b->rs;
-	const uint64_t *cm = mask_combo(b->all_masks, b->all_words, k->msg.b.combo),
-		       *hm = mask_chapter(b->all_masks, b->all_words, k->heading / 100);
-	uint32_t best = NO_RULE;
-	for (uint32_t w = 0; w < b->all_words; w++)
-		for (uint64_t m = cm[w] & hm[w]; m; m &= m - 1) {
-			uint32_t bi = w * 64 + (uint32_t)__builtin_ctzll(m), own = s->base_map[bi];
-			if (own != NO_RULE && cw_rule_matches(brs, &brs->rules[bi], f))
-				consider(s->rs, &best, own);
+	for (uint32_t w = 0; w * 64 < end; w++) {
+		uint64_t m = a[w] & m2[w] & c[w];
+		if (end - w * 64 < 64)
+			m &= (1ull << (end - w * 64)) - 1;
+		for (; m; m &= m - 1) {
+			uint32_t bi = b->by_prio[w * 64 + (uint32_t)__builtin_ctzll(m)];
+			if (cw_rule_matches(b->rs, &b->rs->rules[bi], f))
+				return bi;
 		}
-	return best;
+	}
+	return NO_RULE;
 }
 
-/* A delta's answer for one item from its base's ACL result res and its overlay's ov (index +
- * 1, 0 none). */
-static uint32_t delta_best(const struct cw_snapshot *s, const struct cw_item_facts *f,
-			   const struct cw_acl_key *k, uint32_t res, uint32_t ov)
+/* For the items whose best rule in the base a delta removed or changed (at[0..n) of keys, n at
+ * most CLASSIFY_CHUNK): the best of the base's rules the delta kept, as an index of its own (or
+ * NO_RULE), into best[at[j]]. The base's contexts that hold no removed or changed rule answer
+ * as they did, so the items are classified again in those alone; the kept rules of the others
+ * (usually one context's) that the item's combination and chapter admit are then tried best
+ * first, down to that answer, until one matches. The overlay's and the slow rules are the
+ * caller's. (Every rule in turn, an edit of a rule that wins many items made the gateway ~11x
+ * slower; docs/engine.md.) */
+static void best_kept(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
+		      const struct cw_item_facts *facts, const uint16_t *at, unsigned n,
+		      uint32_t *best)
 {
-	uint32_t b = res ? s->base_map[res - 1] : NO_RULE;
-	if (res && b == NO_RULE) /* the base's best was removed: any rule below it may win now */
-		b = best_kept(s, f, k);
-	if (ov)
-		consider(s->rs, &b, ov - 1);
-	if (s->n_slow)
-		consider_slow(s, f, k, &b);
-	return b;
+	const struct cw_snapshot *b = s->base;
+	if (!s->dirty_rules) { /* the base has no masks */
+		for (unsigned j = 0; j < n; j++)
+			best[at[j]] = linear_best(s->rs, &facts[at[j]]);
+		return;
+	}
+	const struct cw_acl_key *sub[CLASSIFY_CHUNK];
+	uint32_t res[CLASSIFY_CHUNK];
+	for (unsigned j = 0; j < n; j++)
+		sub[j] = keys[at[j]];
+	classify_set(s, s->acl, sub, res, n, ~s->dirty_ctx);
+	for (unsigned j = 0; j < n; j++) {
+		const struct cw_acl_key *k = sub[j];
+		uint32_t bi = first_match(
+		    b, mask_combo(b->all_masks, b->all_words, k->msg.b.combo),
+		    mask_chapter(b->all_masks, b->all_words, k->heading / 100), s->dirty_rules,
+		    res[j] ? b->prio_pos[res[j] - 1] : b->rs->n_rules, &facts[at[j]]);
+		if (bi == NO_RULE && res[j])
+			bi = res[j] - 1;
+		best[at[j]] = bi == NO_RULE ? NO_RULE : s->base_map[bi];
+	}
+}
+
+/* A delta's answers for m keys from its base's ACL results res and its overlay's ov (index +
+ * 1, 0 none). */
+static void delta_best(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
+		       const struct cw_item_facts *facts, const uint32_t *res, const uint32_t *ov,
+		       uint32_t *best, unsigned m)
+{
+	uint16_t gone[CLASSIFY_CHUNK]; /* the items whose best base rule the delta removed */
+	unsigned n_gone = 0;
+	for (unsigned i = 0; i < m; i++) {
+		best[i] = res[i] ? s->base_map[res[i] - 1] : NO_RULE;
+		if (res[i] && best[i] == NO_RULE)
+			gone[n_gone++] = (uint16_t)i;
+	}
+	if (n_gone)
+		best_kept(s, keys, facts, gone, n_gone, best);
+	for (unsigned i = 0; i < m; i++) {
+		if (ov[i])
+			consider(s->rs, &best[i], ov[i] - 1);
+		if (s->n_slow)
+			consider_slow(s, &facts[i], keys[i], &best[i]);
+	}
 }
 
 void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *const *keys,
@@ -2071,12 +2184,10 @@ void cw_rules_classify(const struct cw_snapshot *s, const struct cw_acl_key *con
 	uint32_t res[CHUNK], ov[CHUNK];
 	for (unsigned base = 0; base < n; base += CHUNK) {
 		unsigned m = n - base < CHUNK ? n - base : CHUNK;
-		classify_set(s, s->acl, keys + base, res, m);
+		classify_set(s, s->acl, keys + base, res, m, ~0ull);
 		if (s->base) {
-			classify_set(s, s->overlay, keys + base, ov, m);
-			for (unsigned i = 0; i < m; i++)
-				best[base + i] =
-				    delta_best(s, &facts[base + i], keys[base + i], res[i], ov[i]);
+			classify_set(s, s->overlay, keys + base, ov, m, ~0ull);
+			delta_best(s, keys + base, facts + base, res, ov, best + base, m);
 			continue;
 		}
 		for (unsigned i = 0; i < m; i++)

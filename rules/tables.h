@@ -118,8 +118,16 @@ struct cw_snapshot {
 	uint32_t *slow;	      /* rule indices evaluated linearly */
 	uint64_t *slow_masks; /* per combination and HS chapter: which slow rules concern it */
 	uint32_t slow_words;  /* 64-bit words per mask: one bit per slow rule */
-	uint64_t *all_masks;  /* full build: the same over all its rules (a delta's fallback) */
+	/* full build, for deltas on it: the same masks over all its rules, bit k for by_prio[k],
+	 * the rules best first (ACL priority descending), and each rule's place in that order */
+	uint64_t *all_masks;
 	uint32_t all_words;
+	uint32_t *by_prio, *prio_pos;
+	/* delta only, for the items whose best base rule is gone: the base's contexts that hold a
+	 * rule it removed or changed, and the base rules it kept in them (bits as all_masks'; NULL
+	 * when nothing was removed or changed) */
+	uint64_t dirty_ctx;
+	uint64_t *dirty_rules;
 	uint32_t n_slow;
 	struct rte_hash *intern;     /* USCC -> id (index in rs->uscc + 1; a delta keeps its base's
 					ids, and its table when it names no other USCC) */
