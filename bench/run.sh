@@ -37,6 +37,14 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT:-$ROOT/bench/results/$STAMP}
 WORKER=${WORKER:-1}
 GEN_CORE=${GEN_CORE:-0}
+# This script and everything it starts without a CPU of its own (its polling loops, python, grep,
+# cwctl, redis-server) stay on GEN_CORE: left to the scheduler, they land on the worker's CPU too
+# (the other one is busy-polling), and each time the worker, preempted inside a burst, shows as
+# slower. Measured: a 10 Hz loop of awk/grep/date beside a gateway at full load raised its busy
+# cycles per message by 15-80 % for as long as it ran; pinned here, the same rule swaps moved them
+# by 6 % (docs/benchmarks.md, (6c)). DPDK processes place their lcores themselves (-l), and the
+# runs on the worker's CPU are started with taskset -c WORKER or --core WORKER.
+taskset -pc "$GEN_CORE" $$ >/dev/null 2>&1 || true
 SEED=${SEED:-1}
 ENTERPRISES=${ENTERPRISES:-1000000}
 PROFILES=${PROFILES:-5000}
@@ -466,6 +474,43 @@ rule 990003 mode supervise reason "bench delta: alert 3" when msg decl and hs 93
 EOF
 }
 
+# drop_rule FILE ID VERSION: FILE without rule ID's statement (its indented lines go with it).
+drop_rule() {
+	awk -v id="$2" '/^[^ \t]/ {skip = ($1 == "rule" && $2 == id)} !skip' "$1" |
+		sed "s/^version .*/version $3/"
+}
+
+# hottest_rule: the rule that won the most items of the workload (cwctl simulate's top rule).
+hottest_rule() {
+	"$B/cwctl" simulate --rules "$MAIN/rules.cw" --registry "$MAIN/registry.csv" \
+		--senders "$MAIN/senders.csv" --in "$MAIN/requests.pcap" --out /dev/null --json \
+		>"$WORK/hot-sim.json" 2>/dev/null && j "$WORK/hot-sim.json" top_rules.0.rule
+}
+
+# sighup_steps ERR LIVE NAME:FILE...: installs each FILE as the gateway's rule file, sends SIGHUP,
+# waits for its log line in ERR and records how long after the signal the rules were live
+# (metric update_NAME, or update_max_NAME under UPDATE_PREFIX=update_max); 3 s between steps.
+sighup_steps() {
+	local err=$1 live=$2 t0 step name src n ms waited
+	shift 2
+	t0=$(date +%s.%N)
+	for step in "$@"; do
+		name=${step%%:*} src=${step#*:}
+		cp "$src" "$live.new" && mv "$live.new" "$live"
+		n=$(grep -c 'SIGHUP: rule set version' "$err")
+		cmdlog "kill -HUP <clearway> after installing $name rules ($(grep -c '^rule ' "$live") rules)"
+		kill -HUP "$CW_PID"
+		waited=0
+		while [ "$(grep -c 'SIGHUP: rule set version' "$err")" -le "$n" ] && [ "$waited" -lt $((STEP_TIMEOUT * 5)) ]; do
+			sleep 0.2; waited=$((waited + 1))
+		done
+		ms=$(grep 'SIGHUP: rule set version' "$err" | tail -1 | sed 's/.* after \([0-9.]*\) ms.*/\1/')
+		echo "$name,$ms,$($PY calc "$(date +%s.%N) - $t0")" >>"${err%.err}.csv"
+		metric "${UPDATE_PREFIX:-update}_$name" live_ms "$ms" ms
+		sleep 3
+	done
+}
+
 exp_updates() {
 	say "(6) updates under load: SIGHUP reloads (3-rule delta, full $RULES-rule rebuild) at 50 % load"
 	local sock=$WORK/memif-upd.sock live=$WORK/live.cw
@@ -478,34 +523,55 @@ exp_updates() {
 	ln -sf "$MAIN/registry.csv" "$w/registry.csv"
 	ln -sf "$MAIN/senders.csv" "$w/senders.csv"
 	ln -sf "$live" "$w/rules.cw"
-	cw_memif_start "$w" "$OUT/updates.json" "$sock" --stats 1 || return
-	PACE_HOLD=1 pace "$sock" "$(load_rate 50)" 100000 "$OUT/pace-updates.json" &
+	if cw_memif_start "$w" "$OUT/updates.json" "$sock" --stats 1; then
+		PACE_HOLD=1 pace "$sock" "$(load_rate 50)" 100000 "$OUT/pace-updates.json" &
+		local ppid=$!
+		PIDS+=("$ppid")
+		sleep 3
+		echo "step,live_ms,at_s" >"$OUT/updates.csv"
+		sighup_steps "$OUT/updates.err" "$live" "delta:$WORK/delta.cw" "full:$WORK/other/rules.cw"
+		pace_stop "$ppid"
+		cw_stop
+		$PY updates "$OUT/updates.json" "$OUT/pace-updates.json" "$OUT/updates.err" "$OUT" >>"$OUT/metrics.csv"
+	fi
+	exp_updates_max
+	exp_updates_redis
+}
+
+# (6c) The same swaps with the worker at full load: the generator sends as fast as the gateway
+# takes (--rate 0, refused frames retried), so each second's answered rate is the gateway's
+# capacity while the generator keeps ahead, and its busy cycles per message are its capacity in
+# any case. Besides the 3-rule delta and the full rebuild, a delta that removes the hottest rule
+# (the items it won need the delta's fallback until the fold, docs/engine.md).
+exp_updates_max() {
+	say "(6c) rule swaps at full load: 3-rule delta, the hottest rule removed, full rebuild"
+	local sock=$WORK/memif-max.sock live=$WORK/live-max.cw hot
+	hot=$(hottest_rule)
+	[ -n "$hot" ] || { note "updates at full load: no rule won any item; skipped"; return; }
+	cp "$MAIN/rules.cw" "$live"
+	make_delta "$MAIN/rules.cw" 2 "$WORK/max-delta.cw"
+	drop_rule "$WORK/max-delta.cw" "$hot" 4 >"$WORK/max-hot.cw"
+	sed "s/^version .*/version 5/" "$WORK/other/rules.cw" >"$WORK/max-full.cw"
+	local w=$WORK/updmax
+	mkdir -p "$w"
+	ln -sf "$MAIN/registry.csv" "$w/registry.csv"
+	ln -sf "$MAIN/senders.csv" "$w/senders.csv"
+	ln -sf "$live" "$w/rules.cw"
+	cw_memif_start "$w" "$OUT/updates-max.json" "$sock" --stats 1 || return
+	pace "$sock" 0 100000 "$OUT/pace-updates-max.json" &
 	local ppid=$!
 	PIDS+=("$ppid")
 	sleep 3
-	echo "step,live_ms,at_s" >"$OUT/updates.csv"
-	local t0 step src n
-	t0=$(date +%s.%N)
-	for step in delta full; do
-		[ "$step" = delta ] && src=$WORK/delta.cw || src=$WORK/other/rules.cw
-		cp "$src" "$live.new" && mv "$live.new" "$live"
-		n=$(grep -c 'SIGHUP: rule set version' "$OUT/updates.err")
-		cmdlog "kill -HUP <clearway> after installing $step rules ($(grep -c '^rule ' "$live") rules)"
-		kill -HUP "$CW_PID"
-		local waited=0
-		while [ "$(grep -c 'SIGHUP: rule set version' "$OUT/updates.err")" -le "$n" ] && [ "$waited" -lt $((STEP_TIMEOUT * 5)) ]; do
-			sleep 0.2; waited=$((waited + 1))
-		done
-		local ms
-		ms=$(grep 'SIGHUP: rule set version' "$OUT/updates.err" | tail -1 | sed 's/.* after \([0-9.]*\) ms.*/\1/')
-		echo "$step,$ms,$($PY calc "$(date +%s.%N) - $t0")" >>"$OUT/updates.csv"
-		metric "update_$step" live_ms "$ms" ms
-		sleep 3
-	done
+	echo "step,live_ms,at_s" >"$OUT/updates-max.csv"
+	UPDATE_PREFIX=update_max sighup_steps "$OUT/updates-max.err" "$live" "delta:$WORK/max-delta.cw" \
+		"hot_delta:$WORK/max-hot.cw" "full:$WORK/max-full.cw"
+	note "updates at full load: the hot delta removes rule $hot, the rule that won the most items"
 	pace_stop "$ppid"
 	cw_stop
-	$PY updates "$OUT/updates.json" "$OUT/pace-updates.json" "$OUT/updates.err" "$OUT" >>"$OUT/metrics.csv"
-	exp_updates_redis
+	mkdir -p "$WORK/maxout"
+	$PY updates "$OUT/updates-max.json" "$OUT/pace-updates-max.json" "$OUT/updates-max.err" \
+		"$WORK/maxout" | sed 's/^updates,/updates_max,/' >>"$OUT/metrics.csv"
+	cp "$WORK/maxout/updates-rates.csv" "$OUT/updates-max-rates.csv" 2>/dev/null
 }
 
 # The same with Redis (DESIGN §6): the gateway follows cw:events while the paced generator offers
@@ -622,6 +688,27 @@ exp_simulate() {
 	echo "messages,seconds,msgs_per_s" >"$OUT/simulate.csv"
 	echo "$(j "$OUT/simulate.json" messages),$(j "$OUT/simulate.json" seconds),$(j "$OUT/simulate.json" msgs_per_s)" >>"$OUT/simulate.csv"
 	metric simulate msgs_per_s "$(j "$OUT/simulate.json" msgs_per_s)" msgs/s
+	# The same through the delta a gateway runs between a small change and its fold, when the
+	# change removes the rule that wins the most items (docs/engine.md: those items need the
+	# delta's fallback): its runs alternate with plain runs of the same new text.
+	local hot
+	hot=$(hottest_rule)
+	[ -n "$hot" ] || return
+	drop_rule "$MAIN/rules.cw" "$hot" 7 >"$WORK/sim-hot.cw"
+	local hcmd=("${cmd[@]}")
+	hcmd[5]=$WORK/sim-hot.cw # after --rules
+	cmdlog "taskset -c $WORKER ${hcmd[*]} [--delta-from $MAIN/rules.cw] (rule $hot removed; best of $REPEAT each, alternating)"
+	rm -f "$OUT/simulate-hot-full.json" "$OUT/simulate-hot-delta.json"
+	for r in $(seq "$REPEAT"); do
+		taskset -c "$WORKER" "${hcmd[@]}" >"$WORK/shf$r.json" 2>/dev/null &&
+			keep_best simulate_hot_full "$WORK/shf$r.json" msgs_per_s "$OUT/simulate-hot-full.json"
+		taskset -c "$WORKER" "${hcmd[@]}" --delta-from "$MAIN/rules.cw" >"$WORK/shd$r.json" 2>/dev/null &&
+			keep_best simulate_hot_delta "$WORK/shd$r.json" msgs_per_s "$OUT/simulate-hot-delta.json"
+	done
+	[ -s "$OUT/simulate-hot-full.json" ] && [ -s "$OUT/simulate-hot-delta.json" ] || return
+	metric simulate_hot_full msgs_per_s "$(j "$OUT/simulate-hot-full.json" msgs_per_s)" msgs/s
+	metric simulate_hot_delta msgs_per_s "$(j "$OUT/simulate-hot-delta.json" msgs_per_s)" msgs/s
+	note "simulate_hot_*: rule $hot (the one that wins the most items) removed, decided as a full build and as a delta on the workload's rules"
 }
 
 # ---------------------------------------------------------------- main

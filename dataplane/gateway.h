@@ -66,6 +66,9 @@ struct gw_dp_counters {
 	uint64_t rx_bursts;
 	uint64_t rx_full_bursts; /* bursts that came back full: a backlog had built up (a stall of
 				  * this worker's CPU, or traffic arriving in a clump) */
+	uint64_t busy_cycles;	 /* TSC cycles from each RX burst that brought packets to the end
+				  * of its answers: per message, the worker's own cost, whatever the
+				  * offered load (an idle worker polling empty queues adds none) */
 	uint64_t frame_drops[FRAME_DROP_NUM]; /* index enum frame_drop; [0] unused */
 	uint64_t rx_too_long;		      /* frames over GW_MAX_FRAME */
 	uint64_t resp_frames;		      /* response frames built (or attempted) */

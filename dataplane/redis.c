@@ -30,6 +30,7 @@ static void emit_counters(void *arg, cw_stat_emit_fn emit, void *ea)
 	emit(ea, "rx_packets", d->rx_packets);
 	emit(ea, "rx_bursts", d->rx_bursts);
 	emit(ea, "rx_full_bursts", d->rx_full_bursts);
+	emit(ea, "busy_cycles", d->busy_cycles);
 	for (int i = 1; i < FRAME_DROP_NUM; i++) {
 		snprintf(name, sizeof(name), "frame_drop_%s", frame_drop_name((enum frame_drop)i));
 		emit(ea, name, d->frame_drops[i]);

@@ -136,14 +136,22 @@ void gw_print_progress(struct gw_totals *prev, double elapsed_s)
 	const uint64_t decided = e->by_status[CWP_DECIDED];
 	const uint64_t drops = sum(t->dp.frame_drops, 1, FRAME_DROP_NUM) + t->dp.rx_too_long +
 			       sum(e->drops, 1, CW_DROP_NUM);
+	/* the workers' own cost per message over the interval: what they could take at full load,
+	 * next to what they were offered */
+	const uint64_t dbusy = t->dp.busy_cycles - prev->dp.busy_cycles;
 	fprintf(stderr,
 		"clearway: pkts %" PRIu64 " msgs %" PRIu64 " (%.0f msgs/s) declare %.1f%% verify "
 		"%.1f%% sample %.1f%% supervise %.1f%% rejected %" PRIu64 " drops %" PRIu64
-		" tx-drops %" PRIu64 "\n",
+		" tx-drops %" PRIu64 " busy %.1f%% cycles/msg %.0f\n",
 		t->dp.rx_packets, e->messages, elapsed_s > 0 ? (double)dmsgs / elapsed_s : 0.0,
 		pct(e->by_mode[0], decided), pct(e->by_mode[1], decided),
 		pct(e->by_mode[2], decided), pct(e->by_mode[3], decided),
-		e->by_status[CWP_REJECTED], drops, drops_tx(t));
+		e->by_status[CWP_REJECTED], drops, drops_tx(t),
+		elapsed_s > 0 && t->workers
+		    ? 100.0 * (double)dbusy /
+			  (elapsed_s * (double)rte_get_tsc_hz() * (double)t->workers)
+		    : 0.0,
+		dmsgs ? (double)dbusy / (double)dmsgs : 0.0);
 	*prev = *t;
 	free(t);
 }
@@ -369,12 +377,13 @@ int gw_write_summary_json(const char *path, const struct gw_totals *t, double wa
 	json_str(f, ri.source);
 	fprintf(f,
 		",\n  \"rx_packets\": %" PRIu64 ", \"rx_bursts\": %" PRIu64
-		", \"rx_full_bursts\": %" PRIu64 ", \"datagrams\": %" PRIu64
-		", \"answered_datagrams\": %" PRIu64 ", \"messages\": %" PRIu64
-		", \"msgs_per_s\": %.1f, \"duplicates\": %" PRIu64 ", \"green\": %" PRIu64,
-		t->dp.rx_packets, t->dp.rx_bursts, t->dp.rx_full_bursts, e->datagrams,
-		e->answered_datagrams, e->messages, active > 0 ? (double)e->messages / active : 0.0,
-		e->duplicates, e->green);
+		", \"rx_full_bursts\": %" PRIu64 ", \"busy_cycles\": %" PRIu64
+		", \"datagrams\": %" PRIu64 ", \"answered_datagrams\": %" PRIu64
+		", \"messages\": %" PRIu64 ", \"msgs_per_s\": %.1f, \"duplicates\": %" PRIu64
+		", \"green\": %" PRIu64,
+		t->dp.rx_packets, t->dp.rx_bursts, t->dp.rx_full_bursts, t->dp.busy_cycles,
+		e->datagrams, e->answered_datagrams, e->messages,
+		active > 0 ? (double)e->messages / active : 0.0, e->duplicates, e->green);
 	json_map(f, "by_type", e->by_type, 0, 7, type_name);
 	json_map(f, "by_status", e->by_status, 0, 3, status_name);
 	json_map(f, "by_mode", e->by_mode, 0, CWP_NUM_MODES, mode_name);

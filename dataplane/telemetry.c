@@ -47,6 +47,7 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	put(d, "", "rx_packets", t->dp.rx_packets);
 	put(d, "", "rx_bursts", t->dp.rx_bursts);
 	put(d, "", "rx_full_bursts", t->dp.rx_full_bursts);
+	put(d, "", "busy_cycles", t->dp.busy_cycles);
 	put(d, "", "datagrams", e->datagrams);
 	put(d, "", "answered_datagrams", e->answered_datagrams);
 	put(d, "", "messages", e->messages);

@@ -314,7 +314,8 @@ static bool take(struct gw_worker *w, unsigned i)
 			    &w->nv[i], &w->sender[i]) == CW_DROP_NONE;
 }
 
-static void process_burst(struct gw_worker *w, uint16_t port, uint16_t n, uint64_t t0)
+/* Returns the TSC at its end. */
+static uint64_t process_burst(struct gw_worker *w, uint16_t port, uint16_t n, uint64_t t0)
 {
 	uint8_t ans[GW_BURST];
 	unsigned na = 0;
@@ -354,6 +355,7 @@ static void process_burst(struct gw_worker *w, uint16_t port, uint16_t n, uint64
 		gw_lat_record(&w->lat, t1 - t0, na);
 	__atomic_store_n(&w->last_tsc, t1, __ATOMIC_RELAXED);
 	journal(w, ans, na, t1);
+	return t1;
 }
 
 /* Packets the next RX burst may take: a full burst, or what is left of --max-packets (a replay
@@ -391,10 +393,11 @@ int gw_worker_main(void *arg)
 			const uint16_t want = rx_allowance(w);
 			if (want == 0)
 				break;
+			const uint64_t t_poll = rte_rdtsc();
 			uint16_t n = rte_eth_rx_burst(rq.port, rq.queue, w->rx, want);
 			if (n == 0)
 				continue;
-			process_burst(w, rq.port, n, rte_rdtsc());
+			CNT(w, busy_cycles, process_burst(w, rq.port, n, rte_rdtsc()) - t_poll);
 			got += n;
 		}
 		cw_ctx_quiescent(w->ctx);

@@ -24,7 +24,7 @@ import time
 def get(path, key):
     v = json.load(open(path))
     for k in key.split("."):
-        v = v[k]
+        v = v[int(k)] if isinstance(v, list) else v[k]
     return v
 
 
@@ -180,16 +180,24 @@ def cmd_updates(cw, pace, err, out):
     dropped = sum(c["drops"].values())
     lost_gw = c["rx_packets"] - c["answered_datagrams"] - dropped + c["drops"]["tx"]
     lost_link = p["frames"] - c["rx_packets"]
-    rates = [float(m.group(1)) for m in
-             re.finditer(r"clearway: pkts \d+ msgs \d+ \((\d+) msgs/s\)", open(err).read())]
-    busy = [r for r in rates if r > 0]
+    # per second: the answered rate, and the worker's own cycles per message (busy cycles over
+    # the messages it decided: what it could take at full load, whatever it was offered)
+    seconds = [(float(m.group(1)), float(m.group(2) or 0)) for m in re.finditer(
+        r"clearway: pkts \d+ msgs \d+ \((\d+) msgs/s\).*?(?:cycles/msg (\d+))?$",
+        open(err).read(), re.M)]
+    rates = [r for r, _ in seconds]
+    busy = [x for x in seconds if x[0] > 0]
     inner = busy[1:-1] if len(busy) > 3 else busy  # first and last seconds are partial
     with open(os.path.join(out, "updates-rates.csv"), "w") as f:
-        f.write("second,msgs_per_s\n")
-        for i, r in enumerate(rates):
-            f.write(f"{i + 1},{r:.0f}\n")
-    med = sorted(inner)[len(inner) // 2] if inner else 0
-    dip = 100.0 * (1 - min(inner) / med) if inner and med else 0
+        f.write("second,msgs_per_s,cycles_per_msg\n")
+        for i, (r, cyc) in enumerate(seconds):
+            f.write(f"{i + 1},{r:.0f},{cyc:.0f}\n")
+    def median(v):
+        return sorted(v)[len(v) // 2] if v else 0
+    med = median([r for r, _ in inner])
+    dip = 100.0 * (1 - min(r for r, _ in inner) / med) if inner and med else 0
+    cycles = [cyc for _, cyc in inner if cyc > 0]
+    med_cyc = median(cycles)
     # how far behind its schedule the generator fell (its CPU taken away: it then sends what
     # came due all at once; without --hold the port refuses what does not fit its ring)
     late = [float(x) for x in p.get("late_ms_per_s", [])]
@@ -204,9 +212,15 @@ def cmd_updates(cw, pace, err, out):
     print(f"updates,worst_second_dip_pct,{dip:.1f},%")
     # over the same seconds, what was answered against what the pace asked for: a dip that the
     # next second makes up (a late generator catching up) is no lost throughput
-    mean = sum(inner) / len(inner) if inner else 0
-    print(f"updates,answered_vs_offered_pct,{100.0 * mean / p['rate'] if p['rate'] else 0:.1f},%")
+    mean = sum(r for r, _ in inner) / len(inner) if inner else 0
+    if p["rate"]:
+        print(f"updates,answered_vs_offered_pct,{100.0 * mean / p['rate']:.1f},%")
     print(f"updates,generator_max_late_ms,{max(late) if late else 0:.1f},ms")
+    if med_cyc:
+        # the worker's capacity in its worst second against the median second: the gateway's
+        # own dip, which a starved generator does not make deeper
+        print(f"updates,median_cycles_per_msg,{med_cyc:.0f},cycles")
+        print(f"updates,worst_second_capacity_dip_pct,{100.0 * (1 - med_cyc / max(cycles)):.1f},%")
 
 
 # ---------------------------------------------------------------- report
@@ -243,6 +257,8 @@ def summary_rows(out):
     ratio("clearway_vs_kernel", ("clearway", "msgs_per_s"), ("kernel", "msgs_per_s"))
     ratio("clearway_memory_vs_kernel", ("clearway_memory", "msgs_per_s"), ("kernel", "msgs_per_s"))
     ratio("simulate_vs_clearway", ("simulate", "msgs_per_s"), ("clearway", "msgs_per_s"))
+    ratio("simulate_hot_delta_vs_full", ("simulate_hot_delta", "msgs_per_s"),
+          ("simulate_hot_full", "msgs_per_s"))
     ratio("clearway_cycles_per_msg_vs_ceiling_cycles_per_pkt", ("clearway", "cycles_per_msg"),
           ("ceiling", "cycles_per_pkt"))
     return rows
@@ -322,6 +338,11 @@ def cmd_report(out, gp):
                         ("updates-redis-rates",
                          "(6b) Throughput per second during the Redis updates run (the rest "
                          "of 6b is in the summary: updates_redis, update_redis_*)"),
+                        ("updates-max", "(6c) Rule swaps at full load (SIGHUP)"),
+                        ("updates-max-rates",
+                         "(6c) Throughput and the worker's cycles per message, per second, at "
+                         "full load (the rest of 6c is in the summary: updates_max, "
+                         "update_max_*)"),
                         ("simulate", "(7) cwctl simulate")):
         t = read_csv(os.path.join(out, f"{name}.csv"))
         if t:

@@ -8,7 +8,8 @@
 # on both sides (`--*-capacity`), so that answers are STORE_FULL rejects alike. A last run
 # replays the clean workload from memory (net_pcap infinite_rx, as bench/run.sh measures it) and
 # stops after one pass with --max-packets: exactly simulate's answers again, nothing from a
-# second pass, in full RX bursts but the last (rx_bursts, rx_full_bursts).
+# second pass, in full RX bursts but the last (rx_bursts, rx_full_bursts), with the worker's
+# busy cycles counted.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
@@ -59,4 +60,9 @@ compare_counters "$w/sim.pcap.json" "$w/sum.json" || fail "memory: counters diff
 bursts=$(json_get "$w/sum.json" rx_bursts) full=$(json_get "$w/sum.json" rx_full_bursts)
 [ "$bursts" = $(((frames + 31) / 32)) ] && [ "$full" = $((frames / 32)) ] ||
 	fail "memory: $bursts bursts, $full of them full, for $frames frames"
+# the worker's busy cycles (bursts that brought packets, RX to answers): some, and no more than
+# the TSC can have counted in the active time (at most 10 GHz)
+busy=$(json_get "$w/sum.json" busy_cycles) active=$(json_get "$w/sum.json" active_s)
+python3 -c "import sys; b, a = int(sys.argv[1]), float(sys.argv[2]); sys.exit(not 0 < b <= a * 1e10)" \
+	"$busy" "$active" || fail "memory: busy_cycles $busy in $active s"
 echo "memory: $(json_get "$w/sum.json" accounting)"
