@@ -33,6 +33,7 @@
 
 #include <rte_cycles.h>
 
+#include "control/fold.h"
 #include "control/journal.h"
 #include "control/load.h"
 #include "control/sync.h"
@@ -92,7 +93,6 @@ struct rules_req {
 	uint64_t fetch_start, fetch_ns; /* reading the text from Redis (the log splits the time) */
 	uint64_t fetch_faults;		/* page faults while reading it */
 	uint64_t event_ms;		/* Redis time of the event that asked for it, 0 none */
-	bool fold; /* the live delta's own text again, built in full (see fold_later) */
 };
 
 struct cw_sync {
@@ -123,6 +123,7 @@ struct cw_sync {
 	uint64_t event_ms; /* Redis time (stream id) of the event being applied, 0 none */
 	struct rules_req inflight, pending;
 	struct compiler comp;
+	struct cw_folder *folder; /* full builds of live deltas (fold_later) */
 	uint64_t applied_ms;
 
 	struct cw_regmirror reg;
@@ -327,37 +328,52 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
 	return a && b && al == bl && !memcmp(a, b, al);
 }
 
-/* A delta answers exactly as a full build of its text, but an item whose best base rule it
- * removed or changed is decided the slow way (docs/engine.md), until a full build replaces it:
- * so one is made right after, in the background, and swapped in when ready. A newer rule set
- * overtakes it like any request. */
+static void retire_later(void *arg, struct cw_snapshot *snap, char *text);
+
+/* A delta answers exactly as a full build of its text, and one is made right after it so that
+ * the next delta starts from a small overlay again (docs/engine.md): on the fold thread, not
+ * the compile thread, so that a change that comes meanwhile is not held up by it (at 100 000
+ * rules the build takes seconds; control/fold.h). take_fold publishes it if still current. */
 static void fold_later(struct cw_sync *s)
 {
-	char *copy = cw_live_text_copy(&s->live);
-	if (!copy)
-		return; /* the delta stays; the next full build replaces it */
-	req_free(&s->pending);
-	s->pending = (struct rules_req){.req = ++s->next_req,
-					.version = s->version,
-					.text = copy,
-					.len = s->live.len,
-					.fetch_start = cw_mono_ns(),
-					.fold = true};
-	s->want_req = s->pending.req;
+	char *copy = s->folder ? cw_live_text_copy(&s->live) : NULL;
+	if (copy)
+		cw_folder_request(s->folder, copy, s->live.len, s->version);
+	/* else the delta stays (correct, and the next full build replaces it) */
 }
 
-/* The full build of the live delta's text (fold_later): same version, same answers. */
-static void publish_fold(struct cw_sync *s, struct cw_snapshot *snap, struct rules_req *r,
-			 const struct cw_compile_times *ct)
+static void fold_wake(void *arg)
 {
-	uint64_t grace_ns;
-	cw_live_publish(&s->live, s->e, snap, r->text, r->len, &grace_ns);
-	pthread_mutex_lock(&s->stats_mu);
-	s->st.folds++;
-	pthread_mutex_unlock(&s->stats_mu);
-	s->dirty = true;
-	logf_(s, "rule set v%" PRIu32 " folded into a full build (%.1f ms, in the background)",
-	      r->version, (double)(ct->parse_ns + ct->build_ns) / 1e6);
+	wake(arg);
+}
+
+/* A finished fold: published when the live rule set is still the delta of its text. */
+static void take_fold(struct cw_sync *s)
+{
+	struct cw_fold_result r;
+	if (!s->folder || !cw_folder_take(s->folder, &r))
+		return;
+	const double ms = (double)(r.times.parse_ns + r.times.build_ns) / 1e6;
+	if (!r.snap) {
+		logf_(s, "rule set v%" PRIu32 " not folded into a full build: %s", r.version,
+		      r.err);
+		free(r.text);
+	} else if (!cw_fold_current(&s->live, &r)) { /* another rule set went live meanwhile */
+		logf_(s,
+		      "rule set v%" PRIu32 " not folded: v%" PRIu32
+		      " went live while its full build (%.1f ms) ran",
+		      r.version, s->version, ms);
+		retire_later(s, r.snap, r.text);
+	} else {
+		cw_live_publish(&s->live, s->e, r.snap, r.text, r.len, NULL);
+		pthread_mutex_lock(&s->stats_mu);
+		s->st.folds++;
+		pthread_mutex_unlock(&s->stats_mu);
+		s->dirty = true;
+		logf_(s,
+		      "rule set v%" PRIu32 " folded into a full build (%.1f ms, in the background)",
+		      r.version, ms);
+	}
 }
 
 /* Makes snap (compiled from r's text, taken over) the active rule set. */
@@ -365,10 +381,6 @@ static void publish(struct cw_sync *s, struct cw_snapshot *snap, struct rules_re
 		    const struct cw_compile_times *ct, uint64_t compile_start,
 		    uint64_t compile_done)
 {
-	if (r->fold) {
-		publish_fold(s, snap, r, ct);
-		return;
-	}
 	uint32_t version = r->version;
 	bool delta = cw_snapshot_is_delta(snap);
 	uint64_t build_ns = ct->parse_ns + ct->build_ns;
@@ -454,9 +466,8 @@ static void submit(struct cw_sync *s)
 	s->comp.job_version = s->inflight.version;
 	s->comp.job_text = s->inflight.text;
 	s->comp.job_len = s->inflight.len;
-	/* a delta is built on its full base; a fold is a full build */
-	s->comp.job_base = s->inflight.fold ? NULL : s->live.active;
-	s->comp.job_has_prev = !s->inflight.fold && cw_live_prev(&s->live, &s->comp.job_prev);
+	s->comp.job_base = s->live.active; /* a delta is built on its full base */
+	s->comp.job_has_prev = cw_live_prev(&s->live, &s->comp.job_prev);
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
 	set_pending_stat(s);
@@ -575,9 +586,6 @@ static void take_result(struct cw_sync *s)
 		publish(s, snap, &r, &ct, start, done);
 		if (cw_snapshot_is_delta(snap))
 			fold_later(s);
-	} else if (r.fold) { /* out of memory, say: the delta stays, correct if slower */
-		logf_(s, "rule set v%" PRIu32 " not folded into a full build: %s", r.version, err);
-		free(r.text);
 	} else {
 		refuse(s, err);
 		free(r.text);
@@ -1509,6 +1517,7 @@ static void *sync_main(void *arg)
 			ssize_t r = read(s->wake_fd, &v, sizeof(v));
 			(void)r;
 			take_result(s);
+			take_fold(s);
 		}
 		if (pr > 0 && pf[1].fd >= 0 && pf[1].revents)
 			block_readable(s);
@@ -1637,6 +1646,11 @@ int cw_sync_start(struct cw_sync *s)
 	}
 	s->comp.started = true;
 	pthread_setname_np(s->comp.thr, "cw-compile");
+	/* ten nice steps below the control threads: an activation always comes first */
+	char ferr[128];
+	s->folder = cw_folder_start(10, fold_wake, s, ferr, sizeof(ferr));
+	if (!s->folder)
+		logf_(s, "%s: live deltas will not be folded into full builds", ferr);
 	rc = pthread_create(&s->thr, NULL, sync_main, s);
 	if (rc) {
 		errno = rc;
@@ -1657,6 +1671,8 @@ void cw_sync_stop(struct cw_sync *s)
 		pthread_join(s->thr, NULL);
 		s->running = false;
 	}
+	cw_folder_stop(s->folder); /* its thread may be building; a result not taken is freed */
+	s->folder = NULL;
 	if (s->comp.started) {
 		pthread_mutex_lock(&s->comp.mu);
 		s->comp.quit = true;

@@ -205,8 +205,11 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 		      struct gw_load_times *t);
 /* Reads a rule file and publishes it (--rules, SIGHUP). */
 long gw_load_rules_file(const char *path, char *err, size_t n, struct gw_load_times *t);
-/* Replaces a live delta by the full build of its text (file mode, after a SIGHUP delta). */
+/* Asks for the full build of a live delta's text on the fold thread (file mode, after a SIGHUP
+ * delta; control/fold.h). */
 void gw_fold_rules(void);
+/* Publishes the fold gw_fold_rules asked for once it is built, if still current (main lcore). */
+void gw_fold_poll(void);
 /* Before the engine goes: leaves it holding a full snapshot, frees file mode's own state. */
 void gw_rules_release(void);
 /* Records what is active after someone else published a snapshot (a control thread that

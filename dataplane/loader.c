@@ -18,6 +18,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "control/fold.h"
 #include "control/load.h"
 #include "dataplane/gateway.h"
 
@@ -119,33 +120,59 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 	return cw_snapshot_ruleset(s)->version;
 }
 
-/* A live delta answers exactly as a full build of its text, but an item whose best base rule
- * it removed or changed is decided the slow way (docs/engine.md) until a full build replaces
- * it: so one is made right away, off the packet path, and swapped in (Redis mode does the same
- * on its compile thread). */
+/* A live delta answers exactly as a full build of its text, and one is made so that the next
+ * delta starts from a small overlay again (docs/engine.md): on a thread of its own
+ * (control/fold.h), so that a SIGHUP that comes meanwhile is not held up by it; the main lcore
+ * publishes it (gw_fold_poll) if the rules have not moved on. */
+static struct cw_folder *folder;
+
 void gw_fold_rules(void)
 {
 	const struct cw_snapshot *live = cw_engine_active(gw.engine);
 	if (!live || !cw_snapshot_is_delta(live) || !files.text)
 		return;
-	char cerr[300] = "";
-	struct cw_compile_times ct;
-	struct cw_snapshot *s = cw_compile_text_spare(files.text, files.len, 0, NULL, NULL, NULL,
-						      &ct, cerr, sizeof(cerr));
-	char *copy = s ? cw_live_text_copy(&files) : NULL;
+	char err[300];
+	if (!folder)
+		folder = cw_folder_start(10, NULL, NULL, err, sizeof(err));
+	char *copy = folder ? cw_live_text_copy(&files) : NULL;
 	if (!copy) {
 		fprintf(stderr, "clearway: rule set not folded into a full build: %s\n",
-			s ? "out of memory" : cerr);
-		cw_snapshot_free(s);
+			folder ? "out of memory" : err);
 		return;
 	}
-	cw_live_publish(&files, gw.engine, s, copy, files.len, NULL);
-	fprintf(stderr, "clearway: rule set version %u folded into a full build (%.1f ms)\n",
-		cw_snapshot_ruleset(s)->version, (double)(ct.parse_ns + ct.build_ns) / 1e6);
+	cw_folder_request(folder, copy, files.len, cw_snapshot_ruleset(live)->version);
+}
+
+void gw_fold_poll(void)
+{
+	struct cw_fold_result r;
+	if (!folder || !cw_folder_take(folder, &r))
+		return;
+	const double ms = (double)(r.times.parse_ns + r.times.build_ns) / 1e6;
+	if (!r.snap) {
+		fprintf(stderr, "clearway: rule set version %u not folded into a full build: %s\n",
+			r.version, r.err);
+		free(r.text);
+	} else if (!cw_fold_current(&files, &r)) { /* a newer SIGHUP went live meanwhile */
+		fprintf(stderr,
+			"clearway: rule set version %u not folded: version %u went live while its "
+			"full build (%.1f ms) ran\n",
+			r.version, cw_snapshot_ruleset(files.active)->version, ms);
+		cw_snapshot_free(r.snap);
+		free(r.text);
+	} else {
+		cw_live_publish(&files, gw.engine, r.snap, r.text, r.len, NULL);
+		fprintf(stderr,
+			"clearway: rule set version %u folded into a full build (%.1f ms, in the "
+			"background)\n",
+			r.version, ms);
+	}
 }
 
 void gw_rules_release(void)
 {
+	cw_folder_stop(folder); /* before the rules it may be building on go */
+	folder = NULL;
 	cw_parse_spare_free(spare);
 	spare = NULL;
 	free(text_spare);

@@ -197,6 +197,7 @@ static void supervise(void)
 			sig_hup = 0;
 			reload();
 		}
+		gw_fold_poll();
 		uint64_t now = rte_rdtsc();
 		if (gw.opt.stats_secs && prev && now >= next_stats) {
 			double t = now_s();
