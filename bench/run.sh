@@ -487,6 +487,15 @@ hottest_rule() {
 		>"$WORK/hot-sim.json" 2>/dev/null && j "$WORK/hot-sim.json" top_rules.0.rule
 }
 
+# live_workload DIR LIVE: DIR as the main workload whose rules.cw is the file LIVE, which the
+# update runs replace before each SIGHUP (cw_memif_start reads DIR/rules.cw).
+live_workload() {
+	mkdir -p "$1"
+	ln -sf "$MAIN/registry.csv" "$1/registry.csv"
+	ln -sf "$MAIN/senders.csv" "$1/senders.csv"
+	ln -sf "$2" "$1/rules.cw"
+}
+
 # sighup_steps ERR LIVE NAME:FILE...: installs each FILE as the gateway's rule file, sends SIGHUP,
 # waits for its log line in ERR and records how long after the signal the rules were live
 # (metric update_NAME, or update_max_NAME under UPDATE_PREFIX=update_max); 3 s between steps.
@@ -517,12 +526,8 @@ exp_updates() {
 	cp "$MAIN/rules.cw" "$live"
 	make_delta "$MAIN/rules.cw" 2 "$WORK/delta.cw"
 	gen "$WORK/other" --messages 1000 --enterprises 1000 --rules "$RULES" --profiles "$PROFILES" --version 3 --seed $((SEED + 1))
-	# cw_memif_start reads $w/rules.cw: point it at a copy whose rules.cw is the live file.
 	local w=$WORK/upd
-	mkdir -p "$w"
-	ln -sf "$MAIN/registry.csv" "$w/registry.csv"
-	ln -sf "$MAIN/senders.csv" "$w/senders.csv"
-	ln -sf "$live" "$w/rules.cw"
+	live_workload "$w" "$live"
 	if cw_memif_start "$w" "$OUT/updates.json" "$sock" --stats 1; then
 		PACE_HOLD=1 pace "$sock" "$(load_rate 50)" 100000 "$OUT/pace-updates.json" &
 		local ppid=$!
@@ -553,10 +558,7 @@ exp_updates_max() {
 	drop_rule "$WORK/max-delta.cw" "$hot" 4 >"$WORK/max-hot.cw"
 	sed "s/^version .*/version 5/" "$WORK/other/rules.cw" >"$WORK/max-full.cw"
 	local w=$WORK/updmax
-	mkdir -p "$w"
-	ln -sf "$MAIN/registry.csv" "$w/registry.csv"
-	ln -sf "$MAIN/senders.csv" "$w/senders.csv"
-	ln -sf "$live" "$w/rules.cw"
+	live_workload "$w" "$live"
 	cw_memif_start "$w" "$OUT/updates-max.json" "$sock" --stats 1 || return
 	pace "$sock" 0 100000 "$OUT/pace-updates-max.json" &
 	local ppid=$!

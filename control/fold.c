@@ -140,9 +140,24 @@ bool cw_folder_take(struct cw_folder *f, struct cw_fold_result *out)
 	return has;
 }
 
-bool cw_fold_current(const struct cw_live_rules *live, const struct cw_fold_result *r)
+static bool fold_current(const struct cw_live_rules *live, const struct cw_fold_result *r)
 {
 	return live->active && cw_snapshot_is_delta(live->active) && live->text &&
 	       cw_snapshot_ruleset(live->active)->version == r->version && live->len == r->len &&
 	       memcmp(live->text, r->text, r->len) == 0;
+}
+
+enum cw_fold_outcome cw_fold_apply(struct cw_live_rules *live, struct cw_engine *e,
+				   struct cw_fold_result *r)
+{
+	enum cw_fold_outcome out = !r->snap		    ? CW_FOLD_FAILED
+				   : !fold_current(live, r) ? CW_FOLD_STALE
+							    : CW_FOLD_PUBLISHED;
+	if (out == CW_FOLD_PUBLISHED)
+		cw_live_publish(live, e, r->snap, r->text, r->len, NULL);
+	else
+		cw_live_retire(live, r->snap, r->text);
+	r->snap = NULL;
+	r->text = NULL;
+	return out;
 }

@@ -44,8 +44,12 @@ struct cw_fold_result {
 };
 bool cw_folder_take(struct cw_folder *f, struct cw_fold_result *out);
 
-/* Whether a finished fold still describes what is live: the live snapshot is a delta (a fold
- * of it gains something) of the very text the fold was built from. */
-bool cw_fold_current(const struct cw_live_rules *live, const struct cw_fold_result *r);
+/* What the owner does with a finished fold: publish it when the live snapshot is still a delta
+ * of the very text it was built from, else drop it (a newer rule set went live meanwhile).
+ * r's snapshot and text are taken (published, or freed through cw_live_retire); its version,
+ * times and error stay readable for the log line. */
+enum cw_fold_outcome { CW_FOLD_FAILED, CW_FOLD_STALE, CW_FOLD_PUBLISHED };
+enum cw_fold_outcome cw_fold_apply(struct cw_live_rules *live, struct cw_engine *e,
+				   struct cw_fold_result *r);
 
 #endif

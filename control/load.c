@@ -414,7 +414,7 @@ bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev)
 	return true;
 }
 
-static void retire(const struct cw_live_rules *l, struct cw_snapshot *snap, char *text)
+void cw_live_retire(const struct cw_live_rules *l, struct cw_snapshot *snap, char *text)
 {
 	if (!snap && !text)
 		return;
@@ -434,14 +434,14 @@ void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_sna
 	if (swap_ns)
 		*swap_ns = cw_mono_ns() - t0;
 	if (old && old != l->base && old != snap)
-		retire(l, old, NULL); /* a delta replaced */
+		cw_live_retire(l, old, NULL); /* a delta replaced */
 	if (!cw_snapshot_is_delta(snap)) {
 		if (l->base && l->base != snap)
-			retire(l, l->base, NULL); /* nothing refers to it any more */
+			cw_live_retire(l, l->base, NULL); /* nothing refers to it any more */
 		l->base = snap;
 	}
 	l->active = snap;
-	retire(l, NULL, l->text);
+	cw_live_retire(l, NULL, l->text);
 	l->text = text;
 	l->len = len;
 }

@@ -116,6 +116,9 @@ bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev);
  * step (from then on every burst decides with snap), and the grace period after it. */
 void cw_live_publish(struct cw_live_rules *l, struct cw_engine *e, struct cw_snapshot *snap,
 		     char *text, size_t len, uint64_t *swap_ns);
+/* What the engine no longer uses (a snapshot, a text; either may be NULL): freed, or handed to
+ * l->retire when set. */
+void cw_live_retire(const struct cw_live_rules *l, struct cw_snapshot *snap, char *text);
 /* Before the engine goes: leaves it holding the full build, not a delta on it, and frees the
  * text (here, not through retire). The engine frees what it holds. */
 void cw_live_release(struct cw_live_rules *l, struct cw_engine *e);

@@ -328,8 +328,6 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
 	return a && b && al == bl && !memcmp(a, b, al);
 }
 
-static void retire_later(void *arg, struct cw_snapshot *snap, char *text);
-
 /* A delta answers exactly as a full build of its text, and one is made right after it so that
  * the next delta starts from a small overlay again (docs/engine.md): on the fold thread, not
  * the compile thread, so that a change that comes meanwhile is not held up by it (at 100 000
@@ -354,25 +352,24 @@ static void take_fold(struct cw_sync *s)
 	if (!s->folder || !cw_folder_take(s->folder, &r))
 		return;
 	const double ms = (double)(r.times.parse_ns + r.times.build_ns) / 1e6;
-	if (!r.snap) {
+	switch (cw_fold_apply(&s->live, s->e, &r)) {
+	case CW_FOLD_FAILED:
 		logf_(s, "rule set v%" PRIu32 " not folded into a full build: %s", r.version,
 		      r.err);
-		free(r.text);
-	} else if (!cw_fold_current(&s->live, &r)) { /* another rule set went live meanwhile */
+		break;
+	case CW_FOLD_STALE: /* another rule set went live meanwhile */
 		logf_(s,
 		      "rule set v%" PRIu32 " not folded: v%" PRIu32
 		      " went live while its full build (%.1f ms) ran",
 		      r.version, s->version, ms);
-		retire_later(s, r.snap, r.text);
-	} else {
-		cw_live_publish(&s->live, s->e, r.snap, r.text, r.len, NULL);
-		pthread_mutex_lock(&s->stats_mu);
-		s->st.folds++;
-		pthread_mutex_unlock(&s->stats_mu);
+		break;
+	case CW_FOLD_PUBLISHED:
+		BUMP(s, folds);
 		s->dirty = true;
 		logf_(s,
 		      "rule set v%" PRIu32 " folded into a full build (%.1f ms, in the background)",
 		      r.version, ms);
+		break;
 	}
 }
 

@@ -149,23 +149,23 @@ void gw_fold_poll(void)
 	if (!folder || !cw_folder_take(folder, &r))
 		return;
 	const double ms = (double)(r.times.parse_ns + r.times.build_ns) / 1e6;
-	if (!r.snap) {
+	switch (cw_fold_apply(&files, gw.engine, &r)) {
+	case CW_FOLD_FAILED:
 		fprintf(stderr, "clearway: rule set version %u not folded into a full build: %s\n",
 			r.version, r.err);
-		free(r.text);
-	} else if (!cw_fold_current(&files, &r)) { /* a newer SIGHUP went live meanwhile */
+		break;
+	case CW_FOLD_STALE: /* a newer SIGHUP went live meanwhile */
 		fprintf(stderr,
 			"clearway: rule set version %u not folded: version %u went live while its "
 			"full build (%.1f ms) ran\n",
 			r.version, cw_snapshot_ruleset(files.active)->version, ms);
-		cw_snapshot_free(r.snap);
-		free(r.text);
-	} else {
-		cw_live_publish(&files, gw.engine, r.snap, r.text, r.len, NULL);
+		break;
+	case CW_FOLD_PUBLISHED:
 		fprintf(stderr,
 			"clearway: rule set version %u folded into a full build (%.1f ms, in the "
 			"background)\n",
 			r.version, ms);
+		break;
 	}
 }
 

@@ -559,6 +559,7 @@ static void set_hs_tail(struct rte_acl_field *f, uint8_t lo, uint8_t hi)
 /* ACL priorities: mode in the top bits, rank below (rte_acl allows priorities below 2^29). */
 #define PRIO_MODE_SHIFT 27
 #define PRIO_RANK_MASK	((1u << PRIO_MODE_SHIFT) - 1)
+#define PRIO_MODES	(1u << (32 - PRIO_MODE_SHIFT)) /* values the mode bits can take */
 
 /* The rule index of an ACL priority s gave (its rank is in the low bits). */
 static inline uint32_t rule_of_prio(const struct cw_snapshot *s, uint32_t prio)
@@ -1571,19 +1572,19 @@ static struct cw_snapshot *snapshot_new(struct cw_ruleset *rs)
  * the highest, the rules in rank order (the rank is priority desc, id asc within all modes). */
 static void keep_masks(struct cw_snapshot *s)
 {
-	const uint32_t n = s->rs->n_rules, n_modes = 1u << (32 - PRIO_MODE_SHIFT);
-	uint32_t at[(1u << (32 - PRIO_MODE_SHIFT)) + 1] = {0};
+	const uint32_t n = s->rs->n_rules;
+	uint32_t at[PRIO_MODES + 1] = {0}; /* per mode, highest first: where its rules start */
 	s->by_prio = malloc(sizeof(uint32_t) * (n + 1));
 	s->prio_pos = malloc(sizeof(uint32_t) * (n + 1));
 	if (!s->by_prio || !s->prio_pos)
 		return;
 	for (uint32_t i = 0; i < n; i++)
-		at[n_modes -
-		   (s->prio[i] >> PRIO_MODE_SHIFT)]++; /* mode m's rules after higher modes' */
-	for (uint32_t m = 0; m < n_modes; m++)
+		at[PRIO_MODES - (s->prio[i] >> PRIO_MODE_SHIFT)]++;
+	for (uint32_t m = 0; m < PRIO_MODES; m++)
 		at[m + 1] += at[m];
 	for (uint32_t r = 0; r < n; r++) {
-		uint32_t i = s->by_rank[r], p = at[n_modes - 1 - (s->prio[i] >> PRIO_MODE_SHIFT)]++;
+		uint32_t i = s->by_rank[r],
+			 p = at[PRIO_MODES - 1 - (s->prio[i] >> PRIO_MODE_SHIFT)]++;
 		s->by_prio[p] = i;
 		s->prio_pos[i] = p;
 	}
@@ -2101,13 +2102,14 @@ static void consider_slow(const struct cw_snapshot *s, const struct cw_item_fact
 		}
 }
 
-/* The first of the rules in masks a..c (bits in the base's priority order) before place `end`
- * that matches f: the best of them, as a base rule index (NO_RULE none). */
-static uint32_t first_match(const struct cw_snapshot *b, const uint64_t *a, const uint64_t *m2,
-			    const uint64_t *c, uint32_t end, const struct cw_item_facts *f)
+/* The first rule before place `end` of the base's priority order that all three masks admit
+ * and that matches f: the best of them, as a base rule index (NO_RULE none). */
+static uint32_t first_match(const struct cw_snapshot *b, const uint64_t *combo,
+			    const uint64_t *chapter, const uint64_t *dirty, uint32_t end,
+			    const struct cw_item_facts *f)
 {
 	for (uint32_t w = 0; w * 64 < end; w++) {
-		uint64_t m = a[w] & m2[w] & c[w];
+		uint64_t m = combo[w] & chapter[w] & dirty[w];
 		if (end - w * 64 < 64)
 			m &= (1ull << (end - w * 64)) - 1;
 		for (; m; m &= m - 1) {
@@ -2132,7 +2134,7 @@ static void best_kept(const struct cw_snapshot *s, const struct cw_acl_key *cons
 		      uint32_t *best)
 {
 	const struct cw_snapshot *b = s->base;
-	if (!s->dirty_rules) { /* the base has no masks */
+	if (!s->dirty_rules) { /* the base kept no masks (with nothing dirty, no item comes here) */
 		for (unsigned j = 0; j < n; j++)
 			best[at[j]] = linear_best(s->rs, &facts[at[j]]);
 		return;
