@@ -2,13 +2,15 @@
  * fold.c - the full build of a live delta's text on a thread of its own (see fold.h for why).
  *
  * One request slot and one result slot under a mutex: a new request replaces one not started
- * (only the latest text is worth folding), a build in progress is never cut short (rte_acl's
- * build cannot be), and its result waits in the result slot until the owner takes it. The
- * owner (the Redis control thread, or file mode's main lcore) alone publishes, so a fold never
- * races an activation: it checks cw_fold_current first and drops a stale result.
+ * (only the latest text is worth folding) and makes a build in progress give up at its next
+ * rte_acl context (one rte_acl build cannot be cut short; a full build makes up to 48); a
+ * result, given up or not, waits in the result slot until the owner takes it. The owner (the
+ * Redis control thread, or file mode's main lcore) alone publishes, so a fold never races an
+ * activation: it checks fold_current first and drops a stale result.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,11 @@ struct cw_folder {
 	char *req_text;
 	size_t req_len;
 	uint32_t req_version;
+	/* the build in progress (under mu; NULL when none) and the word to give it up */
+	const char *cur_text;
+	size_t cur_len;
+	uint32_t cur_version;
+	atomic_bool stop;
 	/* result (under mu) */
 	bool has_result;
 	struct cw_fold_result res;
@@ -57,10 +64,20 @@ static void *fold_main(void *arg)
 		struct cw_fold_result r = {
 		    .text = f->req_text, .len = f->req_len, .version = f->req_version};
 		f->req_text = NULL;
+		f->cur_text = r.text;
+		f->cur_len = r.len;
+		f->cur_version = r.version;
+		atomic_store(&f->stop, false);
 		pthread_mutex_unlock(&f->mu);
-		r.snap = cw_compile_text_spare(r.text, r.len, r.version, NULL, NULL, NULL, &r.times,
-					       r.err, sizeof(r.err));
+		r.snap = cw_compile_text_full_unless(r.text, r.len, r.version, &f->stop, &r.times,
+						     r.err, sizeof(r.err));
 		pthread_mutex_lock(&f->mu);
+		f->cur_text = NULL;
+		r.given_up = !r.snap && atomic_load(&f->stop);
+		if (r.given_up && f->has_result) { /* the result waiting says more */
+			result_free(&r);
+			continue;
+		}
 		if (f->has_result) /* the owner never took the last one: this one supersedes it */
 			result_free(&f->res);
 		f->res = r;
@@ -116,14 +133,50 @@ void cw_folder_stop(struct cw_folder *f)
 	free(f);
 }
 
+/* Building this very text, and not about to give it up. */
+static bool building(const struct cw_folder *f, const char *text, size_t len, uint32_t version)
+{
+	return f->cur_text && !atomic_load(&f->stop) && f->cur_version == version &&
+	       f->cur_len == len && memcmp(f->cur_text, text, len) == 0;
+}
+
 void cw_folder_request(struct cw_folder *f, char *text, size_t len, uint32_t version)
 {
 	pthread_mutex_lock(&f->mu);
 	free(f->req_text); /* not started: only the latest text is worth a build */
-	f->req_text = text;
-	f->req_len = len;
-	f->req_version = version;
-	pthread_cond_signal(&f->cv);
+	f->req_text = NULL;
+	if (building(f, text, len, version)) {
+		free(text); /* already under way */
+	} else {
+		if (f->cur_text)
+			atomic_store(&f->stop, true);
+		f->req_text = text;
+		f->req_len = len;
+		f->req_version = version;
+		pthread_cond_signal(&f->cv);
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+bool cw_folder_building(struct cw_folder *f, uint32_t *version)
+{
+	pthread_mutex_lock(&f->mu);
+	bool busy = f->cur_text != NULL;
+	if (busy && version)
+		*version = f->cur_version;
+	pthread_mutex_unlock(&f->mu);
+	return busy;
+}
+
+void cw_folder_cancel(struct cw_folder *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->mu);
+	free(f->req_text);
+	f->req_text = NULL;
+	if (f->cur_text)
+		atomic_store(&f->stop, true);
 	pthread_mutex_unlock(&f->mu);
 }
 
@@ -150,7 +203,8 @@ static bool fold_current(const struct cw_live_rules *live, const struct cw_fold_
 enum cw_fold_outcome cw_fold_apply(struct cw_live_rules *live, struct cw_engine *e,
 				   struct cw_fold_result *r)
 {
-	enum cw_fold_outcome out = !r->snap		    ? CW_FOLD_FAILED
+	enum cw_fold_outcome out = r->given_up		    ? CW_FOLD_GIVEN_UP
+				   : !r->snap		    ? CW_FOLD_FAILED
 				   : !fold_current(live, r) ? CW_FOLD_STALE
 							    : CW_FOLD_PUBLISHED;
 	if (out == CW_FOLD_PUBLISHED)

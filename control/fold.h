@@ -29,8 +29,16 @@ struct cw_folder *cw_folder_start(int nice_up, void (*wake)(void *arg), void *ar
 void cw_folder_stop(struct cw_folder *f);
 
 /* A full build of text (len bytes, taken over), rule set `version`. It replaces a request the
- * thread has not started; one in progress finishes first (its owner will find it stale). */
+ * thread has not started, and a build in progress of another text gives up at its next rte_acl
+ * context (its result says so); the same text already being built is left to finish (or, if it
+ * was cancelled, built again once that build has given up). */
 void cw_folder_request(struct cw_folder *f, char *text, size_t len, uint32_t version);
+/* Drops the request not started and makes the build in progress give up: for an owner about to
+ * build a new rule set, which makes the fold pointless if it goes live (and needs the memory
+ * meanwhile). If it does not go live, the owner asks for the fold again. f may be NULL. */
+void cw_folder_cancel(struct cw_folder *f);
+/* Whether a build is under way, and of which version (version may be NULL). */
+bool cw_folder_building(struct cw_folder *f, uint32_t *version);
 
 /* A finished build, if there is one (false: none yet). *snap is NULL when it failed (err says
  * why); the text it was built from is handed back either way. Everything is the caller's. */
@@ -39,6 +47,7 @@ struct cw_fold_result {
 	char *text;
 	size_t len;
 	uint32_t version;
+	bool given_up; /* cancelled or replaced before it was done (snap NULL) */
 	struct cw_compile_times times;
 	char err[256];
 };
@@ -48,7 +57,7 @@ bool cw_folder_take(struct cw_folder *f, struct cw_fold_result *out);
  * of the very text it was built from, else drop it (a newer rule set went live meanwhile).
  * r's snapshot and text are taken (published, or freed through cw_live_retire); its version,
  * times and error stay readable for the log line. */
-enum cw_fold_outcome { CW_FOLD_FAILED, CW_FOLD_STALE, CW_FOLD_PUBLISHED };
+enum cw_fold_outcome { CW_FOLD_GIVEN_UP, CW_FOLD_FAILED, CW_FOLD_STALE, CW_FOLD_PUBLISHED };
 enum cw_fold_outcome cw_fold_apply(struct cw_live_rules *live, struct cw_engine *e,
 				   struct cw_fold_result *r);
 

@@ -318,14 +318,24 @@ int cw_load_ruleset_text_into(redisContext *c, uint32_t *version, char **text, s
 	return rc;
 }
 
-/* Parses (incrementally against prev when incremental, with the spare's arrays when there is
- * one) and builds; see load.h. */
+/* How compile parses and builds (see load.h for each public form): incrementally against prev
+ * or, without prev, a full parse that keeps what the next incremental one needs; into the
+ * spare's arrays when there is one; its times noted when asked; a full build that gives up
+ * when *stop is set. Every pointer may be NULL. */
+struct compile_how {
+	bool incremental;
+	const struct cw_compile_prev *prev;
+	struct cw_parse_spare **spare;
+	struct cw_compile_times *times;
+	const atomic_bool *stop;
+};
+
 static struct cw_snapshot *compile(const char *text, size_t len, uint32_t version,
-				   const struct cw_snapshot *base, bool incremental,
-				   const struct cw_compile_prev *prev,
-				   struct cw_parse_spare **spare, struct cw_compile_times *times,
+				   const struct cw_snapshot *base, const struct compile_how *how,
 				   char *err, size_t errlen)
 {
+	const struct cw_compile_prev *prev = how->prev;
+	struct cw_compile_times *times = how->times;
 	struct cw_parse_error ev[4];
 	struct cw_parse_errors errs = {.v = ev, .cap = 4};
 	char vtag[24] = "";
@@ -333,10 +343,11 @@ static struct cw_snapshot *compile(const char *text, size_t len, uint32_t versio
 		snprintf(vtag, sizeof(vtag), "v%" PRIu32 ": ", version);
 	uint64_t f0 = cw_thread_faults(), t0 = cw_mono_ns();
 	struct cw_ruleset *rs =
-	    !incremental ? cw_ruleset_parse(text, len, &errs)
-			 : cw_ruleset_parse_delta_spare(text, len, prev ? prev->rs : NULL,
-							prev ? prev->text : NULL,
-							prev ? prev->len : 0, spare, &errs);
+	    !how->incremental
+		? cw_ruleset_parse(text, len, &errs)
+		: cw_ruleset_parse_delta_spare(text, len, prev ? prev->rs : NULL,
+					       prev ? prev->text : NULL, prev ? prev->len : 0,
+					       how->spare, &errs);
 	uint64_t t1 = cw_mono_ns(), f1 = cw_thread_faults();
 	if (times)
 		*times = (struct cw_compile_times){t1 - t0, 0, f1 - f0, 0};
@@ -360,7 +371,7 @@ static struct cw_snapshot *compile(const char *text, size_t len, uint32_t versio
 	}
 	char berr[256] = "";
 	struct cw_snapshot *s = base ? cw_snapshot_build_delta(base, rs, berr, sizeof(berr))
-				     : cw_snapshot_build(rs, berr, sizeof(berr));
+				     : cw_snapshot_build_unless(rs, how->stop, berr, sizeof(berr));
 	if (times) {
 		times->build_ns = cw_mono_ns() - t1;
 		times->build_faults = cw_thread_faults() - f1;
@@ -373,7 +384,8 @@ static struct cw_snapshot *compile(const char *text, size_t len, uint32_t versio
 struct cw_snapshot *cw_compile_text(const char *text, size_t len, uint32_t version,
 				    const struct cw_snapshot *base, char *err, size_t errlen)
 {
-	return compile(text, len, version, base, false, NULL, NULL, NULL, err, errlen);
+	const struct compile_how how = {.incremental = false};
+	return compile(text, len, version, base, &how, err, errlen);
 }
 
 struct cw_snapshot *cw_compile_file(const char *path, char *err, size_t errlen)
@@ -394,7 +406,8 @@ struct cw_snapshot *cw_compile_text_delta(const char *text, size_t len, uint32_t
 					  const struct cw_compile_prev *prev, char *err,
 					  size_t errlen)
 {
-	return compile(text, len, version, base, true, prev, NULL, NULL, err, errlen);
+	const struct compile_how how = {.incremental = true, .prev = prev};
+	return compile(text, len, version, base, &how, err, errlen);
 }
 
 struct cw_snapshot *cw_compile_text_spare(const char *text, size_t len, uint32_t version,
@@ -403,7 +416,18 @@ struct cw_snapshot *cw_compile_text_spare(const char *text, size_t len, uint32_t
 					  struct cw_parse_spare **spare,
 					  struct cw_compile_times *times, char *err, size_t errlen)
 {
-	return compile(text, len, version, base, true, prev, spare, times, err, errlen);
+	const struct compile_how how = {
+	    .incremental = true, .prev = prev, .spare = spare, .times = times};
+	return compile(text, len, version, base, &how, err, errlen);
+}
+
+struct cw_snapshot *cw_compile_text_full_unless(const char *text, size_t len, uint32_t version,
+						const atomic_bool *stop,
+						struct cw_compile_times *times, char *err,
+						size_t errlen)
+{
+	const struct compile_how how = {.incremental = true, .times = times, .stop = stop};
+	return compile(text, len, version, NULL, &how, err, errlen);
 }
 
 bool cw_live_prev(const struct cw_live_rules *l, struct cw_compile_prev *prev)

@@ -89,6 +89,13 @@ struct cw_snapshot *cw_compile_text_spare(const char *text, size_t len, uint32_t
 					  const struct cw_compile_prev *prev,
 					  struct cw_parse_spare **spare,
 					  struct cw_compile_times *times, char *err, size_t errlen);
+/* cw_compile_text_spare(text, len, version, NULL, NULL, NULL, times, ...), a full build, that
+ * gives up ("vN: cancelled") when *stop is seen set between two of its rte_acl builds
+ * (cw_snapshot_build_unless): for a fold that a newer rule set has made pointless. */
+struct cw_snapshot *cw_compile_text_full_unless(const char *text, size_t len, uint32_t version,
+						const atomic_bool *stop,
+						struct cw_compile_times *times, char *err,
+						size_t errlen);
 
 /* The rule set a gateway runs and what its next incremental build needs: the last full build
  * (the base of deltas), the snapshot the engine holds (that build or a delta on it) and the

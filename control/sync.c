@@ -331,9 +331,13 @@ static bool same_text(const char *a, size_t al, const char *b, size_t bl)
 /* A delta answers exactly as a full build of its text, and one is made right after it so that
  * the next delta starts from a small overlay again (docs/engine.md): on the fold thread, not
  * the compile thread, so that a change that comes meanwhile is not held up by it (at 100 000
- * rules the build takes seconds; control/fold.h). take_fold publishes it if still current. */
+ * rules the build takes seconds; control/fold.h). take_fold publishes it if still current.
+ * Asked for whenever the live set is a delta and no compile is under way: after a delta goes
+ * live, and after a new rule set that cancelled the fold (submit) came to nothing. */
 static void fold_later(struct cw_sync *s)
 {
+	if (!s->live.active || !cw_snapshot_is_delta(s->live.active))
+		return;
 	char *copy = s->folder ? cw_live_text_copy(&s->live) : NULL;
 	if (copy)
 		cw_folder_request(s->folder, copy, s->live.len, s->version);
@@ -353,6 +357,12 @@ static void take_fold(struct cw_sync *s)
 		return;
 	const double ms = (double)(r.times.parse_ns + r.times.build_ns) / 1e6;
 	switch (cw_fold_apply(&s->live, s->e, &r)) {
+	case CW_FOLD_GIVEN_UP: /* a new rule set was asked for (submit) */
+		logf_(s,
+		      "rule set v%" PRIu32 " not folded: a new rule set came while its full build "
+		      "ran (given up after %.1f ms)",
+		      r.version, ms);
+		break;
 	case CW_FOLD_FAILED:
 		logf_(s, "rule set v%" PRIu32 " not folded into a full build: %s", r.version,
 		      r.err);
@@ -467,6 +477,9 @@ static void submit(struct cw_sync *s)
 	s->comp.job_has_prev = cw_live_prev(&s->live, &s->comp.job_prev);
 	pthread_cond_signal(&s->comp.cv);
 	pthread_mutex_unlock(&s->comp.mu);
+	/* the live set's fold is pointless if this goes live, and a full build beside it would
+	 * need the memory of two: it gives up now, and is asked for again if this fails */
+	cw_folder_cancel(s->folder);
 	set_pending_stat(s);
 }
 
@@ -581,13 +594,13 @@ static void take_result(struct cw_sync *s)
 		retire_later(s, snap, r.text);
 	} else if (snap) {
 		publish(s, snap, &r, &ct, start, done);
-		if (cw_snapshot_is_delta(snap))
-			fold_later(s);
 	} else {
 		refuse(s, err);
 		free(r.text);
 	}
 	submit(s);
+	if (!s->inflight.req)
+		fold_later(s); /* a new delta's; or the live one's again, if submit cancelled it */
 	set_pending_stat(s);
 }
 

@@ -205,8 +205,9 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 		      struct gw_load_times *t);
 /* Reads a rule file and publishes it (--rules, SIGHUP). */
 long gw_load_rules_file(const char *path, char *err, size_t n, struct gw_load_times *t);
-/* Asks for the full build of a live delta's text on the fold thread (file mode, after a SIGHUP
- * delta; control/fold.h). */
+/* Asks for the full build of a live delta's text on the fold thread (file mode, after every
+ * SIGHUP: the new set's or, when it failed, the one it cancelled; control/fold.h). Nothing when
+ * the live set is a full build or that very build is under way. */
 void gw_fold_rules(void);
 /* Publishes the fold gw_fold_rules asked for once it is built, if still current (main lcore). */
 void gw_fold_poll(void);

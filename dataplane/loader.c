@@ -63,6 +63,12 @@ void gw_ruleset_info(struct gw_ruleset_info *out)
  * milliseconds (and a second edit in a row reuses the first's work, as in Redis mode); the
  * tables of the full build stay shared until a bigger change makes a new full build. */
 static struct cw_live_rules files;
+/* A live delta answers exactly as a full build of its text, and one is made so that the next
+ * delta starts from a small overlay again (docs/engine.md): on a thread of its own
+ * (control/fold.h), so that a SIGHUP that comes meanwhile is not held up by it; the main lcore
+ * publishes it (gw_fold_poll) if the rules have not moved on. A new rule set makes the fold in
+ * progress give up (gw_publish_rules); gw_fold_rules asks again if that set fails. */
+static struct cw_folder *folder;
 /* Memory for the next reload, written after each publish (off the reload's clock): the parse's
  * arrays, and a buffer a quarter larger than the text for reading the file. Fresh memory faults
  * in page by page (~10 us a page on the bench VM): a parse into it took 7 ms of a 10 000-rule
@@ -92,6 +98,7 @@ static void warm_spare(const struct cw_ruleset *like, size_t text_len)
 long gw_publish_rules(char *text, size_t len, const char *source, char *err, size_t n,
 		      struct gw_load_times *t)
 {
+	cw_folder_cancel(folder); /* pointless if this goes live; its memory is wanted now */
 	struct cw_compile_prev prev;
 	bool has_prev = cw_live_prev(&files, &prev);
 	char cerr[300] = "";
@@ -120,12 +127,6 @@ long gw_publish_rules(char *text, size_t len, const char *source, char *err, siz
 	return cw_snapshot_ruleset(s)->version;
 }
 
-/* A live delta answers exactly as a full build of its text, and one is made so that the next
- * delta starts from a small overlay again (docs/engine.md): on a thread of its own
- * (control/fold.h), so that a SIGHUP that comes meanwhile is not held up by it; the main lcore
- * publishes it (gw_fold_poll) if the rules have not moved on. */
-static struct cw_folder *folder;
-
 void gw_fold_rules(void)
 {
 	const struct cw_snapshot *live = cw_engine_active(gw.engine);
@@ -150,6 +151,12 @@ void gw_fold_poll(void)
 		return;
 	const double ms = (double)(r.times.parse_ns + r.times.build_ns) / 1e6;
 	switch (cw_fold_apply(&files, gw.engine, &r)) {
+	case CW_FOLD_GIVEN_UP: /* a SIGHUP's rule set came meanwhile */
+		fprintf(stderr,
+			"clearway: rule set version %u not folded: a new rule set came while its "
+			"full build ran (given up after %.1f ms)\n",
+			r.version, ms);
+		break;
 	case CW_FOLD_FAILED:
 		fprintf(stderr, "clearway: rule set version %u not folded into a full build: %s\n",
 			r.version, r.err);

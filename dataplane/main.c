@@ -155,6 +155,7 @@ static void reload(void)
 	if (v < 0) {
 		fprintf(stderr, "clearway: SIGHUP: %s; keeping version %u\n", err,
 			cw_engine_version(gw.engine));
+		gw_fold_rules(); /* a live delta's fold, which the failed set cancelled */
 		return;
 	}
 	/* counted from the signal, as DESIGN §8 counts from the event; then step by step */

@@ -20,6 +20,7 @@
 #ifndef CW_RULES_ENGINE_H
 #define CW_RULES_ENGINE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,13 @@ void cw_engine_keep_build_memory(void);
 /* Compiles a parsed rule set into lookup tables (a profile trie, rte_acl). Takes ownership of rs
  * (freed with the snapshot, or on failure). Slow for big rule sets: call off the packet path. */
 struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen);
+/* cw_snapshot_build that gives up when *stop is found set at its start or between two of its
+ * rte_acl builds (a full build makes up to 48, the biggest about a fifth of it): NULL with err
+ * "cancelled".
+ * For a background build that something newer has made pointless: it lets go of its CPU and
+ * memory within one context's build rather than at its end. stop may be NULL. */
+struct cw_snapshot *cw_snapshot_build_unless(struct cw_ruleset *rs, const atomic_bool *stop,
+					     char *err, size_t errlen);
 /* The same decisions without lookup tables for rules: every rule is evaluated in turn (§4.3d by
  * plain comparison). The reference the ACL build is tested against; slow with many rules. */
 struct cw_snapshot *cw_snapshot_build_linear(struct cw_ruleset *rs, char *err, size_t errlen);

@@ -573,6 +573,7 @@ struct expander {
 	struct cw_acl_rule *v;
 	uint32_t n, cap;
 	int error;
+	const atomic_bool *stop; /* set: give up before the next rte_acl build (NULL: never) */
 };
 
 static void push_rule(struct expander *x, const struct cw_acl_rule *r)
@@ -1302,6 +1303,11 @@ static int group_cmp(const void *a, const void *b)
 			    : (x->start > y->start) - (x->start < y->start);
 }
 
+static bool stop_asked(const struct expander *x)
+{
+	return x->stop && atomic_load_explicit(x->stop, memory_order_relaxed);
+}
+
 /* Groups the expanded rules by shape (input order kept within a shape), merges groups past the
  * budget, and builds the groups, biggest first, into the set. */
 static int acl_build_groups(struct cw_acl_set *set, struct slow_list *sl, const struct expander *x)
@@ -1330,7 +1336,8 @@ static int acl_build_groups(struct cw_acl_set *set, struct slow_list *sl, const 
 	n_groups = merge_groups(groups, n_groups);
 	qsort(groups, n_groups, sizeof(*groups), group_cmp);
 	for (uint32_t g = 0; g < n_groups && !rc; g++)
-		rc = acl_build_group(set, sl, order + groups[g].start, groups[g].n);
+		rc = stop_asked(x) ? -ECANCELED
+				   : acl_build_group(set, sl, order + groups[g].start, groups[g].n);
 out:
 	free(sh);
 	free(order);
@@ -1356,6 +1363,11 @@ static struct cw_acl_set *acl_build(struct expander *x, struct slow_list *sl, ui
 	if (!x->n)
 		return set; /* nothing to classify */
 	int rc = acl_build_groups(set, sl, x);
+	if (rc == -ECANCELED) {
+		snprintf(err, errlen, "cancelled");
+		acl_free(set);
+		return NULL;
+	}
 	if (rc) {
 		snprintf(err, errlen, "rte_acl build of %u rules: %s", x->n, strerror(-rc));
 		acl_free(set);
@@ -1453,11 +1465,11 @@ static uint32_t acl_priority(const struct cw_snapshot *s, uint32_t rule_index)
  * the slow list (all of them to the slow list in a linear snapshot). A delta lists the rules it
  * changed: the rules it keeps are its base's, and so are their slow-list entries. */
 static struct cw_acl_set *build_rules(struct cw_snapshot *s, const uint32_t *uscc_ids,
-				      const uint32_t *only, uint32_t n_only, bool linear, char *err,
-				      size_t errlen)
+				      const uint32_t *only, uint32_t n_only, bool linear,
+				      const atomic_bool *stop, char *err, size_t errlen)
 {
 	const struct cw_ruleset *rs = s->rs;
-	struct expander x = {.rs = rs, .uscc_ids = uscc_ids};
+	struct expander x = {.rs = rs, .uscc_ids = uscc_ids, .stop = stop};
 	struct slow_list sl = {.s = s, .mark = calloc(rs->n_rules + 1, sizeof(bool))};
 	s->slow = malloc(sizeof(uint32_t) * (rs->n_rules + 1));
 	struct cw_acl_set *set = NULL;
@@ -1591,7 +1603,8 @@ static void keep_masks(struct cw_snapshot *s)
 	s->all_masks = build_masks(s->rs, s->by_prio, n, &s->all_words);
 }
 
-static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *err, size_t errlen)
+static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, const atomic_bool *stop,
+				      char *err, size_t errlen)
 {
 	forget_copies(rs);
 	struct cw_snapshot *s = snapshot_new(rs);
@@ -1599,8 +1612,13 @@ static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *
 		return NULL;
 	s->linear = linear;
 	uint32_t *ids = NULL;
+	if (stop && atomic_load_explicit(stop, memory_order_relaxed)) {
+		snprintf(err, errlen, "cancelled"); /* while its text was parsed */
+		cw_snapshot_free(s);
+		return NULL;
+	}
 	if (build_common(s, &ids, err, errlen) < 0 ||
-	    !(s->acl = build_rules(s, ids, NULL, 0, linear, err, errlen))) {
+	    !(s->acl = build_rules(s, ids, NULL, 0, linear, stop, err, errlen))) {
 		free(ids);
 		cw_snapshot_free(s);
 		return NULL;
@@ -1613,12 +1631,18 @@ static struct cw_snapshot *build_full(struct cw_ruleset *rs, bool linear, char *
 
 struct cw_snapshot *cw_snapshot_build(struct cw_ruleset *rs, char *err, size_t errlen)
 {
-	return build_full(rs, false, err, errlen);
+	return build_full(rs, false, NULL, err, errlen);
+}
+
+struct cw_snapshot *cw_snapshot_build_unless(struct cw_ruleset *rs, const atomic_bool *stop,
+					     char *err, size_t errlen)
+{
+	return build_full(rs, false, stop, err, errlen);
 }
 
 struct cw_snapshot *cw_snapshot_build_linear(struct cw_ruleset *rs, char *err, size_t errlen)
 {
-	return build_full(rs, true, err, errlen);
+	return build_full(rs, true, NULL, err, errlen);
 }
 
 /* ---------------------------------------------------------------- delta */
@@ -1911,7 +1935,7 @@ struct cw_snapshot *cw_snapshot_build_delta(const struct cw_snapshot *base, stru
 		return NULL;
 	}
 	if (delta_common(s, chg, n, &ids, err, errlen) < 0 ||
-	    !(s->overlay = build_rules(s, ids, chg, n, false, err, errlen))) {
+	    !(s->overlay = build_rules(s, ids, chg, n, false, NULL, err, errlen))) {
 		free(ids);
 		free(chg);
 		cw_snapshot_free(s);

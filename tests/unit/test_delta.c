@@ -12,12 +12,19 @@
  * removed) and both snapshots are asked the same random items: best rule, profile, USCC interning
  * and whether parties are looked up at all. Chains of deltas on one base are freed in the gateway's
  * order (each delta before its base) under ASan.
+ *
+ * Also here, because a delta's fold is the full build of its text (control/fold.h): a full build
+ * gives up when asked to (cw_snapshot_build_unless), and the fold thread gives up a build whose
+ * text something newer has replaced, so that no out-of-date build ever comes back finished.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "control/fold.h"
 #include "rules/engine.h"
 #include "rules/tables.h"
 #include "tests/unit/testutil.h"
@@ -390,6 +397,142 @@ START_TEST(delta_decides_as_full_build)
 }
 END_TEST
 
+/* Asked to stop before its first rte_acl build, a full build gives up (and frees what it built,
+ * under ASan); not asked, it decides as cw_snapshot_build. */
+START_TEST(build_gives_up_when_asked)
+{
+	char err[256] = "";
+	struct text t;
+	random_base(&t, 400, 20);
+	size_t len;
+	char *text = join(&t, 1, &len);
+	atomic_bool stop = true;
+	struct cw_snapshot *s =
+	    cw_snapshot_build_unless(parse(text, len, NULL, NULL, 0), &stop, err, sizeof(err));
+	ck_assert(s == NULL);
+	ck_assert_str_eq(err, "cancelled");
+	stop = false;
+	s = cw_snapshot_build_unless(parse(text, len, NULL, NULL, 0), &stop, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	struct cw_snapshot *f =
+	    cw_snapshot_build(parse(text, len, NULL, NULL, 0), err, sizeof(err));
+	ck_assert_msg(f != NULL, "%s", err);
+	same_answers(s, f);
+	cw_snapshot_free(s);
+	cw_snapshot_free(f);
+	free(text);
+	text_free(&t);
+}
+END_TEST
+
+/* Results of the fold thread until one for `version` (each checked by `check`), up to 120 s. */
+static void fold_results_until(struct cw_folder *f, uint32_t version,
+			       void (*check)(const struct cw_fold_result *r, uint32_t version))
+{
+	for (int waited = 0; waited < 120000; waited++) {
+		struct cw_fold_result r;
+		if (!cw_folder_take(f, &r)) {
+			struct timespec ms = {0, 1000000};
+			nanosleep(&ms, NULL);
+			continue;
+		}
+		check(&r, version);
+		bool last = r.version == version;
+		cw_snapshot_free(r.snap);
+		free(r.text);
+		if (last)
+			return;
+	}
+	ck_abort_msg("no fold of version %u", version);
+}
+
+static unsigned given_up;
+
+/* The wanted version is built; every other one asked for before it came back given up. */
+static void only_latest_built(const struct cw_fold_result *r, uint32_t version)
+{
+	if (r->version == version) {
+		ck_assert_msg(r->snap != NULL && !r->given_up, "version %u: %s", version, r->err);
+		return;
+	}
+	ck_assert_msg(r->snap == NULL && r->given_up,
+		      "version %u was built to the end after version %u was asked for", r->version,
+		      version);
+	given_up++;
+}
+
+/* Until the fold thread is building `version` (it takes tens of milliseconds at least). */
+static void wait_building(struct cw_folder *f, uint32_t version)
+{
+	uint32_t v = 0;
+	for (int waited = 0; waited < 1200000; waited++) {
+		if (cw_folder_building(f, &v) && v == version)
+			return;
+		struct timespec us = {0, 100000};
+		nanosleep(&us, NULL);
+	}
+	ck_abort_msg("the fold thread never started version %u", version);
+}
+
+/* The next result of the fold thread, for `version`, given up or built as `built` says. */
+static void next_fold_is(struct cw_folder *f, uint32_t version, bool built)
+{
+	for (int waited = 0; waited < 120000; waited++) {
+		struct cw_fold_result r;
+		if (cw_folder_take(f, &r)) {
+			ck_assert_uint_eq(r.version, version);
+			ck_assert_msg(built ? r.snap && !r.given_up : !r.snap && r.given_up,
+				      "version %u: %s, err '%s'", version,
+				      r.snap	   ? "built"
+				      : r.given_up ? "given up"
+						   : "failed",
+				      r.err);
+			cw_snapshot_free(r.snap);
+			free(r.text);
+			return;
+		}
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	ck_abort_msg("no fold of version %u", version);
+}
+
+/* Version 2 is asked for while version 1 is being built: 1 is given up, 2 built. Then 3 is
+ * cancelled outright while being built and 4 asked for: the same. Last, 5 is cancelled while
+ * being built and asked for again (the owner's new rule set failed): given up, then built. */
+START_TEST(fold_gives_up_for_a_newer_text)
+{
+	char err[256] = "";
+	struct cw_folder *f = cw_folder_start(0, NULL, NULL, err, sizeof(err));
+	ck_assert_msg(f != NULL, "%s", err);
+	struct text t;
+	random_base(&t, 3000, 50);
+	char *texts[7];
+	size_t lens[7];
+	for (unsigned v = 1; v <= 5; v++)
+		texts[v] = join(&t, v, &lens[v]);
+	texts[6] = join(&t, 5, &lens[6]); /* version 5 again */
+	cw_folder_request(f, texts[1], lens[1], 1);
+	wait_building(f, 1);
+	cw_folder_request(f, texts[2], lens[2], 2);
+	fold_results_until(f, 2, only_latest_built);
+	cw_folder_request(f, texts[3], lens[3], 3);
+	wait_building(f, 3);
+	cw_folder_cancel(f);
+	cw_folder_request(f, texts[4], lens[4], 4);
+	fold_results_until(f, 4, only_latest_built);
+	ck_assert_uint_eq(given_up, 2); /* 1 and 3, each at its next rte_acl context */
+	cw_folder_request(f, texts[5], lens[5], 5);
+	wait_building(f, 5);
+	cw_folder_cancel(f);
+	cw_folder_request(f, texts[6], lens[6], 5);
+	next_fold_is(f, 5, false);
+	next_fold_is(f, 5, true);
+	cw_folder_stop(f);
+	text_free(&t);
+}
+END_TEST
+
 int main(void)
 {
 	tu_eal_init();
@@ -397,6 +540,8 @@ int main(void)
 	TCase *t = tcase_create("snapshot");
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, delta_decides_as_full_build);
+	tcase_add_test(t, build_gives_up_when_asked);
+	tcase_add_test(t, fold_gives_up_for_a_newer_text);
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }

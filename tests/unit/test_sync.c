@@ -735,6 +735,12 @@ START_TEST(small_change_is_a_delta)
 	WAIT_FOR(cw_engine_version(eng) == 9);
 	WAIT_FOR(stats().activations == 3);
 	ck_assert_uint_eq(stats().delta_activations, 1);
+	/* a broken v10 right away: its compile makes v9's fold give up if it still runs, and
+	 * fails; the fold is asked for again (control/fold.h), so v9 is folded all the same */
+	uint64_t errs = stats().ruleset_errors;
+	w_rules(10, "version 10\nrule 1 mode nonsense when hs 01\n", true);
+	WAIT_FOR(stats().ruleset_errors == errs + 1);
+	ck_assert_uint_eq(cw_engine_version(eng), 9);
 	/* then folded into a full build of the same text, in the background: the same version,
 	 * not a delta any more, not counted as an activation */
 	WAIT_FOR(stats().folds == 1);
