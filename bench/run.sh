@@ -207,31 +207,56 @@ load_rate() {
 }
 
 # pace_stop PID: PID is the subshell running pace(); its child is `timeout`, which passes SIGINT
-# on to the generator (which then writes its report).
+# on to the generator (which then writes its report and waits, idle, for cw_stop).
 pace_stop() {
 	pkill -INT -P "$1" timeout 2>/dev/null
 	wait "$1"
 	sleep 0.5
 }
 
-cw_stop() { kill -INT "$CW_PID" 2>/dev/null; wait "$CW_PID" 2>/dev/null; }
+# cw_stop: stops the gateway, then lets the generators that held their end of the memif link
+# for it go (pace(); their pids are in $WORK/pace.pids).
+cw_stop() {
+	kill -INT "$CW_PID" 2>/dev/null
+	wait "$CW_PID" 2>/dev/null
+	local p t
+	[ -s "$WORK/pace.pids" ] || return 0
+	for p in $(cat "$WORK/pace.pids"); do
+		for ((t = 0; t < 100; t++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill "$p" 2>/dev/null
+	done
+	: >"$WORK/pace.pids"
+}
 
 # pace SOCK RATE SECONDS JSON [capture]: the paced generator on GEN_CORE. PACE_HOLD=1 (the
-# update runs) retries the frames the gateway's ring refuses instead of dropping them.
+# update runs) retries the frames the gateway's ring refuses instead of dropping them. Returns
+# once the generator's report is written; the generator then keeps its end of the memif link,
+# idle, until cw_stop has stopped the gateway (--until-down): DPDK 22.11's memif unmaps a link's
+# memory when its peer goes, even under a gateway polling it (docs/operations.md "Ports").
 pace() {
 	local sock=$1 rate=$2 secs=$3 json=$4 cap=${5:-$MAIN/requests.pcap}
 	local hold=()
 	[ "${PACE_HOLD:-0}" = 1 ] && hold=(--hold)
-	local cmd=(timeout -s INT $((STEP_TIMEOUT + ${secs%.*})) "$B/cwkbase" pace -l "$GEN_CORE" $(eal_mem 512) $EAL_QUIET
+	local cmd=(timeout -s INT $((STEP_TIMEOUT + ${secs%.*} + 60)) "$B/cwkbase" pace -l "$GEN_CORE" $(eal_mem 512) $EAL_QUIET
 		--file-prefix "$TAG-pace" --vdev "net_memif0,role=client,socket=$sock"
-		-- --in "$cap" --rate "$rate" --seconds "$secs" --json "$json" --wait 20 "${hold[@]}")
+		-- --in "$cap" --rate "$rate" --seconds "$secs" --json "$json" --wait 20 --until-down 60 "${hold[@]}")
 	cmdlog "${cmd[*]}"
 	# The memif link sometimes does not come up on the first connection under load: try again.
-	local try
+	local try pid
 	rm -f "$json"
 	for try in 1 2 3; do
-		"${cmd[@]}" >>"$OUT/pace.log" 2>&1
-		[ -s "$json" ] && return 0
+		"${cmd[@]}" >>"$OUT/pace.log" 2>&1 &
+		pid=$!
+		# (plain shell tests: this script shares GEN_CORE with the generator)
+		until [ -s "$json" ]; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		if [ -s "$json" ]; then
+			echo "$pid" >>"$WORK/pace.pids"
+			return 0
+		fi
+		wait "$pid"
 		say "  pace: no memif link (attempt $try)"
 	done
 	return 1

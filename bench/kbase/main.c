@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	    "                     [--json FILE]\n"
 	    "       cwkbase pace [EAL options] -- --in REQUESTS.pcap --rate MSGS_PER_S\n"
 	    "                     --seconds S [--port P] [--json FILE] [--hold]\n"
+	    "                     [--until-down S]\n"
 	    "       cwkbase stalls [--core C] [--seconds S] [--json FILE]\n"
 	    "serve: the engine behind one UDP socket (recvmmsg/sendmmsg) on 127.0.0.1, one thread\n"
 	    "       pinned to --core (EAL is initialised there with --no-huge).\n"
@@ -30,7 +31,8 @@ static void usage(FILE *f)
 	    "sequence\n"
 	    "       numbers so every pass is new traffic. Frames the port refuses are dropped\n"
 	    "       and counted, unless --hold (or rate 0): then they are sent as soon as it\n"
-	    "       takes them.\n"
+	    "       takes them. --until-down S: once the report is written, keep the port\n"
+	    "       (idle) until the gateway takes the link down, at most S s.\n"
 	    "stalls: spins on --core and measures the gaps when the CPU was taken away: how\n"
 	    "       often, how long, and the share of instants that would wait over 5 us.\n");
 }

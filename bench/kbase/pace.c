@@ -42,7 +42,8 @@ struct pace_opts {
 	const char *in, *json;
 	double rate, seconds, wait;
 	uint16_t port;
-	bool hold; /* retry refused frames at any rate */
+	bool hold;	    /* retry refused frames at any rate */
+	double until_down; /* after the report, keep the port until its link goes down */
 };
 
 /* Per second of a paced run: how late the generator sent its latest frame (its CPU taken away,
@@ -253,13 +254,34 @@ static void linger(uint16_t port, struct pace_stats *st)
 	}
 }
 
+/* DPDK 22.11's memif unmaps a connection's shared memory as soon as its peer goes, from the
+ * interrupt thread, without waiting for a data path that may be inside a burst on it: a gateway
+ * whose generator disconnects while it polls can crash (seen once in bench_pace.sh). With
+ * --until-down S the generator, its report written, keeps its port, idle, until the gateway has
+ * stopped and taken the link down (at most S seconds): the side that goes is then the one that
+ * no longer polls. */
+static void until_down(uint16_t port, double max_s)
+{
+	const uint64_t hz = rte_get_tsc_hz(), end = rte_rdtsc() + (uint64_t)(max_s * (double)hz);
+	struct rte_eth_link link;
+	do {
+		memset(&link, 0, sizeof(link));
+		rte_eth_link_get_nowait(port, &link);
+		if (!link.link_status)
+			return;
+		rte_delay_ms(10);
+	} while (rte_rdtsc() < end); /* not cut short by SIGINT: that is how a run is ended */
+}
+
 static int parse_pace(int argc, char **argv, struct pace_opts *o)
 {
 	static const struct option lo[] = {
 	    {"in", required_argument, NULL, 'i'},   {"json", required_argument, NULL, 'j'},
 	    {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 's'},
 	    {"port", required_argument, NULL, 'p'}, {"wait", required_argument, NULL, 'w'},
-	    {"hold", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0}};
+	    {"hold", no_argument, NULL, 'h'},
+	    {"until-down", required_argument, NULL, 'u'},
+	    {NULL, 0, NULL, 0}};
 	*o = (struct pace_opts){.seconds = 5, .wait = 900};
 	int c;
 	optind = 1;
@@ -286,6 +308,9 @@ static int parse_pace(int argc, char **argv, struct pace_opts *o)
 		case 'h':
 			o->hold = true;
 			break;
+		case 'u':
+			o->until_down = atof(optarg);
+			break;
 		default:
 			return -1;
 		}
@@ -297,9 +322,14 @@ static int parse_pace(int argc, char **argv, struct pace_opts *o)
 	return 0;
 }
 
+/* Written beside the report's path and renamed onto it, so that whoever waits for the file
+ * (bench/run.sh, while the generator holds its link) never reads half of it. */
 static void pace_report(const struct pace_opts *o, const struct pace_stats *st)
 {
-	FILE *f = o->json ? fopen(o->json, "w") : stdout;
+	char tmp[4096];
+	if (o->json && snprintf(tmp, sizeof(tmp), "%s.tmp", o->json) >= (int)sizeof(tmp))
+		return;
+	FILE *f = o->json ? fopen(tmp, "w") : stdout;
 	if (!f)
 		return;
 	fprintf(f,
@@ -317,8 +347,8 @@ static void pace_report(const struct pace_opts *o, const struct pace_stats *st)
 	for (uint64_t i = 0; i < whole && i < PACE_MAX_SECONDS; i++)
 		fprintf(f, "%s%lu", i ? ", " : "", (unsigned long)st->refused_per_s[i]);
 	fprintf(f, "]}\n");
-	if (o->json)
-		fclose(f);
+	if (o->json && fclose(f) == 0)
+		rename(tmp, o->json);
 }
 
 int kb_pace(int argc, char **argv)
@@ -356,6 +386,8 @@ int kb_pace(int argc, char **argv)
 	pace_loop(&p, &o, &st);
 	linger(o.port, &st);
 	pace_report(&o, &st);
+	if (o.until_down > 0)
+		until_down(o.port, o.until_down);
 	rte_eth_dev_stop(o.port);
 	rte_eth_dev_close(o.port);
 	free(span);
