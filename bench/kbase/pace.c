@@ -42,7 +42,7 @@ struct pace_opts {
 	const char *in, *json;
 	double rate, seconds, wait;
 	uint16_t port;
-	bool hold;	    /* retry refused frames at any rate */
+	bool hold;	   /* retry refused frames at any rate */
 	double until_down; /* after the report, keep the port until its link goes down */
 };
 
@@ -275,13 +275,15 @@ static void until_down(uint16_t port, double max_s)
 
 static int parse_pace(int argc, char **argv, struct pace_opts *o)
 {
-	static const struct option lo[] = {
-	    {"in", required_argument, NULL, 'i'},   {"json", required_argument, NULL, 'j'},
-	    {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 's'},
-	    {"port", required_argument, NULL, 'p'}, {"wait", required_argument, NULL, 'w'},
-	    {"hold", no_argument, NULL, 'h'},
-	    {"until-down", required_argument, NULL, 'u'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"in", required_argument, NULL, 'i'},
+					   {"json", required_argument, NULL, 'j'},
+					   {"rate", required_argument, NULL, 'r'},
+					   {"seconds", required_argument, NULL, 's'},
+					   {"port", required_argument, NULL, 'p'},
+					   {"wait", required_argument, NULL, 'w'},
+					   {"hold", no_argument, NULL, 'h'},
+					   {"until-down", required_argument, NULL, 'u'},
+					   {NULL, 0, NULL, 0}};
 	*o = (struct pace_opts){.seconds = 5, .wait = 900};
 	int c;
 	optind = 1;
