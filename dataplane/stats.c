@@ -139,10 +139,13 @@ void gw_print_progress(struct gw_totals *prev, double elapsed_s)
 	/* the workers' own cost per message over the interval: what they could take at full load,
 	 * next to what they were offered */
 	const uint64_t dbusy = t->dp.busy_cycles - prev->dp.busy_cycles;
+	/* and how the packets came: a message costs more in a small burst (docs/benchmarks.md) */
+	const uint64_t dbursts = t->dp.rx_bursts - prev->dp.rx_bursts,
+		       dpkts = t->dp.rx_packets - prev->dp.rx_packets;
 	fprintf(stderr,
 		"clearway: pkts %" PRIu64 " msgs %" PRIu64 " (%.0f msgs/s) declare %.1f%% verify "
 		"%.1f%% sample %.1f%% supervise %.1f%% rejected %" PRIu64 " drops %" PRIu64
-		" tx-drops %" PRIu64 " busy %.1f%% cycles/msg %.0f\n",
+		" tx-drops %" PRIu64 " busy %.1f%% cycles/msg %.0f pkts/burst %.1f\n",
 		t->dp.rx_packets, e->messages, elapsed_s > 0 ? (double)dmsgs / elapsed_s : 0.0,
 		pct(e->by_mode[0], decided), pct(e->by_mode[1], decided),
 		pct(e->by_mode[2], decided), pct(e->by_mode[3], decided),
@@ -151,7 +154,8 @@ void gw_print_progress(struct gw_totals *prev, double elapsed_s)
 		    ? 100.0 * (double)dbusy /
 			  (elapsed_s * (double)rte_get_tsc_hz() * (double)t->workers)
 		    : 0.0,
-		dmsgs ? (double)dbusy / (double)dmsgs : 0.0);
+		dmsgs ? (double)dbusy / (double)dmsgs : 0.0,
+		dbursts ? (double)dpkts / (double)dbursts : 0.0);
 	*prev = *t;
 	free(t);
 }

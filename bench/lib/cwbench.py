@@ -182,16 +182,19 @@ def cmd_updates(cw, pace, err, out):
     lost_link = p["frames"] - c["rx_packets"]
     # per second: the answered rate, and the worker's own cycles per message (busy cycles over
     # the messages it decided: what it could take at full load, whatever it was offered)
-    seconds = [(float(m.group(1)), float(m.group(2) or 0)) for m in re.finditer(
-        r"clearway: pkts \d+ msgs \d+ \((\d+) msgs/s\).*?(?:cycles/msg (\d+))?$",
-        open(err).read(), re.M)]
+    # and the packets per RX burst, which the cost per message depends on (bigger is cheaper)
+    found = [(float(m.group(1)), float(m.group(2) or 0), float(m.group(3) or 0))
+             for m in re.finditer(r"clearway: pkts \d+ msgs \d+ \((\d+) msgs/s\).*?"
+                                  r"(?:cycles/msg (\d+))?(?: pkts/burst ([\d.]+))?$",
+                                  open(err).read(), re.M)]
+    seconds = [(r, cyc) for r, cyc, _ in found]
     rates = [r for r, _ in seconds]
     busy = [x for x in seconds if x[0] > 0]
     inner = busy[1:-1] if len(busy) > 3 else busy  # first and last seconds are partial
     with open(os.path.join(out, "updates-rates.csv"), "w") as f:
-        f.write("second,msgs_per_s,cycles_per_msg\n")
-        for i, (r, cyc) in enumerate(seconds):
-            f.write(f"{i + 1},{r:.0f},{cyc:.0f}\n")
+        f.write("second,msgs_per_s,cycles_per_msg,pkts_per_burst\n")
+        for i, (r, cyc, ppb) in enumerate(found):
+            f.write(f"{i + 1},{r:.0f},{cyc:.0f},{ppb:.1f}\n")
     def median(v):
         return sorted(v)[len(v) // 2] if v else 0
     med = median([r for r, _ in inner])

@@ -22,7 +22,7 @@ one() {
 	shift
 	# shellcheck disable=SC2046
 	"$GW" $(eal_args "pace-gw-$run") --vdev "net_memif0,role=server,socket=$sock" \
-		--vdev net_null0 -- "${files[@]}" --tx-port 1 --summary-json "$WORK/$run-gw.json" \
+		--vdev net_null0 -- "${files[@]}" --tx-port 1 --stats 1 --summary-json "$WORK/$run-gw.json" \
 		>"$WORK/$run-gw.out" 2>"$WORK/$run-gw.err" &
 	local gw=$!
 	GW_PIDS+=("$gw")
@@ -83,3 +83,18 @@ one drop
 check drop 0
 one hold --hold
 check hold 1
+
+# The gateway's progress lines (--stats 1) under that load: a second with traffic reports how
+# many packets its RX bursts brought, between 1 and the burst size (32), and more than one a
+# burst when it cannot keep up with what it is offered.
+python3 - "$WORK/hold-gw.err" <<'PY' || fail "progress lines: $(grep 'clearway: pkts' "$WORK/hold-gw.err" | tail -3)"
+import re, sys
+v = [(int(m.group(1)), float(m.group(2))) for m in re.finditer(
+    r"clearway: pkts \d+ msgs \d+ \((\d+) msgs/s\).* cycles/msg \d+ pkts/burst ([\d.]+)$",
+    open(sys.argv[1]).read(), re.M)]
+busy = [b for r, b in v if r > 0]
+assert busy, "no progress line with traffic"
+assert all(1 <= b <= 32 for b in busy), busy
+assert max(busy) > 1, busy
+print(f"ok   progress lines: {len(busy)} with traffic, packets per burst {min(busy)}-{max(busy)}")
+PY
