@@ -140,16 +140,24 @@ static bool building(const struct cw_folder *f, const char *text, size_t len, ui
 	       f->cur_len == len && memcmp(f->cur_text, text, len) == 0;
 }
 
+/* Under mu: the request not started is dropped, the build in progress told to give up. */
+static void give_up_locked(struct cw_folder *f)
+{
+	free(f->req_text);
+	f->req_text = NULL;
+	if (f->cur_text)
+		atomic_store(&f->stop, true);
+}
+
 void cw_folder_request(struct cw_folder *f, char *text, size_t len, uint32_t version)
 {
 	pthread_mutex_lock(&f->mu);
-	free(f->req_text); /* not started: only the latest text is worth a build */
-	f->req_text = NULL;
 	if (building(f, text, len, version)) {
+		free(f->req_text); /* not started: only the latest text is worth a build */
+		f->req_text = NULL;
 		free(text); /* already under way */
 	} else {
-		if (f->cur_text)
-			atomic_store(&f->stop, true);
+		give_up_locked(f);
 		f->req_text = text;
 		f->req_len = len;
 		f->req_version = version;
@@ -173,10 +181,7 @@ void cw_folder_cancel(struct cw_folder *f)
 	if (!f)
 		return;
 	pthread_mutex_lock(&f->mu);
-	free(f->req_text);
-	f->req_text = NULL;
-	if (f->cur_text)
-		atomic_store(&f->stop, true);
+	give_up_locked(f);
 	pthread_mutex_unlock(&f->mu);
 }
 

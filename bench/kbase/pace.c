@@ -123,6 +123,21 @@ static void set_seq(uint8_t *frame, const struct kb_frame *f, uint64_t seq)
 	ck[1] = (uint8_t)c;
 }
 
+/* Until the port's link is up (or down), at most max_s seconds, asleep in between. */
+static bool wait_link(uint16_t port, bool up, double max_s)
+{
+	const uint64_t hz = rte_get_tsc_hz(), end = rte_rdtsc() + (uint64_t)(max_s * (double)hz);
+	struct rte_eth_link link;
+	do {
+		memset(&link, 0, sizeof(link));
+		rte_eth_link_get_nowait(port, &link);
+		if (!link.link_status == !up)
+			return true;
+		rte_delay_us_sleep(10000);
+	} while (rte_rdtsc() < end);
+	return false;
+}
+
 static int port_start(uint16_t port, struct rte_mempool *mp, double wait_s)
 {
 	struct rte_eth_conf conf = {0};
@@ -131,15 +146,8 @@ static int port_start(uint16_t port, struct rte_mempool *mp, double wait_s)
 	    rte_eth_tx_queue_setup(port, 0, 1024, rte_eth_dev_socket_id(port), NULL) < 0 ||
 	    rte_eth_dev_start(port) < 0)
 		return -1;
-	uint64_t hz = rte_get_tsc_hz(), end = rte_rdtsc() + (uint64_t)(wait_s * (double)hz);
-	struct rte_eth_link link;
-	do {
-		memset(&link, 0, sizeof(link));
-		rte_eth_link_get_nowait(port, &link);
-		if (link.link_status)
-			return 0;
-		rte_delay_us_sleep(10000);
-	} while (rte_rdtsc() < end);
+	if (wait_link(port, true, wait_s))
+		return 0;
 	fprintf(stderr, "cwkbase pace: port %u link still down after %.0f s\n", port, wait_s);
 	return -1;
 }
@@ -252,25 +260,6 @@ static void linger(uint16_t port, struct pace_stats *st)
 			last = now;
 		}
 	}
-}
-
-/* DPDK 22.11's memif unmaps a connection's shared memory as soon as its peer goes, from the
- * interrupt thread, without waiting for a data path that may be inside a burst on it: a gateway
- * whose generator disconnects while it polls can crash (seen once in bench_pace.sh). With
- * --until-down S the generator, its report written, keeps its port, idle, until the gateway has
- * stopped and taken the link down (at most S seconds): the side that goes is then the one that
- * no longer polls. */
-static void until_down(uint16_t port, double max_s)
-{
-	const uint64_t hz = rte_get_tsc_hz(), end = rte_rdtsc() + (uint64_t)(max_s * (double)hz);
-	struct rte_eth_link link;
-	do {
-		memset(&link, 0, sizeof(link));
-		rte_eth_link_get_nowait(port, &link);
-		if (!link.link_status)
-			return;
-		rte_delay_ms(10);
-	} while (rte_rdtsc() < end); /* not cut short by SIGINT: that is how a run is ended */
 }
 
 static int parse_pace(int argc, char **argv, struct pace_opts *o)
@@ -388,8 +377,15 @@ int kb_pace(int argc, char **argv)
 	pace_loop(&p, &o, &st);
 	linger(o.port, &st);
 	pace_report(&o, &st);
+	/* DPDK 22.11's memif unmaps a connection's shared memory as soon as its peer goes, from
+	 * the interrupt thread, without waiting for a data path that may be inside a burst on it:
+	 * a gateway whose generator disconnects while it polls can crash (seen once in
+	 * bench_pace.sh). With --until-down S the generator, its report written, keeps its port,
+	 * idle, until the gateway has stopped and taken the link down (at most S seconds; SIGINT,
+	 * which ends a run, does not cut this short): the side that goes is the one that no longer
+	 * polls. */
 	if (o.until_down > 0)
-		until_down(o.port, o.until_down);
+		wait_link(o.port, false, o.until_down);
 	rte_eth_dev_stop(o.port);
 	rte_eth_dev_close(o.port);
 	free(span);

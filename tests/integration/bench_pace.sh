@@ -9,10 +9,9 @@
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 [ -x "$BUILD/cwkbase" ] || fail "$BUILD/cwkbase is not built"
-[ -x "$BUILD/cwgen" ] || fail "$BUILD/cwgen is not built"
 
 W=$WORK/w
-"$BUILD/cwgen" --seed 5 --messages 20000 --senders 4 --out "$W" >/dev/null 2>&1
+workload --seed 5 --messages 20000 --senders 4 --out "$W"
 files=(--rules "$W/rules.cw" --registry "$W/registry.csv" --senders "$W/senders.csv")
 
 # one RUN [pace flags...]: a gateway (memif server, answers to net_null) and pace against it for

@@ -12,7 +12,6 @@
 # busy cycles counted.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 
 # gateway NAME DIR RX-VDEV-ARGS ARGS...: clearway on DIR's files, answers to DIR/got.pcap.
 gateway() {
@@ -30,7 +29,7 @@ run_one() { # name "options of both clearway and simulate" cwgen-args...
 	local name=$1 opts=$2
 	shift 2
 	local w=$WORK/$name
-	"$BUILD/cwgen" --out "$w" "$@" >/dev/null 2>&1 || fail "cwgen $*"
+	workload --out "$w" "$@"
 	local files=(--rules "$w/rules.cw" --registry "$w/registry.csv" --senders "$w/senders.csv")
 	# shellcheck disable=SC2206
 	files+=($opts)

@@ -11,10 +11,9 @@
 # is still folded.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 
 W=$WORK/w
-"$BUILD/cwgen" --seed 3 --messages 100 --rules 20000 --out "$W" >/dev/null 2>&1 || fail "cwgen"
+workload --seed 3 --messages 100 --rules 20000 --out "$W"
 v1=$(awk '$1 == "version" {print $2; exit}' "$W/rules.cw")
 cp "$W/rules.cw" "$WORK/live.cw"
 # shellcheck disable=SC2046

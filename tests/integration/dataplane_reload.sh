@@ -10,10 +10,9 @@
 # four telemetry commands while the gateway runs.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 
 W=$WORK/w
-"$BUILD/cwgen" --seed 42 --messages 60000 --senders 6 --out "$W" >/dev/null 2>&1
+workload --seed 42 --messages 60000 --senders 6 --out "$W"
 v1=$(awk '$1 == "version" {print $2; exit}' "$W/rules.cw")
 v2=$((v1 + 1))
 cp "$W/rules.cw" "$WORK/live.cw"

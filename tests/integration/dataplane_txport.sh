@@ -7,7 +7,7 @@ source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
 export CW_CORPUS=${CW_CORPUS:-$ROOT/../shared/corpus}
 W=$WORK/w
-"$BUILD/cwgen" --seed 21 --messages 20000 --senders 5 --out "$W" >/dev/null 2>&1 || fail "cwgen"
+workload --seed 21 --messages 20000 --senders 5 --out "$W"
 files=(--rules "$W/rules.cw" --registry "$W/registry.csv" --senders "$W/senders.csv")
 simulate "$W/requests.pcap" "$WORK/sim.pcap" "${files[@]}"
 

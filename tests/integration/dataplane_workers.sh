@@ -6,11 +6,10 @@
 # equal `cwctl simulate`'s on the concatenation, and each worker's answers those of its input.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 split=$ROOT/tests/tools/pcapsplit.py
 
-"$BUILD/cwgen" --seed 42 --messages 40000 --out "$WORK/a" >/dev/null 2>&1
-"$BUILD/cwgen" --seed 2 --messages 40000 --out "$WORK/b" >/dev/null 2>&1
+workload --seed 42 --messages 40000 --out "$WORK/a"
+workload --seed 2 --messages 40000 --out "$WORK/b"
 python3 "$split" remap "$WORK/b/requests.pcap" "$WORK/b2.pcap" 100
 {
 	cat "$WORK/a/senders.csv"

@@ -16,7 +16,6 @@
 #  4. --redis with a file option is a usage error.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 command -v redis-server >/dev/null || fail "redis-server is not installed"
 
 SOCK=$WORK/redis.sock
@@ -78,7 +77,7 @@ redis_start
 
 # ---------------------------------------------------------------- 1. same answers as simulate
 W=$WORK/w
-"$BUILD/cwgen" --seed 42 --messages 60000 --senders 6 --out "$W" >/dev/null 2>&1
+workload --seed 42 --messages 60000 --senders 6 --out "$W"
 v1=$(awk '$1 == "version" {print $2; exit}' "$W/rules.cw")
 load_workload "$W"
 [ "$(R HLEN cw:senders)" = 6 ] || fail "senders not in Redis"
@@ -133,9 +132,8 @@ echo "redis 1: $(json_get "$WORK/sum.json" accounting); $queued journal entries"
 
 # ---------------------------------------------------------------- 2. churn while traffic flows
 W2=$WORK/w2
-"$BUILD/cwgen" --seed 7 --messages 150000 --senders 6 --out "$W2" >/dev/null 2>&1
-"$BUILD/cwgen" --seed 8 --messages 10 --senders 6 --rules 1500 --version 300 --out "$WORK/w3" \
-	>/dev/null 2>&1
+workload --seed 7 --messages 150000 --senders 6 --out "$W2"
+workload --seed 8 --messages 10 --senders 6 --rules 1500 --version 300 --out "$WORK/w3"
 R FLUSHALL >/dev/null
 load_workload "$W2"
 va=$(awk '$1 == "version" {print $2; exit}' "$W2/rules.cw")

@@ -7,11 +7,10 @@
 # from Redis silently left the rest unknown.)
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 
 W=$WORK/w
-"$BUILD/cwgen" --seed 9 --messages 3000 --enterprises 1100000 --rules 200 --profiles 200 \
-	--out "$W" >/dev/null 2>&1 || fail "cwgen"
+workload --seed 9 --messages 3000 --enterprises 1100000 --rules 200 --profiles 200 \
+	--out "$W"
 rows=$(($(wc -l <"$W/registry.csv") - 1))
 [ "$rows" -gt 1048576 ] || fail "the workload has only $rows enterprises"
 files=(--rules "$W/rules.cw" --registry "$W/registry.csv" --senders "$W/senders.csv")

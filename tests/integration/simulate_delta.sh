@@ -9,11 +9,10 @@
 # of more than 1024 rules is built in full, and simulate says so.
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 
 W=$WORK/w
-"$BUILD/cwgen" --seed 7 --messages 20000 --rules 2000 --profiles 500 --enterprises 20000 \
-	--out "$W" >/dev/null 2>&1 || fail "cwgen"
+workload --seed 7 --messages 20000 --rules 2000 --profiles 500 --enterprises 20000 \
+	--out "$W"
 R=$W/rules.cw
 base=(--registry "$W/registry.csv" --senders "$W/senders.csv" --in "$W/requests.pcap")
 sim() { capped "$CWCTL" simulate "${base[@]}" "$@" 2>>"$WORK/sim.err" || fail "simulate $*"; }
@@ -55,7 +54,7 @@ for v in rm1 rm3 mode add; do
 done
 
 # more than 1024 rules apart (another seed's 2000 rules): a full build, said on stderr
-"$BUILD/cwgen" --seed 8 --messages 10 --rules 2000 --out "$WORK/other" >/dev/null 2>&1 || fail "cwgen 8"
+workload --seed 8 --messages 10 --rules 2000 --out "$WORK/other"
 : >"$WORK/sim.err"
 sim --rules "$WORK/other/rules.cw" --delta-from "$R" --out "$WORK/o.pcap" >"$WORK/o.txt"
 grep -q "by more than 1024 rules: a full build" "$WORK/sim.err" || fail "no full-build notice: $(cat "$WORK/sim.err")"

@@ -8,10 +8,9 @@
 # without --senders (every sender of the capture accepted, before its first part).
 source "$(dirname "$0")/../tools/gw-common.sh"
 build_tools
-[ -x "$BUILD/cwgen" ] || fail "build/cwgen is not built"
 
 W=$WORK/w
-"$BUILD/cwgen" --seed 11 --messages 20000 --out "$W" >/dev/null 2>&1 || fail "cwgen"
+workload --seed 11 --messages 20000 --out "$W"
 cp "$W/rules.cw" "$WORK/r2.cw"
 printf 'rule 990001 mode supervise reason "backtest alert" when hs 84\n' >>"$WORK/r2.cw"
 base=(--registry "$W/registry.csv" --senders "$W/senders.csv" --in "$W/requests.pcap")

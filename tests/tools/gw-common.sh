@@ -53,6 +53,13 @@ build_tools() {
 	done
 }
 
+# workload CWGEN-ARGS...: a cwgen workload (--out DIR among the arguments); the test fails when
+# cwgen is not built or cannot make it.
+workload() {
+	[ -x "$BUILD/cwgen" ] || fail "$BUILD/cwgen is not built"
+	"$BUILD/cwgen" "$@" >/dev/null 2>&1 || fail "cwgen $*"
+}
+
 # EAL options: no hugepages, no shared files, a prefix nobody else uses. $1 names the run,
 # $2 the lcore map (default: main lcore + one worker).
 eal_args() {

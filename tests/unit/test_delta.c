@@ -425,25 +425,31 @@ START_TEST(build_gives_up_when_asked)
 }
 END_TEST
 
-/* Results of the fold thread until one for `version` (each checked by `check`), up to 120 s. */
+/* The fold thread's next result (waiting up to 120 s for it), checked, then freed. */
+static void next_fold(struct cw_folder *f,
+		      void (*check)(const struct cw_fold_result *r, uint32_t want), uint32_t want,
+		      uint32_t *version)
+{
+	struct cw_fold_result r;
+	for (int waited = 0; !cw_folder_take(f, &r); waited++) {
+		ck_assert_msg(waited < 120000, "no fold result while waiting for version %u", want);
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	check(&r, want);
+	*version = r.version;
+	cw_snapshot_free(r.snap);
+	free(r.text);
+}
+
+/* Results of the fold thread until one for `version`, each checked by `check`. */
 static void fold_results_until(struct cw_folder *f, uint32_t version,
 			       void (*check)(const struct cw_fold_result *r, uint32_t version))
 {
-	for (int waited = 0; waited < 120000; waited++) {
-		struct cw_fold_result r;
-		if (!cw_folder_take(f, &r)) {
-			struct timespec ms = {0, 1000000};
-			nanosleep(&ms, NULL);
-			continue;
-		}
-		check(&r, version);
-		bool last = r.version == version;
-		cw_snapshot_free(r.snap);
-		free(r.text);
-		if (last)
-			return;
-	}
-	ck_abort_msg("no fold of version %u", version);
+	uint32_t got;
+	do
+		next_fold(f, check, version, &got);
+	while (got != version);
 }
 
 static unsigned given_up;
@@ -474,27 +480,19 @@ static void wait_building(struct cw_folder *f, uint32_t version)
 	ck_abort_msg("the fold thread never started version %u", version);
 }
 
-/* The next result of the fold thread, for `version`, given up or built as `built` says. */
-static void next_fold_is(struct cw_folder *f, uint32_t version, bool built)
+/* A result for `version` that gave up, or that was built. */
+static void gave_up(const struct cw_fold_result *r, uint32_t version)
 {
-	for (int waited = 0; waited < 120000; waited++) {
-		struct cw_fold_result r;
-		if (cw_folder_take(f, &r)) {
-			ck_assert_uint_eq(r.version, version);
-			ck_assert_msg(built ? r.snap && !r.given_up : !r.snap && r.given_up,
-				      "version %u: %s, err '%s'", version,
-				      r.snap	   ? "built"
-				      : r.given_up ? "given up"
-						   : "failed",
-				      r.err);
-			cw_snapshot_free(r.snap);
-			free(r.text);
-			return;
-		}
-		struct timespec ms = {0, 1000000};
-		nanosleep(&ms, NULL);
-	}
-	ck_abort_msg("no fold of version %u", version);
+	ck_assert_uint_eq(r->version, version);
+	ck_assert_msg(!r->snap && r->given_up, "version %u: %s, err '%s'", version,
+		      r->snap ? "built" : "failed", r->err);
+}
+
+static void built(const struct cw_fold_result *r, uint32_t version)
+{
+	ck_assert_uint_eq(r->version, version);
+	ck_assert_msg(r->snap && !r->given_up, "version %u: %s, err '%s'", version,
+		      r->given_up ? "given up" : "failed", r->err);
 }
 
 /* Version 2 is asked for while version 1 is being built: 1 is given up, 2 built. Then 3 is
@@ -526,8 +524,9 @@ START_TEST(fold_gives_up_for_a_newer_text)
 	wait_building(f, 5);
 	cw_folder_cancel(f);
 	cw_folder_request(f, texts[6], lens[6], 5);
-	next_fold_is(f, 5, false);
-	next_fold_is(f, 5, true);
+	uint32_t got;
+	next_fold(f, gave_up, 5, &got);
+	next_fold(f, built, 5, &got);
 	cw_folder_stop(f);
 	text_free(&t);
 }
